@@ -1,0 +1,1 @@
+"""The session workflow's Lambda tasks: one module a task, thin handlers over plain functions."""

@@ -1,0 +1,1 @@
+"""What every task shares: errors, tags, settings, models, AWS clients and observability."""

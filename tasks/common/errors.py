@@ -1,0 +1,69 @@
+"""The workflow's error vocabulary.
+
+Each class name is exactly the ``ErrorEquals`` string the state machines retry or
+catch: Lambda reports an unhandled exception's class name as the error, and Step
+Functions matches on it. Rename a class only together with the workflows.
+"""
+
+from __future__ import annotations
+
+
+class BastionError(Exception):
+    """Base of every error a task raises on purpose."""
+
+
+class InvalidRequest(BastionError):
+    """The session request is wrong; nothing has been created.
+
+    The message always starts with the name of the field at fault.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ClusterNotFound(BastionError):
+    """No EKS cluster of that name exists in this account and region."""
+
+
+class ClusterNotPrivate(BastionError):
+    """The cluster's API endpoint has no private access, so a bastion cannot reach it."""
+
+
+class ControlPlaneSecurityGroupNotFound(BastionError):
+    """The cluster's control-plane security group could not be determined."""
+
+
+class CapacityUnavailable(BastionError):
+    """RunTask answered with ``failures`` (no Fargate capacity, or similar)."""
+
+
+class BastionNotReady(BastionError):
+    """The bastion task has no address yet. The workflow retries this: it is the poll."""
+
+
+class BastionTaskStopped(BastionError):
+    """The bastion task stopped before it was ready."""
+
+
+class SessionSecurityGroupInUse(BastionError):
+    """The session security group is still attached or referenced (DependencyViolation).
+
+    Retried with backoff: a stopped Fargate task releases its network interface late.
+    """
+
+
+class SessionNotHeld(BastionError):
+    """No session is holding under that id (not started yet, or already ended)."""
+
+
+class AwsThrottled(BastionError):
+    """AWS throttled a call (RequestLimitExceeded, ThrottlingException). Retried with jitter."""
+
+
+#: Every name above, for the lint that checks the workflows' ErrorEquals lists.
+TASK_ERROR_NAMES: frozenset[str] = frozenset(
+    cls.__name__ for cls in BastionError.__subclasses__()
+)

@@ -1,0 +1,90 @@
+"""The tasks' settings: parsed from the environment in this one place.
+
+Logic never reads ``os.environ``; handlers call :func:`load_settings` and pass the
+result on. Every variable is set by ``template.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_SESSION_PARAMETER_PREFIX = "/fargate-bastion/sessions"
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed: a deployment mistake."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the stack told the tasks."""
+
+    ecs_cluster: str = ""
+    task_definition: str = ""
+    container_name: str = "bastion"
+    subnets: tuple[str, ...] = ()
+    assign_public_ip: bool = True
+    default_duration_minutes: int = 60
+    max_duration_minutes: int = 480
+    widest_ipv4_prefix: int = 24
+    widest_ipv6_prefix: int = 64
+    max_cidrs: int = 5
+    allowed_clusters: tuple[str, ...] = ()
+    idle_timeout_minutes: int = 30
+    session_parameter_prefix: str = DEFAULT_SESSION_PARAMETER_PREFIX
+    ssh_user: str = "bastion"
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+        """Parse the settings from an environment mapping."""
+        max_duration = _int(env, "MAX_DURATION_MINUTES", 480, 1, 7 * 24 * 60)
+        assign = env.get("BASTION_ASSIGN_PUBLIC_IP", "ENABLED").strip().upper()
+        if assign not in ("ENABLED", "DISABLED"):
+            raise SettingsError(f"BASTION_ASSIGN_PUBLIC_IP must be ENABLED or DISABLED, got {assign!r}")
+        prefix = env.get("SESSION_PARAMETER_PREFIX", DEFAULT_SESSION_PARAMETER_PREFIX).rstrip("/")
+        if not prefix.startswith("/"):
+            raise SettingsError(f"SESSION_PARAMETER_PREFIX must start with '/', got {prefix!r}")
+        return cls(
+            ecs_cluster=env.get("BASTION_ECS_CLUSTER", ""),
+            task_definition=env.get("BASTION_TASK_DEFINITION", ""),
+            container_name=env.get("BASTION_CONTAINER_NAME", "bastion") or "bastion",
+            subnets=_list(env, "BASTION_SUBNETS"),
+            assign_public_ip=assign == "ENABLED",
+            default_duration_minutes=_int(env, "DEFAULT_DURATION_MINUTES", 60, 1, max_duration),
+            max_duration_minutes=max_duration,
+            widest_ipv4_prefix=_int(env, "WIDEST_IPV4_PREFIX", 24, 1, 32),
+            widest_ipv6_prefix=_int(env, "WIDEST_IPV6_PREFIX", 64, 1, 128),
+            max_cidrs=_int(env, "MAX_ALLOWED_CIDRS", 5, 1, 50),
+            allowed_clusters=_list(env, "ALLOWED_CLUSTERS"),
+            idle_timeout_minutes=_int(env, "IDLE_TIMEOUT_MINUTES", 30, 1, 24 * 60),
+            session_parameter_prefix=prefix,
+            ssh_user=env.get("BASTION_SSH_USER", "bastion") or "bastion",
+        )
+
+    def parameter_name(self, session_id: str) -> str:
+        """Where HoldSession keeps the session's task token."""
+        return f"{self.session_parameter_prefix}/{session_id}"
+
+
+def load_settings() -> Settings:
+    """The settings of this Lambda invocation."""
+    return Settings.from_environ(os.environ)

@@ -1,0 +1,48 @@
+"""Tags: the one source of truth for what a session owns.
+
+Every resource a session creates carries these tags. Teardown and the sweeper find a
+session's resources by them, and the IAM policies scope mutating calls to them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tasks.common.models import Session
+
+TAG_PREFIX = "fargate-bastion"
+SESSION_TAG = f"{TAG_PREFIX}:session"
+CLUSTER_TAG = f"{TAG_PREFIX}:cluster"
+REQUESTED_BY_TAG = f"{TAG_PREFIX}:requested-by"
+EXPIRES_AT_TAG = f"{TAG_PREFIX}:expires-at"
+
+
+def session_tags(session: Session) -> dict[str, str]:
+    """The tags every resource of ``session`` carries."""
+    return {
+        SESSION_TAG: session.session_id,
+        CLUSTER_TAG: session.cluster,
+        REQUESTED_BY_TAG: session.requested_by,
+        EXPIRES_AT_TAG: session.expires_at,
+    }
+
+
+def as_key_value_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """EC2 and SSM spell tags as ``[{"Key": ..., "Value": ...}]``."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def as_ecs_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    """ECS spells tags as ``[{"key": ..., "value": ...}]``."""
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def ec2_tag_specification(resource_type: str, tags: dict[str, str]) -> list[dict[str, object]]:
+    """``TagSpecifications`` that tag an EC2 resource in the call that creates it."""
+    return [{"ResourceType": resource_type, "Tags": as_key_value_list(tags)}]
+
+
+def session_filter(session_id: str) -> list[dict[str, object]]:
+    """An EC2 ``Filters`` list matching the resources of one session."""
+    return [{"Name": f"tag:{SESSION_TAG}", "Values": [session_id]}]
