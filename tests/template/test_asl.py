@@ -1,0 +1,150 @@
+"""The rendered ASL: current with its Python source, and statically sound."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.common.errors import TASK_ERROR_NAMES
+from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
+from workflows.lint import duplicate_keys, lint_definition, placeholders
+from workflows.machines import ASL_DIR, MACHINES
+from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
+from workflows.teardown import TEARDOWN_STEPS
+
+pytestmark = pytest.mark.template
+
+
+def load(file_name: str) -> dict:
+    text = (ASL_DIR / file_name).read_text(encoding="utf-8")
+    return json.loads(text, object_pairs_hook=duplicate_keys)
+
+
+def test_committed_asl_is_current() -> None:
+    stale = stale_files()
+    assert not stale, f"stale ASL files {stale}: {REGENERATE_HINT}"
+
+
+def test_stale_check_notices_an_edited_file(tmp_path: Path) -> None:
+    # GIVEN a fresh render, WHEN one file is edited by hand, THEN the check names it
+    write_all(tmp_path)
+    assert stale_files(tmp_path) == []
+    edited = tmp_path / "teardown.asl.json"
+    edited.write_text(edited.read_text().replace("StopBastionTask", "StopTask", 1))
+    assert stale_files(tmp_path) == ["teardown.asl.json"]
+
+
+@pytest.mark.parametrize("file_name", sorted(MACHINES))
+def test_rendered_definition_is_sound(file_name: str) -> None:
+    assert lint_definition(load(file_name), TASK_ERROR_NAMES) == []
+
+
+@pytest.mark.parametrize("file_name", sorted(MACHINES))
+def test_every_task_is_a_substituted_function(file_name: str) -> None:
+    definition = load(file_name)
+    for name, state in definition["States"].items():
+        if state["Type"] != "Task":
+            continue
+        target = state["Parameters"].get("FunctionName", state["Resource"])
+        assert target == "${" + name + "FunctionArn}", name
+    assert placeholders(render_text(file_name)) == {
+        f"{name}FunctionArn"
+        for name, state in definition["States"].items()
+        if state["Type"] == "Task"
+    }
+
+
+def test_teardown_chain_is_the_same_in_both_machines() -> None:
+    session, teardown = load("session.asl.json"), load("teardown.asl.json")
+    for name in (*TEARDOWN_STEPS, "IsTeardownComplete", "TeardownIncomplete"):
+        ours, theirs = dict(session["States"][name]), dict(teardown["States"][name])
+        # Only where the session id comes from, and what follows, may differ.
+        for state in (ours, theirs):
+            state.pop("Parameters", None)
+            state.pop("Default", None)
+        assert ours == theirs, name
+
+
+def test_every_setup_step_catches_into_teardown() -> None:
+    states = load("session.asl.json")["States"]
+    setup = [
+        "ValidateRequest",
+        "FindControlPlane",
+        "CreateSessionSecurityGroup",
+        "RunBastionTask",
+        "AuthorizeControlPlaneIngress",
+        "WaitForBastionAddress",
+        "HoldSession",
+    ]
+    for name in setup:
+        catchers = {
+            e
+            for c in states[name]["Catch"]
+            for e in c["ErrorEquals"]
+            if c["Next"] == TEARDOWN_STEPS[0]
+        }
+        assert "States.ALL" in catchers, name
+
+
+@pytest.mark.parametrize(
+    ("definition", "problem"),
+    [
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}},
+            "A: Next goes to 'Nowhere', which is not a state",
+        ),
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}},
+            "B: unreachable from 'A'",
+        ),
+        (
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {
+                        "Type": "Task",
+                        "Resource": "x",
+                        "End": True,
+                        "Retry": [{"ErrorEquals": ["NoSuchError"]}],
+                    }
+                },
+            },
+            "A: Retry[0] names 'NoSuchError', which no task raises"
+            " and is not a States.* or Lambda error",
+        ),
+        (
+            {"StartAt": "A" * 81, "States": {"A" * 81: {"Type": "Succeed"}}},
+            f"{'A' * 81}: name is longer than 80 characters",
+        ),
+        (
+            {"StartAt": "A", "States": {"A": {"Type": "Pass"}}},
+            "A: needs exactly one of Next and End",
+        ),
+        (
+            {"StartAt": "Z", "States": {"A": {"Type": "Succeed"}}},
+            "StartAt 'Z' is not a state",
+        ),
+    ],
+)
+def test_lint_reports_each_kind_of_problem(definition: dict, problem: str) -> None:
+    assert problem in lint_definition(definition, TASK_ERROR_NAMES)
+
+
+def test_duplicate_state_names_are_refused() -> None:
+    with pytest.raises(DuplicateStateName, match="'Same'"):
+        StateMachine(comment="", states=[Pass(name="Same", next="Same"), Succeed(name="Same")])
+    with pytest.raises(ValueError, match="duplicate key 'A'"):
+        json.loads('{"A": 1, "A": 2}', object_pairs_hook=duplicate_keys)
+
+
+def test_choice_renders_default_and_rules() -> None:
+    from workflows.asl import Rule, is_present
+
+    choice = Choice(name="IsIt", rules=(Rule(is_present("$.x"), next="Yes"),), default="No")
+    assert choice.to_asl() == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "Yes"}],
+        "Default": "No",
+    }

@@ -1,0 +1,1 @@
+"""The state machines, defined in Python and rendered to committed ASL (JSONPath)."""

@@ -1,0 +1,83 @@
+"""The teardown chain, written once and composed into every machine that tears down.
+
+Each step finds what the session owns by its tags, from the session id alone, and is
+idempotent: a resource that never existed or is already gone is success. A step that
+still fails after its retries is recorded at ``$.teardownFailure`` and the chain goes
+on, so one stuck resource never stops the others from being removed; the chain then
+ends in ``TeardownIncomplete``.
+"""
+
+from __future__ import annotations
+
+from workflows.asl import Catch, Choice, Fail, Retry, Rule, State, chain, is_present
+from workflows.lambda_tasks import lambda_task
+
+TEARDOWN_FAILURE_PATH = "$.teardownFailure"
+
+#: A stopped Fargate task releases its network interface late (minutes, by reports),
+#: and the session group cannot be deleted until it has: retry for about 15 minutes.
+RETRY_GROUP_IN_USE = Retry(
+    ("SessionSecurityGroupInUse",),
+    interval_seconds=5,
+    max_attempts=20,
+    backoff_rate=1.5,
+    max_delay_seconds=60,
+)
+
+TEARDOWN_STEPS = (
+    "StopBastionTask",
+    "RevokeControlPlaneIngress",
+    "DeleteSessionSecurityGroup",
+    "DeleteHoldParameter",
+)
+IS_TEARDOWN_COMPLETE = "IsTeardownComplete"
+TEARDOWN_INCOMPLETE = "TeardownIncomplete"
+
+
+def teardown_chain(session_id_path: str, then: str) -> list[State]:
+    """The teardown states, reading the session id at ``session_id_path``.
+
+    On success the chain goes to the state ``then``; when any step failed for good it
+    ends FAILED in ``TeardownIncomplete``, naming the step's error.
+    """
+    payload = {"sessionId.$": session_id_path}
+    comments = {
+        "StopBastionTask": "Stop the session's bastion task, if one runs.",
+        "RevokeControlPlaneIngress": "Revoke the session's rule on the control-plane group.",
+        "DeleteSessionSecurityGroup": (
+            "Delete the session security group, retrying while the task's network "
+            "interface is released."
+        ),
+        "DeleteHoldParameter": "Delete the parameter that held the session's task token.",
+    }
+    steps = chain(
+        (
+            lambda_task(
+                name,
+                payload,
+                f"$.teardown.{name}",
+                comment=comments[name],
+                retry=(RETRY_GROUP_IN_USE,) if name == "DeleteSessionSecurityGroup" else (),
+            )
+            for name in TEARDOWN_STEPS
+        ),
+        then=IS_TEARDOWN_COMPLETE,
+    )
+    # Every step but the last continues with the next step when it fails for good;
+    # the last continues with the check.
+    for step, following in zip(steps, [*steps[1:], None], strict=True):
+        target = following.name if following is not None else IS_TEARDOWN_COMPLETE
+        step.catch = (Catch(("States.ALL",), next=target, result_path=TEARDOWN_FAILURE_PATH),)  # type: ignore[attr-defined]
+    check = Choice(
+        name=IS_TEARDOWN_COMPLETE,
+        comment="Did every teardown step succeed?",
+        rules=(Rule(is_present(TEARDOWN_FAILURE_PATH), next=TEARDOWN_INCOMPLETE),),
+        default=then,
+    )
+    incomplete = Fail(
+        name=TEARDOWN_INCOMPLETE,
+        comment="A teardown step failed after its retries: the sweeper will retry.",
+        error=TEARDOWN_INCOMPLETE,
+        cause_path=f"{TEARDOWN_FAILURE_PATH}.Cause",
+    )
+    return [*steps, check, incomplete]
