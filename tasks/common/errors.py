@@ -63,6 +63,14 @@ class AwsThrottled(BastionError):
     """AWS throttled a call (RequestLimitExceeded, ThrottlingException). Retried with jitter."""
 
 
+class ControlPlaneRuleQuotaReached(BastionError):
+    """The control-plane security group has no room for the session's rule.
+
+    Each concurrent session adds one inbound rule; a security group holds 60 inbound
+    rules by default (RulesPerSecurityGroupLimitExceeded).
+    """
+
+
 #: Every name above, for the lint that checks the workflows' ErrorEquals lists.
 TASK_ERROR_NAMES: frozenset[str] = frozenset(
     cls.__name__ for cls in BastionError.__subclasses__()

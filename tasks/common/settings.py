@@ -59,7 +59,9 @@ class Settings:
         max_duration = _int(env, "MAX_DURATION_MINUTES", 480, 1, 7 * 24 * 60)
         assign = env.get("BASTION_ASSIGN_PUBLIC_IP", "ENABLED").strip().upper()
         if assign not in ("ENABLED", "DISABLED"):
-            raise SettingsError(f"BASTION_ASSIGN_PUBLIC_IP must be ENABLED or DISABLED, got {assign!r}")
+            raise SettingsError(
+                f"BASTION_ASSIGN_PUBLIC_IP must be ENABLED or DISABLED, got {assign!r}"
+            )
         prefix = env.get("SESSION_PARAMETER_PREFIX", DEFAULT_SESSION_PARAMETER_PREFIX).rstrip("/")
         if not prefix.startswith("/"):
             raise SettingsError(f"SESSION_PARAMETER_PREFIX must start with '/', got {prefix!r}")

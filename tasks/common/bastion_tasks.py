@@ -1,0 +1,51 @@
+"""Finding a session's bastion tasks in the ECS cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.common.settings import Settings, SettingsError
+from tasks.common.tags import SESSION_TAG
+
+#: RunTask's ``startedBy`` for every bastion task.
+STARTED_BY = "fargate-bastion"
+#: DescribeTasks takes at most this many tasks per call.
+_DESCRIBE_BATCH = 100
+
+
+def require_ecs_cluster(settings: Settings) -> str:
+    """The bastions' ECS cluster, or a SettingsError: without it no task can be found."""
+    if not settings.ecs_cluster:
+        raise SettingsError("the stack did not configure BASTION_ECS_CLUSTER")
+    return settings.ecs_cluster
+
+
+def find_session_tasks(ecs: Any, cluster: str, session_id: str) -> list[dict[str, Any]]:
+    """The session's bastion tasks that are not stopped or stopping.
+
+    ListTasks shows tasks whose desired status is RUNNING (PROVISIONING and PENDING
+    tasks included); ``startedBy`` must be its only filter, so the session is matched
+    by tag afterwards.
+    """
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, startedBy=STARTED_BY):
+        arns.extend(page["taskArns"])
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(arns), _DESCRIBE_BATCH):
+        batch = arns[start : start + _DESCRIBE_BATCH]
+        described = ecs.describe_tasks(cluster=cluster, tasks=batch, include=["TAGS"])
+        found.extend(
+            task
+            for task in described["tasks"]
+            if ecs_tag(task, SESSION_TAG) == session_id
+            and task.get("lastStatus") != "STOPPED"
+            and task.get("desiredStatus") != "STOPPED"
+        )
+    return found
+
+
+def ecs_tag(resource: dict[str, Any], key: str) -> str | None:
+    """The value of tag ``key`` on an ECS resource (ECS spells tags in lower case)."""
+    return next(
+        (tag.get("value") for tag in resource.get("tags", []) if tag.get("key") == key), None
+    )

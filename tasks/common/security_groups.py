@@ -1,0 +1,52 @@
+"""Finding a session's security groups and rules by their tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.common.tags import session_filter
+
+#: Error codes that mean "already there" or "already gone": done, for an idempotent step.
+DUPLICATE_RULE = "InvalidPermission.Duplicate"
+RULE_GONE = frozenset(
+    {"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"}
+)
+GROUP_GONE = "InvalidGroup.NotFound"
+
+
+def session_group_name(session_id: str) -> str:
+    """The name of a session's security group."""
+    return f"fargate-bastion-{session_id}"
+
+
+def find_session_groups(
+    ec2: Any, session_id: str, vpc_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The security groups tagged with ``session_id`` (in ``vpc_id``, if given)."""
+    filters = session_filter(session_id)
+    if vpc_id:
+        filters = [*filters, {"Name": "vpc-id", "Values": [vpc_id]}]
+    return describe_groups(ec2, filters)
+
+
+def describe_groups(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every security group matching ``filters``, across pages."""
+    groups: list[dict[str, Any]] = []
+    for page in ec2.get_paginator("describe_security_groups").paginate(Filters=filters):
+        groups.extend(page["SecurityGroups"])
+    return groups
+
+
+def describe_rules(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every security group rule matching ``filters``, across pages."""
+    rules: list[dict[str, Any]] = []
+    for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters):
+        rules.extend(page["SecurityGroupRules"])
+    return rules
+
+
+def referenced_group(rule: dict[str, Any]) -> str | None:
+    """The security group a rule refers to, if it refers to one."""
+    info = rule.get("ReferencedGroupInfo") or {}
+    group_id = info.get("GroupId")
+    return str(group_id) if group_id else None

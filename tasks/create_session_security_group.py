@@ -1,0 +1,182 @@
+"""CreateSessionSecurityGroup: the session's own group, SSH in from the allowed CIDRs only.
+
+Idempotent: a re-run finds the group by its session tag and converges its rules, so a
+retry after a partial success neither duplicates anything nor fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.cidrs import is_ipv6
+from tasks.common.models import Session, require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.security_groups import (
+    DUPLICATE_RULE,
+    RULE_GONE,
+    describe_groups,
+    describe_rules,
+    find_session_groups,
+    session_group_name,
+)
+from tasks.common.tags import SESSION_TAG, ec2_tag_specification, session_tags
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SSH_PORT = 22
+HTTPS_PORT = 443
+ANYWHERE_IPV4 = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class CreateSessionSecurityGroupInput:
+    """The task's input."""
+
+    session: Session
+    vpc_id: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> CreateSessionSecurityGroupInput:
+        return cls(
+            session=Session.from_dict(require(event, "session")),
+            vpc_id=str(require(event, "vpcId")),
+        )
+
+
+@dataclass(frozen=True)
+class SessionSecurityGroup:
+    """The task's output."""
+
+    group_id: str
+    created: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groupId": self.group_id, "created": self.created}
+
+
+def create_session_security_group(
+    request: CreateSessionSecurityGroupInput, *, ec2: Any
+) -> SessionSecurityGroup:
+    """Find or create the session's group, then make its rules exactly what they must be."""
+    session = request.session
+    existing = find_session_groups(ec2, session.session_id, request.vpc_id)
+    if existing:
+        group_id, created = str(existing[0]["GroupId"]), False
+    else:
+        group_id, created = _create_group(ec2, session, request.vpc_id), True
+    tags = session_tags(session)
+    for cidr in session.allowed_cidrs:
+        _authorize_ssh(ec2, group_id, session.session_id, cidr, tags)
+    _restrict_egress_to_https(ec2, group_id, tags)
+    return SessionSecurityGroup(group_id=group_id, created=created)
+
+
+def _create_group(ec2: Any, session: Session, vpc_id: str) -> str:
+    name = session_group_name(session.session_id)
+    try:
+        group_id = str(
+            ec2.create_security_group(
+                GroupName=name,
+                Description=f"fargate-bastion session {session.session_id}: SSH to the bastion",
+                VpcId=vpc_id,
+                TagSpecifications=ec2_tag_specification("security-group", session_tags(session)),
+            )["GroupId"]
+        )
+    except ClientError as error:
+        if error_code(error) != "InvalidGroup.Duplicate":
+            raise
+        # The name is taken: ours only if it carries our session tag.
+        named = describe_groups(
+            ec2,
+            [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}],
+        )
+        ours = [group for group in named if _tag(group, SESSION_TAG) == session.session_id]
+        if not ours:
+            raise
+        return str(ours[0]["GroupId"])
+    logger.info("created session security group", extra={"groupId": group_id, "vpcId": vpc_id})
+    return group_id
+
+
+def _authorize_ssh(
+    ec2: Any, group_id: str, session_id: str, cidr: str, tags: dict[str, str]
+) -> None:
+    description = f"SSH to fargate-bastion session {session_id}"
+    ranges: dict[str, Any] = (
+        {"Ipv6Ranges": [{"CidrIpv6": cidr, "Description": description}]}
+        if is_ipv6(cidr)
+        else {"IpRanges": [{"CidrIp": cidr, "Description": description}]}
+    )
+    permission = {"IpProtocol": "tcp", "FromPort": SSH_PORT, "ToPort": SSH_PORT, **ranges}
+    # One call per CIDR: a call with one duplicate among several adds none of them.
+    if _authorize(ec2.authorize_security_group_ingress, group_id, permission, tags):
+        logger.info("authorized SSH ingress", extra={"groupId": group_id, "cidr": cidr})
+
+
+def _restrict_egress_to_https(ec2: Any, group_id: str, tags: dict[str, str]) -> None:
+    # The bastion only speaks HTTPS outward: the EKS API, AWS APIs (STS, EKS get-token)
+    # and image pulls. DNS to the VPC resolver is not subject to security group rules,
+    # so nothing else is needed; the default allow-all egress rule goes.
+    https = {
+        "IpProtocol": "tcp",
+        "FromPort": HTTPS_PORT,
+        "ToPort": HTTPS_PORT,
+        "IpRanges": [{"CidrIp": ANYWHERE_IPV4, "Description": "HTTPS: EKS and AWS APIs"}],
+    }
+    if _authorize(ec2.authorize_security_group_egress, group_id, https, tags):
+        logger.info("authorized HTTPS egress", extra={"groupId": group_id})
+    rules = describe_rules(ec2, [{"Name": "group-id", "Values": [group_id]}])
+    for rule in rules:
+        if rule.get("IsEgress") and not _is_https_anywhere(rule):
+            try:
+                ec2.revoke_security_group_egress(
+                    GroupId=group_id, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]
+                )
+            except ClientError as error:
+                if error_code(error) not in RULE_GONE:
+                    raise
+            logger.info(
+                "revoked egress rule",
+                extra={"groupId": group_id, "ruleId": rule["SecurityGroupRuleId"]},
+            )
+
+
+def _authorize(call: Any, group_id: str, permission: dict[str, Any], tags: dict[str, str]) -> bool:
+    """Authorize one permission; False when it already existed."""
+    try:
+        call(
+            GroupId=group_id,
+            IpPermissions=[permission],
+            TagSpecifications=ec2_tag_specification("security-group-rule", tags),
+        )
+    except ClientError as error:
+        if error_code(error) == DUPLICATE_RULE:
+            return False
+        raise
+    return True
+
+
+def _is_https_anywhere(rule: dict[str, Any]) -> bool:
+    return (
+        rule.get("IpProtocol") == "tcp"
+        and rule.get("FromPort") == HTTPS_PORT
+        and rule.get("ToPort") == HTTPS_PORT
+        and rule.get("CidrIpv4") == ANYWHERE_IPV4
+    )
+
+
+def _tag(resource: dict[str, Any], key: str) -> str | None:
+    return next((tag["Value"] for tag in resource.get("Tags", []) if tag["Key"] == key), None)
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """CreateSessionSecurityGroup."""
+    request = CreateSessionSecurityGroupInput.from_event(event)
+    return create_session_security_group(request, ec2=client("ec2")).to_dict()

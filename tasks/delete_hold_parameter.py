@@ -1,0 +1,60 @@
+"""DeleteHoldParameter (teardown): remove the parameter that held the session's token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.models import require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@dataclass(frozen=True)
+class DeleteHoldParameterInput:
+    """The task's input."""
+
+    session_id: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> DeleteHoldParameterInput:
+        return cls(session_id=str(require(event, "sessionId")))
+
+
+@dataclass(frozen=True)
+class DeletedParameters:
+    """The task's output."""
+
+    deleted_parameters: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deletedParameters": list(self.deleted_parameters)}
+
+
+def delete_hold_parameter(
+    request: DeleteHoldParameterInput, *, settings: Settings, ssm: Any
+) -> DeletedParameters:
+    """Delete the session's hold parameter; success if there is none."""
+    name = settings.parameter_name(request.session_id)
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as error:
+        if error_code(error) != "ParameterNotFound":
+            raise
+        return DeletedParameters(())
+    logger.info("deleted the hold parameter", extra={"parameterName": name})
+    return DeletedParameters((name,))
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """DeleteHoldParameter."""
+    request = DeleteHoldParameterInput.from_event(event)
+    return delete_hold_parameter(request, settings=load_settings(), ssm=client("ssm")).to_dict()

@@ -1,0 +1,80 @@
+"""HoldSession: keep the session's task token where EndSession can find it.
+
+This is the ``.waitForTaskToken`` task: it returns at once, and the execution waits
+until the token is answered (an early end) or the state's timeout fires (expiry).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.models import Session, require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.settings import Settings, load_settings
+from tasks.common.tags import as_key_value_list, session_tags
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@dataclass(frozen=True)
+class HoldSessionInput:
+    """The task's input."""
+
+    task_token: str
+    session: Session
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> HoldSessionInput:
+        return cls(
+            task_token=str(require(event, "taskToken")),
+            session=Session.from_dict(require(event, "session")),
+        )
+
+
+@dataclass(frozen=True)
+class HeldSession:
+    """The task's output."""
+
+    parameter_name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parameterName": self.parameter_name}
+
+
+def hold_session(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> HeldSession:
+    """Store the task token (and the expiry) under the session id."""
+    session = request.session
+    name = settings.parameter_name(session.session_id)
+    value = json.dumps({"taskToken": request.task_token, "expiresAt": session.expires_at})
+    common = {
+        "Name": name,
+        "Description": f"fargate-bastion session {session.session_id}: the hold's task token",
+        "Value": value,
+        "Type": "String",
+    }
+    try:
+        ssm.put_parameter(**common, Tags=as_key_value_list(session_tags(session)))
+    except ClientError as error:
+        if error_code(error) != "ParameterAlreadyExists":
+            raise
+        # A retried hold gets a new token. The tags are already set (and PutParameter
+        # refuses Tags together with Overwrite).
+        ssm.put_parameter(**common, Overwrite=True)
+        logger.info("replaced the session's task token", extra={"parameterName": name})
+        return HeldSession(parameter_name=name)
+    logger.info("stored the session's task token", extra={"parameterName": name})
+    return HeldSession(parameter_name=name)
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """HoldSession."""
+    request = HoldSessionInput.from_event(event)
+    return hold_session(request, settings=load_settings(), ssm=client("ssm")).to_dict()

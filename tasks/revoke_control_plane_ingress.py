@@ -1,0 +1,100 @@
+"""RevokeControlPlaneIngress (teardown): close the session's door on the control plane.
+
+Finds the rules by their session tag and, as a fallback for an untagged rule, by the
+session group they refer to. Rules already gone, or never made, are success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.models import require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.security_groups import (
+    RULE_GONE,
+    describe_groups,
+    describe_rules,
+    find_session_groups,
+    referenced_group,
+)
+from tasks.common.tags import session_filter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@dataclass(frozen=True)
+class RevokeControlPlaneIngressInput:
+    """The task's input."""
+
+    session_id: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> RevokeControlPlaneIngressInput:
+        return cls(session_id=str(require(event, "sessionId")))
+
+
+@dataclass(frozen=True)
+class RevokedRules:
+    """The task's output."""
+
+    revoked_rule_ids: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revokedRuleIds": list(self.revoked_rule_ids)}
+
+
+def revoke_control_plane_ingress(
+    request: RevokeControlPlaneIngressInput, *, ec2: Any
+) -> RevokedRules:
+    """Revoke every ingress rule on another group that lets this session's group in."""
+    session_groups = {
+        str(group["GroupId"]) for group in find_session_groups(ec2, request.session_id)
+    }
+    # rule id -> the group that holds it; the session group's own SSH rules are left
+    # to go with the group.
+    doors: dict[str, str] = {
+        rule["SecurityGroupRuleId"]: rule["GroupId"]
+        for rule in describe_rules(ec2, session_filter(request.session_id))
+        if not rule.get("IsEgress") and rule["GroupId"] not in session_groups
+    }
+    for session_group in sorted(session_groups):
+        doors.update(_rules_referring_to(ec2, session_group, exclude=session_groups))
+    revoked = []
+    for rule_id, group_id in sorted(doors.items()):
+        try:
+            ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=[rule_id])
+        except ClientError as error:
+            if error_code(error) not in RULE_GONE:
+                raise
+            logger.info("rule already gone", extra={"ruleId": rule_id, "groupId": group_id})
+            continue
+        logger.info("revoked control-plane ingress", extra={"ruleId": rule_id, "groupId": group_id})
+        revoked.append(rule_id)
+    return RevokedRules(tuple(revoked))
+
+
+def _rules_referring_to(ec2: Any, session_group: str, exclude: set[str]) -> dict[str, str]:
+    referring = describe_groups(
+        ec2, [{"Name": "ip-permission.group-id", "Values": [session_group]}]
+    )
+    found: dict[str, str] = {}
+    for group in referring:
+        if group["GroupId"] in exclude:
+            continue
+        for rule in describe_rules(ec2, [{"Name": "group-id", "Values": [group["GroupId"]]}]):
+            if not rule.get("IsEgress") and referenced_group(rule) == session_group:
+                found[rule["SecurityGroupRuleId"]] = rule["GroupId"]
+    return found
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """RevokeControlPlaneIngress."""
+    request = RevokeControlPlaneIngressInput.from_event(event)
+    return revoke_control_plane_ingress(request, ec2=client("ec2")).to_dict()

@@ -1,0 +1,145 @@
+"""WaitForBastionAddress: the bastion's address once its task runs.
+
+The state machine retries BastionNotReady: this task is one look, the retry is the poll.
+The public IP is not in DescribeTasks: it is on the task's network interface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.bastion_tasks import require_ecs_cluster
+from tasks.common.errors import BastionNotReady, BastionTaskStopped
+from tasks.common.models import Session, parse_timestamp, require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@dataclass(frozen=True)
+class WaitForBastionAddressInput:
+    """The task's input."""
+
+    session: Session
+    task_arn: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> WaitForBastionAddressInput:
+        return cls(
+            session=Session.from_dict(require(event, "session")),
+            task_arn=str(require(event, "taskArn")),
+        )
+
+
+@dataclass(frozen=True)
+class BastionAddress:
+    """The task's output: where to connect, and for how long the session holds."""
+
+    task_arn: str
+    public_ip: str | None
+    private_ip: str
+    ssh_user: str
+    expires_at: str
+    hold_seconds: int
+
+    @property
+    def address(self) -> str:
+        return self.public_ip or self.private_ip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "taskArn": self.task_arn,
+            "publicIp": self.public_ip,
+            "privateIp": self.private_ip,
+            "address": self.address,
+            "sshUser": self.ssh_user,
+            "sshCommand": f"ssh {self.ssh_user}@{self.address}",
+            "expiresAt": self.expires_at,
+            "holdSeconds": self.hold_seconds,
+        }
+
+
+def wait_for_bastion_address(
+    request: WaitForBastionAddressInput, *, settings: Settings, ecs: Any, ec2: Any, now: datetime
+) -> BastionAddress:
+    """The address of the running bastion; BastionNotReady while it has none yet."""
+    cluster = require_ecs_cluster(settings)
+    described = ecs.describe_tasks(cluster=cluster, tasks=[request.task_arn])
+    if not described["tasks"]:
+        raise BastionTaskStopped(f"bastion task {request.task_arn} no longer exists")
+    task = described["tasks"][0]
+    if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
+        raise BastionTaskStopped(_stop_description(task))
+    if task.get("lastStatus") != "RUNNING":
+        raise BastionNotReady(f"bastion task is {task.get('lastStatus', 'not yet known')}")
+    interface_id = _network_interface_id(task)
+    if not interface_id:
+        raise BastionNotReady("bastion task has no network interface yet")
+    try:
+        interfaces = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface_id])
+    except ClientError as error:
+        if error_code(error) == "InvalidNetworkInterfaceID.NotFound":
+            raise BastionNotReady(f"network interface {interface_id} is not visible yet") from None
+        raise
+    interface = interfaces["NetworkInterfaces"][0]
+    public_ip = (interface.get("Association") or {}).get("PublicIp")
+    if settings.assign_public_ip and not public_ip:
+        raise BastionNotReady("bastion task has no public IP yet")
+    expires_at = parse_timestamp(request.session.expires_at)
+    return BastionAddress(
+        task_arn=request.task_arn,
+        public_ip=public_ip,
+        private_ip=str(interface["PrivateIpAddress"]),
+        ssh_user=settings.ssh_user,
+        expires_at=request.session.expires_at,
+        hold_seconds=max(1, math.ceil((expires_at - now).total_seconds())),
+    )
+
+
+def _network_interface_id(task: dict[str, Any]) -> str | None:
+    for attachment in task.get("attachments", []):
+        if attachment.get("type") != "ElasticNetworkInterface":
+            continue
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "networkInterfaceId" and detail.get("value"):
+                return str(detail["value"])
+    return None
+
+
+def _stop_description(task: dict[str, Any]) -> str:
+    details = []
+    if task.get("stopCode"):
+        details.append(f"stopCode {task['stopCode']}")
+    if task.get("stoppedReason"):
+        details.append(str(task["stoppedReason"]))
+    details.extend(
+        f"container {container.get('name')}: {container['reason']}"
+        for container in task.get("containers", [])
+        if container.get("reason")
+    )
+    head = f"bastion task {task.get('taskArn')} stopped before it was ready"
+    return f"{head}: {'; '.join(details)}" if details else head
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """WaitForBastionAddress."""
+    request = WaitForBastionAddressInput.from_event(event)
+    address = wait_for_bastion_address(
+        request,
+        settings=load_settings(),
+        ecs=client("ecs"),
+        ec2=client("ec2"),
+        now=datetime.now(UTC),
+    )
+    logger.info("bastion is ready", extra={"address": address.address})
+    return address.to_dict()

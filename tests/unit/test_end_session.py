@@ -1,0 +1,165 @@
+"""EndSession: answer the hold's task token, so the session's execution tears down."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tasks.common.errors import InvalidRequest, SessionNotHeld
+from tasks.common.models import Session
+from tasks.common.settings import Settings
+from tasks.end_session import EndedSession, EndSessionInput, end_session, handler
+from tasks.hold_session import HoldSessionInput, hold_session
+from tests.unit.support import LambdaContextStub, client, failing_client, load_event, wait_until
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 27, 10, 30, 5, tzinfo=UTC)
+NAME = "/fargate-bastion/sessions/s-0001"
+
+
+def end(reason: str = "ended-by-user", sfn: Any = None) -> EndedSession:
+    request = EndSessionInput.from_event({"sessionId": "s-0001", "reason": reason})
+    return end_session(
+        request,
+        settings=Settings(),
+        ssm=client("ssm"),
+        sfn=sfn or client("stepfunctions"),
+        now=NOW,
+    )
+
+
+def holding_execution(aws: Any, session: Session, timeout_seconds: int) -> str:
+    """A state machine whose HoldSession state runs the real handler; its running execution."""
+    role = aws.client("iam").create_role(
+        RoleName="fargate-bastion-test",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("README", "the handler runs in-process from the project")
+    function_arn = aws.client("lambda").create_function(
+        FunctionName="fargate-bastion-HoldSession",
+        Runtime="python3.12",
+        Role=role,
+        Handler="tasks.hold_session.handler",
+        Code={"ZipFile": package.getvalue()},
+    )["FunctionArn"]
+    definition = {
+        "StartAt": "HoldSession",
+        "States": {
+            "HoldSession": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {
+                    "FunctionName": function_arn,
+                    "Payload": {
+                        "sessionId.$": "$.session.sessionId",
+                        "taskToken.$": "$$.Task.Token",
+                        "session.$": "$.session",
+                    },
+                },
+                "TimeoutSeconds": timeout_seconds,
+                "End": True,
+            }
+        },
+    }
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="hold", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    execution: str = sfn.start_execution(
+        stateMachineArn=machine,
+        name=session.session_id,
+        input=json.dumps({"session": session.to_dict()}),
+    )["executionArn"]
+    return execution
+
+
+def parameter_exists() -> bool:
+    return bool(client("ssm").describe_parameters()["Parameters"])
+
+
+def test_ends_a_holding_session_with_the_reason(local_aws, session: Session) -> None:
+    # GIVEN a session execution holding on its task token (stored by the real HoldSession)
+    execution = holding_execution(local_aws, session, timeout_seconds=3600)
+    wait_until(parameter_exists)
+    # WHEN the session is ended by its user
+    ended = end("ended-by-user")
+    # THEN the execution ends SUCCEEDED, its output saying why and when
+    assert ended == EndedSession("s-0001", "ended-by-user", "2026-11-27T10:30:05Z")
+    described = local_aws.wait_for_execution(execution)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {
+        "reason": "ended-by-user",
+        "endedAt": "2026-11-27T10:30:05Z",
+    }
+    # AND the parameter stays for teardown to delete
+    assert client("ssm").get_parameter(Name=NAME)["Parameter"]["Name"] == NAME
+    # AND ending it again says it is not held any more
+    with pytest.raises(SessionNotHeld, match="already ended"):
+        end("bastion-stopped")
+
+
+def test_a_hold_that_timed_out_is_not_held(local_aws, session: Session) -> None:
+    # GIVEN a session whose hold timed out (expired)
+    execution = holding_execution(local_aws, session, timeout_seconds=1)
+    described = local_aws.wait_for_execution(execution)
+    assert described["status"] != "RUNNING"
+    wait_until(parameter_exists)
+    # WHEN it is ended, THEN it is not held
+    with pytest.raises(SessionNotHeld):
+        end()
+
+
+def test_no_parameter_is_not_held(mocked_aws: None) -> None:
+    with pytest.raises(SessionNotHeld, match="s-0001 is not holding"):
+        end()
+
+
+@pytest.mark.parametrize("code", ["InvalidToken", "TaskTimedOut", "TaskDoesNotExist"])
+def test_a_token_step_functions_no_longer_knows_is_not_held(mocked_aws: None, code: str) -> None:
+    hold_session(
+        HoldSessionInput(
+            task_token="old-token", session=Session.from_dict(load_event("hold_session")["session"])
+        ),
+        settings=Settings(),
+        ssm=client("ssm"),
+    )
+    sfn = failing_client("stepfunctions", {"SendTaskSuccess": code})
+    with pytest.raises(SessionNotHeld, match="already ended"):
+        end(sfn=sfn)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"sessionId": "s-0001", "reason": "Ended By User"}, "reason"),
+        ({"sessionId": "s-0001", "reason": ""}, "reason"),
+        ({"sessionId": "s-0001", "reason": "x" * 65}, "reason"),
+        ({"sessionId": "s-0001", "reason": 7}, "reason"),
+        ({"sessionId": "../other", "reason": "ended-by-user"}, "sessionId"),
+    ],
+    ids=["capitals", "empty", "too-long", "not-a-string", "bad-session-id"],
+)
+def test_refuses_a_bad_request(mocked_aws: None, event: dict, field: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        EndSessionInput.from_event(event)
+    assert raised.value.field == field
+
+
+def test_the_handler_reads_the_event_file(
+    local_aws, session: Session, context: LambdaContextStub
+) -> None:
+    execution = holding_execution(local_aws, session, timeout_seconds=3600)
+    wait_until(parameter_exists)
+    output = handler(load_event("end_session"), context)
+    assert output["sessionId"] == "s-0001"
+    assert output["reason"] == "ended-by-user"
+    assert output["endedAt"].endswith("Z")
+    assert local_aws.wait_for_execution(execution)["status"] == "SUCCEEDED"

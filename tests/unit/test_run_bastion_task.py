@@ -1,0 +1,156 @@
+"""RunBastionTask: one Fargate task per session, configured only through its environment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tasks.common.container_contract import CONTAINER_ENVIRONMENT
+from tasks.common.errors import CapacityUnavailable
+from tasks.common.models import Session
+from tasks.common.settings import Settings, SettingsError
+from tasks.common.tags import session_tags
+from tasks.run_bastion_task import (
+    BastionTask,
+    RunBastionTaskInput,
+    client_token,
+    handler,
+    run_bastion_task,
+)
+from tests.unit.support import (
+    ECS_CLUSTER,
+    LambdaContextStub,
+    Network,
+    client,
+    load_event,
+    local_stack,
+    make_session,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def session_group(network: Network) -> str:
+    group_id: str = client("ec2").create_security_group(
+        GroupName="fargate-bastion-s-0001", Description="session", VpcId=network.vpc_id
+    )["GroupId"]
+    return group_id
+
+
+def run(session: Session, settings: Settings, session_group: str) -> BastionTask:
+    request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
+    return run_bastion_task(request, settings=settings, ecs=client("ecs"))
+
+
+def describe(task_arn: str) -> dict:
+    (task,) = client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task_arn], include=["TAGS"])[
+        "tasks"
+    ]
+    return task
+
+
+def test_starts_a_fargate_task_with_the_container_contract(
+    network: Network, settings: Settings, session: Session, session_group: str
+) -> None:
+    # WHEN the bastion task is run
+    result = run(session, replace(settings, idle_timeout_minutes=20), session_group)
+    # THEN one Fargate task of the stack's task definition runs, started by the bastion
+    assert result.started is True
+    task = describe(result.task_arn)
+    assert task["launchType"] == "FARGATE"
+    assert task["taskDefinitionArn"] == settings.task_definition
+    assert task["startedBy"] == "fargate-bastion"
+    # AND it carries the session's tags
+    assert {tag["key"]: tag["value"] for tag in task["tags"]} == session_tags(session)
+    # AND its container gets exactly the contract's variables
+    (override,) = task["overrides"]["containerOverrides"]
+    assert override["name"] == "bastion"
+    environment = {item["name"]: item["value"] for item in override["environment"]}
+    assert tuple(environment) == CONTAINER_ENVIRONMENT
+    assert environment == {
+        "BASTION_SESSION_ID": "s-0001",
+        "BASTION_CLUSTER_NAME": "demo",
+        "BASTION_AUTHORIZED_KEY": session.ssh_public_key,
+        "BASTION_EXPIRES_AT": "2026-11-27T11:00:00Z",
+        "BASTION_IDLE_TIMEOUT_SECONDS": "1200",
+    }
+    # AND its network interface is in the stack's subnets, in the session group only
+    details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+    (interface,) = client("ec2").describe_network_interfaces(
+        NetworkInterfaceIds=[details["networkInterfaceId"]]
+    )["NetworkInterfaces"]
+    assert interface["SubnetId"] in network.subnet_ids
+    assert [group["GroupId"] for group in interface["Groups"]] == [session_group]
+
+
+def test_a_rerun_finds_the_running_task(
+    settings: Settings, session: Session, session_group: str
+) -> None:
+    first = run(session, settings, session_group)
+    second = run(session, settings, session_group)
+    assert second == BastionTask(first.task_arn, started=False)
+    assert client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == [first.task_arn]
+
+
+def test_a_stopped_task_or_another_sessions_task_is_not_reused(
+    settings: Settings, session: Session, session_group: str
+) -> None:
+    # GIVEN another session's running task, and this session's task, stopped
+    other = run(make_session("s-0002"), settings, session_group)
+    stopped = run(session, settings, session_group)
+    client("ecs").stop_task(cluster=ECS_CLUSTER, task=stopped.task_arn, reason="test")
+    # WHEN the task is run again
+    result = run(session, settings, session_group)
+    # THEN a new task starts
+    assert result.started is True
+    assert result.task_arn not in (other.task_arn, stopped.task_arn)
+
+
+def test_no_subnets_is_a_clear_settings_error(
+    settings: Settings, session: Session, session_group: str
+) -> None:
+    with pytest.raises(SettingsError, match="BASTION_SUBNETS"):
+        run(session, replace(settings, subnets=()), session_group)
+    assert client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []
+
+
+def test_no_capacity_is_capacity_unavailable(local_aws, session: Session) -> None:
+    # GIVEN Fargate answering RunTask with failures instead of a task
+    stack = local_stack(local_aws)
+    local_aws.ecs_control.refuse_capacity()
+    # WHEN the bastion task is run
+    with pytest.raises(CapacityUnavailable, match="Capacity is unavailable") as raised:
+        run(session, stack.settings, stack.session_group_id)
+    # THEN the error carries RunTask's reason, and no task exists
+    assert "RunTask started no bastion task" in str(raised.value)
+    assert local_aws.client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []
+
+
+def test_the_client_token_is_the_session_id_or_a_digest() -> None:
+    assert client_token("s-0001") == "s-0001"
+    assert client_token("a" * 64) == "a" * 64
+    long_token = client_token("a" * 80)
+    assert len(long_token) == 64
+    assert long_token == client_token("a" * 80) != client_token("a" * 79 + "b")
+
+
+def test_the_handler_reads_the_event_file(
+    settings_env: Settings, session_group: str, context: LambdaContextStub
+) -> None:
+    event = load_event("run_bastion_task")
+    event["sessionSecurityGroupId"] = session_group
+    output = handler(event, context)
+    assert output["started"] is True
+    assert client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == [output["taskArn"]]
+
+
+def test_runtask_gets_the_session_id_as_client_token(local_aws, session: Session) -> None:
+    # GIVEN the local AWS, which remembers RunTask client tokens as ECS does
+    stack = local_stack(local_aws)
+    # WHEN the bastion task is run
+    result = run(session, stack.settings, stack.session_group_id)
+    # THEN a retried RunTask with the same token would find this task
+    tasks = local_aws.ecs_control.tasks_for_client_token(ECS_CLUSTER, "s-0001")
+    assert tasks == [result.task_arn]

@@ -1,0 +1,110 @@
+"""Every task's output is the next task's input: one session, task by task, on the local AWS.
+
+The workflow tier runs the state machines; this checks the tasks' contracts fit each other
+and that teardown leaves nothing behind, with the handlers called as Lambda calls them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tasks import (
+    authorize_control_plane_ingress,
+    create_session_security_group,
+    delete_hold_parameter,
+    delete_session_security_group,
+    find_control_plane,
+    hold_session,
+    revoke_control_plane_ingress,
+    run_bastion_task,
+    stop_bastion_task,
+    validate_request,
+    wait_for_bastion_address,
+)
+from tasks.common.errors import BastionNotReady, SessionSecurityGroupInUse
+from tests.unit.support import LambdaContextStub, load_event, local_stack
+
+pytestmark = pytest.mark.unit
+
+
+def test_one_session_from_request_to_nothing_left(
+    local_aws: Any, monkeypatch: pytest.MonkeyPatch, context: LambdaContextStub
+) -> None:
+    # GIVEN the stack's settings as the functions' environment
+    stack = local_stack(local_aws)
+    for name, value in {
+        "BASTION_ECS_CLUSTER": stack.settings.ecs_cluster,
+        "BASTION_TASK_DEFINITION": stack.settings.task_definition,
+        "BASTION_SUBNETS": ",".join(stack.settings.subnets),
+    }.items():
+        monkeypatch.setenv(name, value)
+    local_aws.ec2_control.eni_release_dependency_violations = 1
+
+    # WHEN the setup tasks run in the workflow's order
+    session = validate_request.handler(load_event("validate_request"), context)
+    session_id = session["sessionId"]
+    control_plane = find_control_plane.handler(
+        {"sessionId": session_id, "cluster": session["cluster"]}, context
+    )
+    assert control_plane["clusterSecurityGroupId"] == stack.cluster_security_group_id
+    group = create_session_security_group.handler(
+        {"sessionId": session_id, "session": session, "vpcId": control_plane["vpcId"]}, context
+    )
+    task = run_bastion_task.handler(
+        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
+        context,
+    )
+    ingress = authorize_control_plane_ingress.handler(
+        {
+            "sessionId": session_id,
+            "session": session,
+            "clusterSecurityGroupId": control_plane["clusterSecurityGroupId"],
+            "sessionSecurityGroupId": group["groupId"],
+        },
+        context,
+    )
+    address = None
+    for _ in range(5):  # the state machine's retry of BastionNotReady
+        try:
+            address = wait_for_bastion_address.handler(
+                {"sessionId": session_id, "session": session, "taskArn": task["taskArn"]},
+                context,
+            )
+            break
+        except BastionNotReady:
+            continue
+    assert address is not None
+    hold_session.handler(
+        {"sessionId": session_id, "taskToken": "token", "session": session}, context
+    )
+
+    # THEN the session owns one of each resource, all found by its tags
+    owned = local_aws.inventory(session_id)
+    assert [len(owned.security_groups), len(owned.running_tasks)] == [1, 1]
+    assert [r.resource_id for r in owned.control_plane_rules] == [ingress["ruleId"]]
+    assert len(owned.hold_parameters) == 1
+    assert address["sshCommand"] == f"ssh bastion@{address['publicIp']}"
+
+    # WHEN the teardown tasks run from the session id alone
+    teardown = {"sessionId": session_id}
+    assert stop_bastion_task.handler(teardown, context) == {"stoppedTaskArns": [task["taskArn"]]}
+    assert revoke_control_plane_ingress.handler(teardown, context) == {
+        "revokedRuleIds": [ingress["ruleId"]]
+    }
+    with pytest.raises(SessionSecurityGroupInUse):  # the interface is released late
+        delete_session_security_group.handler(teardown, context)
+    assert delete_session_security_group.handler(teardown, context) == {
+        "deletedGroupIds": [group["groupId"]]
+    }
+    assert delete_hold_parameter.handler(teardown, context) == {
+        "deletedParameters": [f"/fargate-bastion/sessions/{session_id}"]
+    }
+
+    # THEN nothing is left, and a second teardown finds nothing to do
+    assert local_aws.inventory(session_id).is_empty, local_aws.inventory(session_id).render()
+    assert stop_bastion_task.handler(teardown, context) == {"stoppedTaskArns": []}
+    assert revoke_control_plane_ingress.handler(teardown, context) == {"revokedRuleIds": []}
+    assert delete_session_security_group.handler(teardown, context) == {"deletedGroupIds": []}
+    assert delete_hold_parameter.handler(teardown, context) == {"deletedParameters": []}

@@ -1,0 +1,174 @@
+"""WaitForBastionAddress: one look at the task; BastionNotReady until it has an address."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tasks.common.errors import BastionNotReady, BastionTaskStopped
+from tasks.common.models import Session
+from tasks.common.settings import Settings
+from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
+from tasks.wait_for_bastion_address import (
+    BastionAddress,
+    WaitForBastionAddressInput,
+    handler,
+    wait_for_bastion_address,
+)
+from tests.unit.support import ECS_CLUSTER, LambdaContextStub, LocalStack, client, load_event
+from tests.unit.support import local_stack as make_local_stack
+
+pytestmark = pytest.mark.unit
+
+EXPIRES_AT = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)
+NOW = EXPIRES_AT - timedelta(minutes=59, seconds=59.5)
+
+
+def start(session: Session, settings: Settings, session_group: str) -> str:
+    request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
+    return run_bastion_task(request, settings=settings, ecs=client("ecs")).task_arn
+
+
+def look(
+    session: Session, settings: Settings, task_arn: str, now: datetime = NOW
+) -> BastionAddress:
+    request = WaitForBastionAddressInput(session=session, task_arn=task_arn)
+    return wait_for_bastion_address(
+        request, settings=settings, ecs=client("ecs"), ec2=client("ec2"), now=now
+    )
+
+
+def interface_of(task_arn: str) -> dict:
+    (task,) = client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task_arn])["tasks"]
+    details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+    (interface,) = client("ec2").describe_network_interfaces(
+        NetworkInterfaceIds=[details["networkInterfaceId"]]
+    )["NetworkInterfaces"]
+    return interface
+
+
+@pytest.fixture
+def local_stack(local_aws) -> LocalStack:
+    return make_local_stack(local_aws)
+
+
+def test_not_ready_while_provisioning_then_the_public_address(
+    local_stack: LocalStack, session: Session
+) -> None:
+    # GIVEN a bastion task just started (Fargate: PROVISIONING, then PENDING)
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    # WHEN the first look finds it pending
+    with pytest.raises(BastionNotReady, match="PENDING"):
+        look(session, local_stack.settings, task_arn)
+    # THEN the next look, once it runs, has its public address
+    address = look(session, local_stack.settings, task_arn)
+    interface = interface_of(task_arn)
+    public_ip = interface["Association"]["PublicIp"]
+    assert address.to_dict() == {
+        "taskArn": task_arn,
+        "publicIp": public_ip,
+        "privateIp": interface["PrivateIpAddress"],
+        "address": public_ip,
+        "sshUser": "bastion",
+        "sshCommand": f"ssh bastion@{public_ip}",
+        "expiresAt": "2026-11-27T11:00:00Z",
+        "holdSeconds": 3600,
+    }
+
+
+def test_without_public_ip_the_private_address_is_used(local_aws, session: Session) -> None:
+    stack = make_local_stack(local_aws, assign_public_ip=False)
+    local_aws.ecs_control.describes_until_running = 0
+    task_arn = start(session, stack.settings, stack.session_group_id)
+    address = look(session, stack.settings, task_arn)
+    assert address.public_ip is None
+    assert address.address == address.private_ip == interface_of(task_arn)["PrivateIpAddress"]
+    assert address.to_dict()["sshCommand"] == f"ssh bastion@{address.private_ip}"
+
+
+def test_hold_seconds_is_at_least_one(local_stack: LocalStack, session: Session) -> None:
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    with pytest.raises(BastionNotReady):
+        look(session, local_stack.settings, task_arn)
+    late = look(session, local_stack.settings, task_arn, now=EXPIRES_AT + timedelta(minutes=5))
+    assert late.hold_seconds == 1
+
+
+def test_a_task_that_fails_to_start_is_bastion_task_stopped(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    # GIVEN a task that will stop before it runs (its image cannot be pulled)
+    local_aws.ecs_control.fail_before_running("CannotPullContainerError: pull image manifest")
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    with pytest.raises(BastionNotReady):
+        look(session, local_stack.settings, task_arn)
+    # WHEN it stops, THEN the look says so, with the reason
+    with pytest.raises(BastionTaskStopped, match="CannotPullContainerError"):
+        look(session, local_stack.settings, task_arn)
+
+
+def test_a_task_that_stopped_by_itself_is_bastion_task_stopped(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    local_aws.ecs_control.describes_until_running = 0
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    local_aws.ecs_control.stop_task_by_itself(task_arn, reason="Essential container exited")
+    with pytest.raises(BastionTaskStopped, match="Essential container exited") as raised:
+        look(session, local_stack.settings, task_arn)
+    assert task_arn in str(raised.value)
+
+
+def test_an_unknown_task_is_bastion_task_stopped(local_stack: LocalStack, session: Session) -> None:
+    missing = "arn:aws:ecs:us-east-1:123456789012:task/fargate-bastion/0123456789abcdef"
+    with pytest.raises(BastionTaskStopped, match="no longer exists"):
+        look(session, local_stack.settings, missing)
+
+
+def test_running_without_its_public_ip_yet_is_not_ready(settings: Settings, network) -> None:
+    # GIVEN (plain moto) a task that runs but whose interface has no public IP yet
+    session = Session.from_dict(load_event("run_bastion_task")["session"])
+    group = client("ec2").create_security_group(
+        GroupName="g", Description="session", VpcId=network.vpc_id
+    )["GroupId"]
+    task_arn = start(session, settings, group)
+    with pytest.raises(BastionNotReady, match="no public IP yet"):
+        look(session, settings, task_arn)
+    # WHEN the address is associated, THEN the look succeeds
+    ec2 = client("ec2")
+    allocation = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(
+        AllocationId=allocation["AllocationId"],
+        NetworkInterfaceId=interface_of(task_arn)["NetworkInterfaceId"],
+    )
+    assert look(session, settings, task_arn).address == allocation["PublicIp"]
+
+
+def test_the_handler_reads_the_event_file(
+    local_aws, local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, context: LambdaContextStub
+) -> None:
+    # GIVEN the function's environment, and a running task of the event's session
+    settings = local_stack.settings
+    for name, value in {
+        "BASTION_ECS_CLUSTER": settings.ecs_cluster,
+        "BASTION_TASK_DEFINITION": settings.task_definition,
+        "BASTION_SUBNETS": ",".join(settings.subnets),
+    }.items():
+        monkeypatch.setenv(name, value)
+    local_aws.ecs_control.describes_until_running = 0
+    event = load_event("wait_for_bastion_address")
+    event["taskArn"] = start(
+        Session.from_dict(event["session"]), settings, local_stack.session_group_id
+    )
+    # WHEN the function runs
+    before = datetime.now(UTC)
+    output = handler(event, context)
+    after = datetime.now(UTC)
+    # THEN it reports the public address, and the time left by the real clock
+    interface = interface_of(event["taskArn"])
+    assert output["address"] == output["publicIp"] == interface["Association"]["PublicIp"]
+    assert output["sshCommand"] == f"ssh bastion@{output['address']}"
+    left_after = math.floor((EXPIRES_AT - after).total_seconds())
+    left_before = math.ceil((EXPIRES_AT - before).total_seconds())
+    assert max(1, left_after) <= output["holdSeconds"] <= max(1, left_before)
