@@ -1,0 +1,18 @@
+"""The embedded local AWS: moto with the project's Lambda handlers run in-process.
+
+It is both the test harness and the zero-setup demo. Start with :class:`LocalAws`.
+
+Modules: ``local_aws`` (the entry point), ``patches`` (installs the rest once per process),
+``lambda_runtime`` (handlers in-process), ``faults`` (fault injection), ``clock`` (fast
+workflow time), ``stepfunctions_fixes``, ``ecs_lifecycle`` and ``ecs_fargate`` (tasks),
+``ec2_network`` (security groups, interfaces), ``eks_clusters`` (clusters, seeding),
+``inventory`` (what sessions left behind), ``executions`` (polling, history), ``deploy``
+(``template.yaml`` into the mock).
+"""
+
+from bastion.local.eks_clusters import SeededCluster
+from bastion.local.inventory import Inventory, OwnedResource
+from bastion.local.lambda_runtime import SUCCEEDED, Invocation
+from bastion.local.local_aws import LocalAws
+
+__all__ = ["SUCCEEDED", "Inventory", "Invocation", "LocalAws", "OwnedResource", "SeededCluster"]

@@ -1,0 +1,197 @@
+"""The life of an ECS task in the local AWS, and the knobs tests turn.
+
+A task created while a local AWS runs carries a :class:`FargateLifecycle`: it goes
+PROVISIONING → PENDING → RUNNING over :attr:`EcsControl.describes_until_running`
+``DescribeTasks`` calls, stays RUNNING until it is stopped (by StopTask, by itself, or
+before it ever ran), and its network interface is released when it stops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bastion.local.active import Controls, current
+
+#: What AWS says when Fargate has no capacity for a task.
+CAPACITY_UNAVAILABLE = (
+    "Capacity is unavailable at this time. Please try again later or in a different "
+    "availability zone"
+)
+
+_quiet = threading.local()
+
+
+@dataclass
+class FargateLifecycle:
+    """Where a task created by the local AWS is in its life (kept on the task)."""
+
+    describes_until_running: int
+    start_failure: str | None
+    describes_seen: int = 0
+    eni_id: str | None = None
+
+
+class EcsControl:
+    """Knobs and actions for ECS tasks in one local AWS."""
+
+    def __init__(self) -> None:
+        #: ``DescribeTasks`` calls a new task needs to reach RUNNING: PROVISIONING at RunTask,
+        #: PENDING after the first describe, RUNNING after this many (0: RUNNING at once).
+        self.describes_until_running = 2
+        self._lock = threading.Lock()
+        self._start_failures: list[str] = []
+        self._capacity_refusals: list[str] = []
+        self._client_tokens: dict[tuple[str, str], list[str]] = {}
+
+    def fail_before_running(self, reason: str, times: int = 1) -> None:
+        """The next ``times`` tasks stop with ``reason`` instead of reaching RUNNING."""
+        with self._lock:
+            self._start_failures.extend([reason] * times)
+
+    def refuse_capacity(self, reason: str = CAPACITY_UNAVAILABLE, times: int = 1) -> None:
+        """The next ``times`` RunTask calls start nothing and answer with ``failures``."""
+        with self._lock:
+            self._capacity_refusals.extend([reason] * times)
+
+    def stop_task_by_itself(
+        self,
+        task_arn: str,
+        reason: str = "Essential container in task exited",
+        exit_code: int = 0,
+    ) -> None:
+        """The task's essential container exits (idle timeout, expiry, crash)."""
+        controls = require_active()
+        task = find_task(ecs_backend(controls), task_arn)
+        if task is None:
+            raise KeyError(f"no ECS task {task_arn!r} in the local AWS")
+        if task.last_status != "STOPPED":
+            stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code)
+
+    def take_start_failure(self) -> str | None:
+        """The stop reason armed for the next task, if any (consumed)."""
+        with self._lock:
+            return self._start_failures.pop(0) if self._start_failures else None
+
+    def take_capacity_refusal(self) -> str | None:
+        """The failure reason armed for the next RunTask, if any (consumed)."""
+        with self._lock:
+            return self._capacity_refusals.pop(0) if self._capacity_refusals else None
+
+    def tasks_for_client_token(self, cluster: str, token: str) -> list[str] | None:
+        """The task ARNs an earlier RunTask with this ``clientToken`` started."""
+        with self._lock:
+            return self._client_tokens.get((cluster, token))
+
+    def remember_client_token(self, cluster: str, token: str, task_arns: list[str]) -> None:
+        """Record which tasks a RunTask with ``clientToken`` started."""
+        with self._lock:
+            self._client_tokens[(cluster, token)] = task_arns
+
+
+@contextmanager
+def quiet_describes() -> Iterator[None]:
+    """``DescribeTasks`` calls from this thread do not move tasks along their lifecycle.
+
+    The inventory reads tasks without advancing a test's scenario.
+    """
+    _quiet.active = True
+    try:
+        yield
+    finally:
+        _quiet.active = False
+
+
+def quiet_describes_active() -> bool:
+    """Whether this thread's ``DescribeTasks`` calls are inside :func:`quiet_describes`."""
+    return bool(getattr(_quiet, "active", False))
+
+
+def require_active() -> Controls:
+    """The running local AWS's controls (RuntimeError when none runs)."""
+    controls = current()
+    if controls is None:
+        raise RuntimeError("the local AWS is not running")
+    return controls
+
+
+def ecs_backend(controls: Controls) -> Any:
+    """moto's ECS backend of the running local AWS."""
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[controls.account_id][controls.region]
+
+
+def ec2_backend(controls: Controls) -> Any:
+    """moto's EC2 backend of the running local AWS."""
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[controls.account_id][controls.region]
+
+
+def find_task(backend: Any, task_arn_or_id: str, cluster_name: str | None = None) -> Any:
+    """moto's task with that ARN or id (in ``cluster_name`` if given), or None."""
+    task_id = task_arn_or_id.split("/")[-1]
+    for name, tasks in list(backend.tasks.items()):
+        if cluster_name is not None and name != cluster_name:
+            continue
+        for arn, task in list(tasks.items()):
+            if arn == task_arn_or_id or arn.endswith(f"/{task_id}"):
+                return task
+    return None
+
+
+def now() -> datetime:
+    """The time stamped on task transitions."""
+    return datetime.now(UTC)
+
+
+def lifecycle_of(task: Any) -> FargateLifecycle | None:
+    """The lifecycle of a task created while a local AWS ran (None for others)."""
+    return getattr(task, "local_lifecycle", None)
+
+
+def mark_running(task: Any) -> None:
+    """The task and its containers are RUNNING from now on."""
+    task.last_status = "RUNNING"
+    task.pull_started_at = task.pull_stopped_at = task.started_at = now()
+    for container in task.containers:
+        container.last_status = "RUNNING"
+
+
+def stop_task_now(
+    controls: Controls, task: Any, reason: str, stop_code: str, exit_code: int | None
+) -> None:
+    """The task is STOPPED for ``reason``; its network interface is released."""
+    moment = now()
+    task.desired_status = "STOPPED"
+    task.last_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stop_code = stop_code
+    task.stopping_at = task.execution_stopped_at = task.stopped_at = moment
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = exit_code
+    for attachment in task.attachments:
+        attachment["status"] = "DELETED"
+    lifecycle = lifecycle_of(task)
+    if lifecycle is not None and lifecycle.eni_id:
+        controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id)
+
+
+def advance(controls: Controls, task: Any) -> None:
+    """One DescribeTasks observed the task: move it along PROVISIONING → PENDING → RUNNING."""
+    lifecycle = lifecycle_of(task)
+    if lifecycle is None or task.last_status not in ("PROVISIONING", "PENDING"):
+        return
+    lifecycle.describes_seen += 1
+    if lifecycle.describes_seen < max(lifecycle.describes_until_running, 1):
+        task.last_status = "PENDING"
+    elif lifecycle.start_failure is not None:
+        stop_task_now(controls, task, lifecycle.start_failure, "TaskFailedToStart", None)
+    else:
+        mark_running(task)

@@ -1,0 +1,82 @@
+"""Following Step Functions executions: one poller with a deadline, history, cleanup."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+#: The statuses an execution never leaves.
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+_POLL_SECONDS = 0.02
+
+
+def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of the execution's history, oldest first, across pages."""
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
+
+
+def _describe_recent_events(sfn: Any, execution_arn: str, count: int = 5) -> str:
+    events = execution_history(sfn, execution_arn)[-count:]
+    return ", ".join(str(event.get("type")) for event in events) or "none"
+
+
+def wait_for_execution(
+    sfn: Any, execution_arn: str, timeout: float = 30.0, poll_seconds: float = _POLL_SECONDS
+) -> dict[str, Any]:
+    """Poll until the execution reaches a terminal status; its ``describe_execution``.
+
+    Raises TimeoutError, naming its status and last events, if ``timeout`` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] in TERMINAL_STATUSES:
+            return _without_metadata(described)
+        if time.monotonic() >= deadline:
+            recent = _describe_recent_events(sfn, execution_arn)
+            raise TimeoutError(
+                f"execution {execution_arn} is still {described['status']} after {timeout}s "
+                f"(last events: {recent})"
+            )
+        time.sleep(poll_seconds)
+
+
+def running_executions(sfn: Any) -> list[str]:
+    """The ARNs of every RUNNING execution of every state machine."""
+    arns: list[str] = []
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            for listed in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            ):
+                arns.extend(execution["executionArn"] for execution in listed["executions"])
+    return arns
+
+
+def stop_running_executions(sfn: Any, timeout: float = 10.0) -> list[str]:
+    """Stop every RUNNING execution and wait until each has ended; the ARNs stopped.
+
+    moto runs executions in threads that outlive the mock and would then call out of the
+    process: nothing may still run when the local AWS shuts down.
+    """
+    stopped = running_executions(sfn)
+    for arn in stopped:
+        sfn.stop_execution(
+            executionArn=arn, error="LocalAwsShutdown", cause="the local AWS is shutting down"
+        )
+    deadline = time.monotonic() + timeout
+    for arn in stopped:
+        remaining = max(deadline - time.monotonic(), 0.0)
+        try:
+            wait_for_execution(sfn, arn, timeout=remaining)
+        except TimeoutError:
+            continue  # keep shutting down; the daemon thread dies with the process
+    return stopped

@@ -1,0 +1,176 @@
+"""Fault injection: make a Lambda invocation or an AWS API call fail on purpose.
+
+Tests use this to drive a workflow down its error paths. A fault is consumed each time it
+fires; ``times=None`` keeps it firing until :meth:`Faults.clear`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+
+from bastion.local.active import current
+from bastion.local.patching import replace_attribute
+
+
+class InjectedServiceError(ServiceException):
+    """The error an armed AWS-call fault answers with.
+
+    Defined outside moto's packages on purpose: moto looks up an error model for moto's own
+    exceptions by their package, and has none for an arbitrary injected code.
+    """
+
+
+@dataclass
+class InvocationFault:
+    """A Lambda invocation that answers with an error instead of (or after) its handler."""
+
+    function_name: str
+    error_type: str
+    message: str
+    remaining: int | None
+    crash_after: bool
+    passes_left: int = 0
+
+
+@dataclass
+class AwsCallFault:
+    """An AWS API action that answers with an error response."""
+
+    service: str
+    action: str
+    code: str
+    message: str
+    remaining: int | None
+    passes_left: int = 0
+
+
+class Faults:
+    """The faults armed in one local AWS."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._invocation_faults: list[InvocationFault] = []
+        self._call_faults: list[AwsCallFault] = []
+
+    def fail_invocation(
+        self,
+        function_name: str,
+        error_type: str = "InjectedFault",
+        message: str = "injected failure",
+        *,
+        times: int | None = 1,
+        crash_after: bool = False,
+        after: int = 0,
+    ) -> None:
+        """Make the next ``times`` invocations of ``function_name`` fail with ``error_type``.
+
+        ``function_name`` matches the function's name or ARN, its CloudFormation logical id
+        (tag ``aws:cloudformation:logical-id``), or the logical id inside a CloudFormation
+        style name ``<stack>-<LogicalId>-<SUFFIX>`` (even when cut short to 64 characters),
+        so ``CreateSessionSecurityGroupFunction`` also matches a function named
+        ``app-CreateSessionSecurityGroupFunction-1X``.
+        By default the handler is not called; with ``crash_after=True`` it runs first (its
+        AWS calls take effect) and the invocation still fails, like a crash just before return.
+        The first ``after`` invocations succeed before the fault fires.
+        """
+        _check_times(times, after)
+        fault = InvocationFault(function_name, error_type, message, times, crash_after, after)
+        with self._lock:
+            self._invocation_faults.append(fault)
+
+    def fail_aws_call(
+        self,
+        service: str,
+        action: str,
+        code: str,
+        message: str = "injected failure",
+        *,
+        times: int | None = 1,
+        after: int = 0,
+    ) -> None:
+        """Make the next ``times`` calls of ``service``'s ``action`` answer with error ``code``.
+
+        ``service`` is the boto3 service name (``ec2``, ``ecs``, ``lambda``...), ``action`` the
+        API operation name (``CreateSecurityGroup``). The caller gets a ``ClientError`` whose
+        code is ``code``, whoever calls: a task handler, the workflow, or the test itself.
+        The first ``after`` calls succeed before the fault fires.
+        """
+        _check_times(times, after)
+        fault = AwsCallFault(service.lower(), action, code, message, times, after)
+        with self._lock:
+            self._call_faults.append(fault)
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        with self._lock:
+            self._invocation_faults.clear()
+            self._call_faults.clear()
+
+    def take_invocation_fault(self, answers_to: Callable[[str], bool]) -> InvocationFault | None:
+        """The first armed fault whose function name ``answers_to`` accepts (one firing)."""
+        with self._lock:
+            for fault in self._invocation_faults:
+                if answers_to(fault.function_name):
+                    return _fire(self._invocation_faults, fault)
+        return None
+
+    def take_aws_call_fault(self, service: str, action: str) -> AwsCallFault | None:
+        """The first armed fault for ``service``/``action``, consuming one firing."""
+        with self._lock:
+            for fault in self._call_faults:
+                if fault.service == service.lower() and fault.action == action:
+                    return _fire(self._call_faults, fault)
+        return None
+
+
+def _check_times(times: int | None, after: int) -> None:
+    if times is not None and times < 1:
+        raise ValueError(f"times must be at least 1 (or None for always), got {times}")
+    if after < 0:
+        raise ValueError(f"after must not be negative, got {after}")
+
+
+def _fire(armed: list[Any], fault: Any) -> Any:
+    """The fault if it fires on this call (consuming one firing), None if it lets it pass."""
+    if fault.passes_left > 0:
+        fault.passes_left -= 1
+        return None
+    if fault.remaining is not None:
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            armed.remove(fault)
+    return fault
+
+
+def _call_action(original: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    def call_action(self: Any) -> Any:
+        controls = current()
+        if controls is None:
+            return original(self)
+        fault = controls.faults.take_aws_call_fault(self.boto3_service_name, self._get_action())
+        if fault is None:
+            return original(self)
+        # Serialized by moto's own error path, so the protocol (query/XML, JSON, REST) is right.
+        status, headers, body = self.serialized(
+            ActionResult(InjectedServiceError(fault.code, fault.message))
+        )
+        headers["status"] = str(status)
+        # Like every moto answer: a request id (Step Functions reads it from Lambda errors).
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
+
+    return call_action
+
+
+def install() -> None:
+    """Route every moto API call through the AWS-call faults first."""
+    from moto.core.responses import BaseResponse
+
+    replace_attribute(BaseResponse, "call_action", _call_action)

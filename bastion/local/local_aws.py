@@ -1,0 +1,228 @@
+"""The embedded local AWS: moto, patched to run the project's workflows in-process."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+from botocore.config import Config
+
+from bastion.local.active import Controls, activate, deactivate
+from bastion.local.ec2_network import Ec2Control
+from bastion.local.ecs_lifecycle import EcsControl
+from bastion.local.eks_clusters import SeededCluster, seed_cluster
+from bastion.local.environ import patched_environ
+from bastion.local.executions import execution_history, stop_running_executions, wait_for_execution
+from bastion.local.faults import Faults
+from bastion.local.inventory import Inventory, read_inventory
+from bastion.local.lambda_runtime import Invocation, invocations_paused
+from bastion.local.patches import install_patches
+from tasks.common.aws import reset_clients
+
+#: Environment variables that could point boto3 at a real account or endpoint.
+_REMOVED_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STEPFUNCTIONS",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_EC2",
+    "AWS_ENDPOINT_URL_ECS",
+)
+
+#: A test's own calls see an injected fault exactly once: no client-side retries.
+_TEST_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1})
+
+
+@cache
+def _service_model_loader() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def _fresh_session(region: str | None = None) -> boto3.Session:
+    """A new session (credentials resolved anew, from the fake ones) that shares one loader
+    of the service models: parsing their JSON again costs ~0.1 s per client and mock."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _service_model_loader())
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+class LocalAws:
+    """moto with Step Functions executing, Lambda handlers in-process, and AWS's gaps filled.
+
+    Use it as a context manager; one may run at a time, any number one after another::
+
+        with LocalAws(region="us-east-1", time_scale=60.0) as aws:
+            cluster = aws.seed_cluster("demo")
+            aws.client("stepfunctions").start_execution(...)
+
+    ``time_scale`` divides every wait of the Step Functions interpreter (Retry intervals,
+    Wait states, ``.waitForTaskToken`` timeouts and heartbeats): 60 turns a minute into a
+    second, 1 is real time. ``iam_managed_policies`` loads AWS's managed IAM policies into
+    moto (about a second more per start) for stacks that attach them.
+    """
+
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        time_scale: float = 60.0,
+        *,
+        iam_managed_policies: bool = False,
+    ) -> None:
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be positive, got {time_scale}")
+        self.region = region
+        self.time_scale = float(time_scale)
+        self.iam_managed_policies = iam_managed_policies
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        self.account_id: str = DEFAULT_ACCOUNT_ID
+        self._stack: ExitStack | None = None
+        self._clients: dict[str, Any] = {}
+        self._session: boto3.Session | None = None
+        self._clusters_seeded = 0
+        #: Arm Lambda-invocation and AWS-call failures.
+        self.faults = Faults()
+        #: EC2 knobs (slow release of a stopped task's network interface).
+        self.ec2_control = Ec2Control()
+        #: ECS knobs and actions (task lifecycle, start failures, tasks stopping by themselves).
+        self.ecs_control = EcsControl()
+        #: Every Lambda invocation so far, oldest first.
+        self.invocations: list[Invocation] = []
+        self._controls = Controls(
+            region=self.region,
+            account_id=self.account_id,
+            time_scale=self.time_scale,
+            faults=self.faults,
+            ecs=self.ecs_control,
+            ec2=self.ec2_control,
+            invocations=self.invocations,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalAws:
+        """Start the mock, with fake credentials and the region in the environment."""
+        if self._stack is not None:
+            raise RuntimeError("this LocalAws is already running")
+        from moto import mock_aws
+
+        install_patches()
+        stack = ExitStack()
+        try:
+            stack.enter_context(
+                patched_environ(
+                    {
+                        "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake key
+                        "AWS_DEFAULT_REGION": self.region,
+                        "AWS_REGION": self.region,
+                        "AWS_EC2_METADATA_DISABLED": "true",
+                        # Fargate needs no AMIs; loading moto's ~1,300 costs ~0.3 s a region.
+                        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+                    },
+                    remove=_REMOVED_VARIABLES,
+                )
+            )
+            mock = mock_aws(
+                config={
+                    "stepfunctions": {"execute_state_machine": True},
+                    "lambda": {"use_docker": False},
+                    "iam": {"load_aws_managed_policies": self.iam_managed_policies},
+                    "core": {"mock_credentials": True, "reset_boto3_session": True},
+                }
+            )
+            mock.start()
+            stack.callback(mock.stop)
+            # moto replaced boto3's default session for the mock's lifetime (and puts the
+            # old one back on stop): the handlers' and moto's own clients come from it.
+            boto3.DEFAULT_SESSION = _fresh_session()
+            activate(self._controls)
+            stack.callback(deactivate, self._controls)
+            reset_clients()
+            stack.callback(reset_clients)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def stop(self) -> None:
+        """Stop every running execution, then the mock; restore the environment."""
+        if self._stack is None:
+            return
+        try:
+            stop_running_executions(self.client("stepfunctions"))
+        finally:
+            stack, self._stack = self._stack, None
+            self._clients.clear()
+            self._session = None
+            # A handler still running in a workflow thread must not see the mock vanish.
+            with invocations_paused():
+                stack.close()
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- using it -----------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` bound to the mock and the region (no retries)."""
+        if self._stack is None:
+            raise RuntimeError("the LocalAws is not running: use it as a context manager")
+        if service not in self._clients:
+            if self._session is None:
+                self._session = _fresh_session(self.region)
+            self._clients[service] = self._session.client(
+                service,  # type: ignore[call-overload]
+                config=_TEST_CLIENT_CONFIG,
+            )
+        return self._clients[service]
+
+    def seed_cluster(
+        self, name: str, endpoint_private: bool = True, endpoint_public: bool = False
+    ) -> SeededCluster:
+        """Create a private EKS cluster with its VPC, subnets and cluster security group."""
+        cluster = seed_cluster(
+            self.client,
+            name,
+            endpoint_private=endpoint_private,
+            endpoint_public=endpoint_public,
+            cidr_octet=self._clusters_seeded % 256,
+        )
+        self._clusters_seeded += 1
+        return cluster
+
+    def deploy(self, template_path: str | Path, parameters: dict[str, str] | None = None) -> Any:
+        """Deploy ``template.yaml`` into the mock (see :mod:`bastion.local.deploy`)."""
+        from bastion.local.deploy import deploy_stack  # type: ignore[import-not-found]
+
+        return deploy_stack(Path(template_path), parameters or {}, region=self.region)
+
+    def inventory(self, session_id: str | None = None) -> Inventory:
+        """Session-owned resources still there (of every session if ``session_id`` is None)."""
+        return read_inventory(self.client, session_id)
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the execution ends; its ``describe_execution`` (TimeoutError if not)."""
+        return wait_for_execution(self.client("stepfunctions"), execution_arn, timeout=timeout)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's full event history, oldest first."""
+        return execution_history(self.client("stepfunctions"), execution_arn)

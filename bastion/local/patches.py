@@ -1,0 +1,41 @@
+"""Install every patch of moto, once per process.
+
+Each patch keeps moto's original behaviour while no :class:`~bastion.local.LocalAws` runs,
+so installing them never changes a plain ``mock_aws`` test.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from bastion.local import (
+    clock,
+    ec2_network,
+    ecs_fargate,
+    eks_clusters,
+    faults,
+    lambda_runtime,
+    stepfunctions_fixes,
+)
+
+_lock = threading.Lock()
+_installed = False
+
+
+def install_patches() -> None:
+    """Install the local AWS's patches of moto (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        for module in (
+            faults,
+            lambda_runtime,
+            clock,
+            stepfunctions_fixes,
+            ec2_network,
+            ecs_fargate,
+            eks_clusters,
+        ):
+            module.install()
+        _installed = True

@@ -1,0 +1,77 @@
+"""Lambda handlers the local AWS's own tests deploy (``tests.local.handlers_for_tests.*``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+
+class WidgetJammed(Exception):
+    """A handler's own error: its class name must become the Step Functions error name."""
+
+
+class NotYetThere(Exception):
+    """Raised until a handler has been called often enough (drives Retry)."""
+
+
+_attempts: dict[str, int] = {}
+
+
+def echo(event: Any, context: Any) -> dict[str, Any]:
+    """Return the event and what the handler saw of its context and environment."""
+    return {
+        "event": event,
+        "functionName": context.function_name,
+        "functionVersion": context.function_version,
+        "invokedFunctionArn": context.invoked_function_arn,
+        "memoryLimitInMb": context.memory_limit_in_mb,
+        "requestId": context.aws_request_id,
+        "logGroupName": context.log_group_name,
+        "remainingMs": context.get_remaining_time_in_millis(),
+        "greeting": os.environ.get("GREETING"),
+        "region": os.environ.get("AWS_REGION"),
+        "defaultRegion": os.environ.get("AWS_DEFAULT_REGION"),
+        "lambdaName": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "traceDisabled": os.environ.get("POWERTOOLS_TRACE_DISABLED"),
+    }
+
+
+def jam(event: Any, context: Any) -> dict[str, Any]:
+    """Always fail with a named exception."""
+    raise WidgetJammed(f"widget {event.get('widget')} is jammed")
+
+
+def succeed_on_attempt(event: Any, context: Any) -> dict[str, Any]:
+    """Fail with NotYetThere until called ``event['succeedOn']`` times for ``event['key']``."""
+    key = str(event["key"])
+    _attempts[key] = _attempts.get(key, 0) + 1
+    if _attempts[key] < int(event["succeedOn"]):
+        raise NotYetThere(f"attempt {_attempts[key]}")
+    return {"attempts": _attempts[key]}
+
+
+def store_token(event: Any, context: Any) -> dict[str, Any]:
+    """Keep a ``.waitForTaskToken`` token where a test can find it (SSM, like HoldSession)."""
+    boto3.client("ssm").put_parameter(
+        Name=f"/fargate-bastion/sessions/{event['sessionId']}",
+        Value=event["taskToken"],
+        Type="String",
+        Overwrite=True,
+    )
+    return {"stored": True}
+
+
+def create_group(event: Any, context: Any) -> dict[str, Any]:
+    """Create a security group through boto3, as a task handler would."""
+    ec2 = boto3.client("ec2")
+    group_id = ec2.create_security_group(
+        GroupName=event["name"], Description="made by a handler", VpcId=event["vpcId"]
+    )["GroupId"]
+    return {"groupId": group_id}
+
+
+def unserializable(event: Any, context: Any) -> Any:
+    """Return something JSON cannot carry."""
+    return {"when": object()}

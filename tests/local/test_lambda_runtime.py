@@ -1,0 +1,145 @@
+"""Lambda invocations run the function's handler in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bastion.local import SUCCEEDED, Invocation, LocalAws
+from tests.local.conftest import create_function, invoke, role_arn
+
+pytestmark = pytest.mark.local
+
+
+def test_invoke_runs_the_handler_with_its_environment_and_context(aws: LocalAws) -> None:
+    # GIVEN a function with an environment variable
+    arn = create_function(aws, "echo", "echo", environment={"GREETING": "hello"})
+
+    # WHEN it is invoked
+    error, payload = invoke(aws, "echo", {"widget": 1})
+
+    # THEN the handler ran with the event, the context and the function's environment
+    assert error is None
+    assert payload["event"] == {"widget": 1}
+    assert payload["functionName"] == "echo"
+    assert payload["invokedFunctionArn"] == arn
+    assert payload["memoryLimitInMb"] == 128
+    assert payload["logGroupName"] == "/aws/lambda/echo"
+    assert payload["requestId"]
+    assert 0 < payload["remainingMs"] <= 30_000
+    assert payload["greeting"] == "hello"
+    assert payload["region"] == payload["defaultRegion"] == "us-east-1"
+    assert payload["lambdaName"] == "echo"
+    assert payload["traceDisabled"] == "true"
+    # ... and the environment is restored afterwards
+    assert "GREETING" not in os.environ
+    assert "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
+    assert aws.invocations == [Invocation("echo", {"widget": 1}, SUCCEEDED)]
+
+
+def test_an_exception_answers_unhandled_with_its_class_name(aws: LocalAws) -> None:
+    create_function(aws, "jam", "jam")
+
+    error, payload = invoke(aws, "jam", {"widget": 7})
+
+    assert error == "Unhandled"
+    assert payload["errorType"] == "WidgetJammed"
+    assert payload["errorMessage"] == "widget 7 is jammed"
+    assert any("handlers_for_tests.py" in frame for frame in payload["stackTrace"])
+    assert aws.invocations[-1].outcome == "WidgetJammed"
+    assert not aws.invocations[-1].succeeded
+
+
+def test_runtime_errors_are_named_like_the_lambda_runtime(aws: LocalAws) -> None:
+    aws.client("lambda").create_function(
+        FunctionName="missing",
+        Runtime="python3.11",
+        Role=role_arn(aws),
+        Handler="tests.local.no_such_module.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    create_function(aws, "unserializable", "unserializable")
+
+    assert invoke(aws, "missing", {})[1]["errorType"] == "Runtime.ImportModuleError"
+    assert invoke(aws, "unserializable", {})[1]["errorType"] == "Runtime.MarshalError"
+
+
+def test_an_injected_invocation_fault_answers_before_the_handler(aws: LocalAws) -> None:
+    # GIVEN a fault on the function, once
+    create_function(aws, "creator", "create_group")
+    vpc_id = aws.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    aws.faults.fail_invocation("creator", error_type="Boom", message="injected", times=1)
+
+    # WHEN it is invoked twice
+    first = invoke(aws, "creator", {"name": "first", "vpcId": vpc_id})
+    second = invoke(aws, "creator", {"name": "second", "vpcId": vpc_id})
+
+    # THEN the first answered the injected error without running the handler
+    assert first == ("Unhandled", {**first[1], "errorType": "Boom", "errorMessage": "injected"})
+    names = _group_names(aws, vpc_id)
+    assert "first" not in names
+    # ... and the second ran normally
+    assert second[0] is None
+    assert "second" in names
+    assert [i.outcome for i in aws.invocations] == ["Boom", SUCCEEDED]
+
+
+def test_a_crash_after_fault_runs_the_handler_then_fails(aws: LocalAws) -> None:
+    create_function(aws, "creator", "create_group")
+    vpc_id = aws.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    aws.faults.fail_invocation("creator", error_type="Crashed", crash_after=True)
+
+    error, payload = invoke(aws, "creator", {"name": "made-anyway", "vpcId": vpc_id})
+
+    assert (error, payload["errorType"]) == ("Unhandled", "Crashed")
+    assert "made-anyway" in _group_names(aws, vpc_id)
+
+
+def test_a_fault_finds_the_logical_id_in_a_generated_function_name(aws: LocalAws) -> None:
+    # CloudFormation style names, one of them cut to Lambda's 64 characters
+    short = "fargate-bastion-RunBastionTaskFunction-AB12CD34EF56"
+    cut = "fargate-bastion-AuthorizeControlPlaneIngressFunctio-AB12CD34EF56"
+    create_function(aws, short, "echo")
+    create_function(aws, cut, "echo")
+    aws.faults.fail_invocation("RunBastionTaskFunction", error_type="Boom")
+    aws.faults.fail_invocation("AuthorizeControlPlaneIngressFunction", error_type="Bang")
+
+    assert invoke(aws, short, {})[1]["errorType"] == "Boom"
+    assert invoke(aws, cut, {})[1]["errorType"] == "Bang"
+    assert invoke(aws, short, {})[0] is None
+
+
+def test_patches_are_inert_without_a_local_aws() -> None:
+    # GIVEN the patches are installed (a LocalAws ran in this process)
+    with LocalAws():
+        pass
+
+    # WHEN plain moto is used without a LocalAws
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        role = boto3.client("iam", region_name="us-east-1").create_role(
+            RoleName="plain", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        client = boto3.client("lambda", region_name="us-east-1")
+        client.create_function(
+            FunctionName="plain",
+            Runtime="python3.11",
+            Role=role,
+            Handler="tests.local.handlers_for_tests.jam",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+        response = client.invoke(FunctionName="plain", Payload=json.dumps({"a": 1}))
+
+    # THEN moto echoes the payload as it always did: the handler did not run
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == {"a": 1}
+
+
+def _group_names(aws: LocalAws, vpc_id: str) -> set[str]:
+    groups = aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    return {group["GroupName"] for group in groups}

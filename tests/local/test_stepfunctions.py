@@ -1,0 +1,318 @@
+"""Step Functions on the local AWS: Lambda tasks, time scale, callbacks, stop, history."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from bastion.local import LocalAws
+from tests.local.conftest import create_function, create_state_machine, start
+
+pytestmark = pytest.mark.local
+
+INVOKE = "arn:aws:states:::lambda:invoke"
+INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+
+
+def _task(function: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": INVOKE,
+        "Parameters": {"FunctionName": function, "Payload.$": "$"},
+        "ResultSelector": {"result.$": "$.Payload"},
+        **fields,
+    }
+
+
+def _hold(**fields: Any) -> dict[str, Any]:
+    """A callback task whose handler stores its token in SSM under the session id."""
+    return {
+        "Type": "Task",
+        "Resource": INVOKE_WAIT,
+        "Parameters": {
+            "FunctionName": "store-token",
+            "Payload": {"sessionId.$": "$.sessionId", "taskToken.$": "$$.Task.Token"},
+        },
+        "TimeoutSecondsPath": "$.timeout",
+        **fields,
+    }
+
+
+def _wait_for_token(aws: LocalAws, session_id: str, timeout: float = 10.0) -> str:
+    ssm = aws.client("ssm")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            name = f"/fargate-bastion/sessions/{session_id}"
+            return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except ssm.exceptions.ParameterNotFound:
+            time.sleep(0.02)
+    raise TimeoutError(f"no task token stored for {session_id}")
+
+
+def test_a_lambda_task_returns_the_handlers_result(aws: LocalAws) -> None:
+    create_function(aws, "echo", "echo", environment={"GREETING": "hi"})
+    machine = create_state_machine(
+        aws, "echo", {"StartAt": "Echo", "States": {"Echo": _task("echo", End=True)}}
+    )
+
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {"widget": 5}))
+
+    output = json.loads(final["output"])
+    assert final["status"] == "SUCCEEDED"
+    assert output["result"]["event"] == {"widget": 5}
+    assert output["result"]["greeting"] == "hi"
+
+
+def test_a_handlers_exception_class_is_the_error_name_catch_sees(aws: LocalAws) -> None:
+    create_function(aws, "jam", "jam")
+    definition = {
+        "StartAt": "Jam",
+        "States": {
+            "Jam": _task(
+                "jam",
+                Catch=[
+                    {"ErrorEquals": ["WidgetJammed"], "ResultPath": "$.error", "Next": "Caught"}
+                ],
+                End=True,
+            ),
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_state_machine(aws, "jam", definition)
+
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {"widget": 9}))
+
+    error = json.loads(final["output"])["error"]
+    assert final["status"] == "SUCCEEDED"
+    assert error["Error"] == "WidgetJammed"
+    assert json.loads(error["Cause"])["errorMessage"] == "widget 9 is jammed"
+    failed = [e for e in aws.history(final["executionArn"]) if e["type"] == "TaskFailed"]
+    assert failed[0]["taskFailedEventDetails"]["error"] == "WidgetJammed"
+
+
+def test_an_injected_invocation_fault_fails_the_task_with_its_error_type(aws: LocalAws) -> None:
+    create_function(aws, "echo", "echo")
+    machine = create_state_machine(
+        aws, "echo", {"StartAt": "Echo", "States": {"Echo": _task("echo", End=True)}}
+    )
+    aws.faults.fail_invocation("echo", error_type="Boom", message="injected")
+
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {}))
+
+    assert (final["status"], final["error"]) == ("FAILED", "Boom")
+
+
+def test_retry_intervals_are_divided_by_the_time_scale(aws: LocalAws) -> None:
+    # GIVEN a task retried twice after 12 s each (24 s of real waiting on AWS)
+    create_function(aws, "flaky", "succeed_on_attempt")
+    retry = [
+        {"ErrorEquals": ["NotYetThere"], "IntervalSeconds": 12, "MaxAttempts": 5, "BackoffRate": 1}
+    ]
+    machine = create_state_machine(
+        aws,
+        "flaky",
+        {"StartAt": "Flaky", "States": {"Flaky": _task("flaky", Retry=retry, End=True)}},
+    )
+
+    # WHEN it runs at 60x
+    began = time.monotonic()
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {"key": "retry", "succeedOn": 3}))
+    elapsed = time.monotonic() - began
+
+    # THEN it succeeded on the third attempt, in well under the 24 s AWS would take
+    assert json.loads(final["output"])["result"] == {"attempts": 3}
+    assert elapsed < 12, f"retries took {elapsed:.1f}s: the time scale did not apply"
+
+
+def test_wait_states_are_divided_by_the_time_scale(aws: LocalAws) -> None:
+    definition = {
+        "StartAt": "Pause",
+        "States": {"Pause": {"Type": "Wait", "Seconds": 30, "End": True}},
+    }
+    machine = create_state_machine(aws, "pause", definition)
+
+    began = time.monotonic()
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {}))
+
+    assert final["status"] == "SUCCEEDED"
+    assert time.monotonic() - began < 15, "a 30 s Wait should take about 0.5 s at 60x"
+
+
+def test_time_scale_one_waits_in_real_time() -> None:
+    with LocalAws(time_scale=1.0) as aws:
+        definition = {
+            "StartAt": "Pause",
+            "States": {"Pause": {"Type": "Wait", "Seconds": 1, "End": True}},
+        }
+        machine = create_state_machine(aws, "pause", definition)
+
+        began = time.monotonic()
+        final = aws.wait_for_execution(start(aws, machine, "run-1", {}))
+
+    assert final["status"] == "SUCCEEDED"
+    assert time.monotonic() - began >= 0.9
+
+
+def test_a_callback_timeout_is_divided_by_the_time_scale(aws: LocalAws) -> None:
+    # GIVEN a hold of 60 s (TimeoutSecondsPath) whose expiry is caught
+    create_function(aws, "store-token", "store_token")
+    definition = {
+        "StartAt": "Hold",
+        "States": {
+            "Hold": _hold(
+                Catch=[
+                    {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Expired"}
+                ],
+                End=True,
+            ),
+            "Expired": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_state_machine(aws, "hold", definition)
+
+    # WHEN nobody sends the token back
+    began = time.monotonic()
+    final = aws.wait_for_execution(start(aws, machine, "s-1", {"sessionId": "s-1", "timeout": 60}))
+
+    # THEN it expired as States.Timeout after about a second, not a minute
+    assert json.loads(final["output"])["error"]["Error"] == "States.Timeout"
+    assert time.monotonic() - began < 30
+
+
+def test_send_task_failure_keeps_its_cause(aws: LocalAws) -> None:
+    create_function(aws, "store-token", "store_token")
+    definition = {
+        "StartAt": "Hold",
+        "States": {
+            "Hold": _hold(
+                Catch=[
+                    {"ErrorEquals": ["SessionBroken"], "ResultPath": "$.error", "Next": "Broken"}
+                ],
+                End=True,
+            ),
+            "Broken": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_state_machine(aws, "hold", definition)
+    arn = start(aws, machine, "s-1", {"sessionId": "s-1", "timeout": 3600})
+
+    aws.client("stepfunctions").send_task_failure(
+        taskToken=_wait_for_token(aws, "s-1"), error="SessionBroken", cause="the bastion exited"
+    )
+    final = aws.wait_for_execution(arn)
+
+    assert json.loads(final["output"])["error"] == {
+        "Error": "SessionBroken",
+        "Cause": "the bastion exited",
+    }
+
+
+def test_stop_execution_during_a_callback_aborts_at_once_and_for_good(aws: LocalAws) -> None:
+    # GIVEN two holds waiting for their token: one for an hour, one for 60 s (1 s at 60x)
+    create_function(aws, "store-token", "store_token")
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}]
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "Teardown"}]
+    definition = {
+        "StartAt": "Hold",
+        "States": {
+            "Hold": _hold(Retry=retry, Catch=catch, End=True),
+            "Teardown": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_state_machine(aws, "hold", definition)
+    sfn = aws.client("stepfunctions")
+    long_hold = start(aws, machine, "long", {"sessionId": "long", "timeout": 3600})
+    short_hold = start(aws, machine, "short", {"sessionId": "short", "timeout": 60})
+    _wait_for_token(aws, "long")
+    _wait_for_token(aws, "short")
+
+    # WHEN both are stopped
+    sfn.stop_execution(executionArn=long_hold, error="UserStopped", cause="console")
+    sfn.stop_execution(executionArn=short_hold)
+
+    # THEN the hour-long hold is ABORTED within seconds
+    assert aws.wait_for_execution(long_hold, timeout=10)["status"] == "ABORTED"
+    # ... and the short one stays ABORTED after its timeout has passed: no retry, no catch
+    assert aws.wait_for_execution(short_hold, timeout=10)["status"] == "ABORTED"
+    time.sleep(1.5)
+    assert sfn.describe_execution(executionArn=short_hold)["status"] == "ABORTED"
+    for arn in (long_hold, short_hold):
+        events = [event["type"] for event in aws.history(arn)]
+        assert events[-1] == "ExecutionAborted"
+        assert "TaskTimedOut" not in events and "ExecutionFailed" not in events
+
+
+def test_wait_for_execution_times_out_with_the_status_and_last_events(aws: LocalAws) -> None:
+    definition = {
+        "StartAt": "Pause",
+        "States": {"Pause": {"Type": "Wait", "Seconds": 3600, "End": True}},
+    }
+    machine = create_state_machine(aws, "pause", definition)
+    arn = start(aws, machine, "run-1", {})
+
+    with pytest.raises(TimeoutError, match="still RUNNING.*WaitStateEntered"):
+        aws.wait_for_execution(arn, timeout=0.3)
+
+
+def test_leaving_the_local_aws_stops_running_executions() -> None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    with LocalAws() as aws:
+        definition = {
+            "StartAt": "Pause",
+            "States": {"Pause": {"Type": "Wait", "Seconds": 3600, "End": True}},
+        }
+        machine = create_state_machine(aws, "pause", definition)
+        arn = start(aws, machine, "run-1", {})
+        # moto's own execution object outlives the mock: keep it to look at afterwards
+        execution = stepfunctions_parser_backends[aws.account_id][aws.region].describe_execution(
+            arn
+        )
+        assert execution.status == "RUNNING"
+
+    assert execution.status == "ABORTED"
+
+
+def test_lambda_service_errors_are_named_lambda_code_for_both_resource_forms(
+    aws: LocalAws,
+) -> None:
+    # GIVEN a function called by ARN and through the lambda:invoke integration
+    function_arn = create_function(aws, "echo", "echo")
+    by_arn = create_state_machine(
+        aws,
+        "by-arn",
+        {
+            "StartAt": "Echo",
+            "States": {"Echo": {"Type": "Task", "Resource": function_arn, "End": True}},
+        },
+    )
+    by_integration = create_state_machine(
+        aws, "by-integration", {"StartAt": "Echo", "States": {"Echo": _task("echo", End=True)}}
+    )
+
+    # WHEN the Lambda service itself fails each call
+    aws.faults.fail_aws_call(
+        "lambda", "Invoke", code="ServiceException", message="lambda broke", times=2
+    )
+    errors = [
+        aws.wait_for_execution(start(aws, machine, "run-1", {}))["error"]
+        for machine in (by_arn, by_integration)
+    ]
+
+    # THEN both name it as AWS does, which the recommended Lambda retrier matches
+    assert errors == ["Lambda.ServiceException", "Lambda.ServiceException"]
+
+
+def test_an_execution_started_without_a_name_gets_a_unique_one(aws: LocalAws) -> None:
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    machine = create_state_machine(aws, "unnamed", definition)
+    sfn = aws.client("stepfunctions")
+
+    arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(2)]
+
+    names = [aws.wait_for_execution(arn)["name"] for arn in arns]
+    assert len(set(names)) == 2 and "None" not in names
