@@ -26,6 +26,16 @@ from workflows.lambda_tasks import TRANSIENT, function_arn, lambda_task
 from workflows.teardown import teardown_chain
 
 SESSION_ID = "$.session.sessionId"
+#: The steps that build the session, in order; each one's failure is caught into teardown.
+SETUP_STEPS = (
+    "ValidateRequest",
+    "FindControlPlane",
+    "CreateSessionSecurityGroup",
+    "RunBastionTask",
+    "AuthorizeControlPlaneIngress",
+    "WaitForBastionAddress",
+    "HoldSession",
+)
 FIRST_TEARDOWN_STEP = "StopBastionTask"
 ERROR_PATH = "$.error"
 #: Teardown reads the session id from the execution's name: it is there even when
@@ -60,7 +70,8 @@ def session_machine() -> StateMachine:
                 "$",
                 result_selector={"session.$": "$"},
                 comment="Check the request; nothing exists yet.",
-                catch=CATCH_INTO_TEARDOWN,
+                # The input may not even be an object, so the error replaces it.
+                catch=(Catch(("States.ALL",), next="RecordValidationError", result_path="$"),),
             ),
             lambda_task(
                 "FindControlPlane",
@@ -138,6 +149,13 @@ def session_machine() -> StateMachine:
         ],
         then=FIRST_TEARDOWN_STEP,
     )
+    validation_error = Pass(
+        name="RecordValidationError",
+        comment="Keep ValidateRequest's error where every failure is kept.",
+        parameters={"error.$": "$"},
+        result_path="$",
+        next=FIRST_TEARDOWN_STEP,
+    )
     expired = Pass(
         name="MarkSessionExpired",
         comment="The session's time is up.",
@@ -164,6 +182,7 @@ def session_machine() -> StateMachine:
         comment="fargate-bastion session: an on-demand bastion for one private EKS cluster",
         states=[
             *setup,
+            validation_error,
             expired,
             *teardown_chain(SESSION_ID_FOR_TEARDOWN, then="DidSessionFail"),
             *outcome,

@@ -59,7 +59,7 @@ class Inventory:
     def render(self) -> str:
         """A plain-text table of the resources and a closing summary line."""
         if self.is_empty:
-            return "No session-owned resources left."
+            return "No session-owned resources."
         headers = ("KIND", "ID", "SESSION")
         rows = [(r.kind, r.resource_id, r.session_id) for r in self.resources]
         widths = [max(len(row[column]) for row in (headers, *rows)) for column in range(3)]
@@ -72,7 +72,7 @@ class Inventory:
             f"{count} {kind}{'s' if count != 1 else ''}" for kind, count in counts.items()
         )
         total = len(self.resources)
-        lines.append(f"{total} session-owned resource{'s' if total != 1 else ''} left: {summary}.")
+        lines.append(f"{total} session-owned resource{'s' if total != 1 else ''}: {summary}.")
         return "\n".join(line.rstrip() for line in lines)
 
 

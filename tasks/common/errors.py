@@ -72,6 +72,4 @@ class ControlPlaneRuleQuotaReached(BastionError):
 
 
 #: Every name above, for the lint that checks the workflows' ErrorEquals lists.
-TASK_ERROR_NAMES: frozenset[str] = frozenset(
-    cls.__name__ for cls in BastionError.__subclasses__()
-)
+TASK_ERROR_NAMES: frozenset[str] = frozenset(cls.__name__ for cls in BastionError.__subclasses__())

@@ -43,6 +43,4 @@ def task_handler(func: Handler) -> Handler:
             raise
 
     traced = tracer.capture_lambda_handler(translate_throttling, capture_response=False)
-    return logger.inject_lambda_context(
-        traced, correlation_id_path="sessionId", clear_state=True
-    )
+    return logger.inject_lambda_context(traced, correlation_id_path="sessionId", clear_state=True)

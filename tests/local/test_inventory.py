@@ -98,7 +98,7 @@ def test_the_inventory_lists_each_sessions_resources(aws: LocalAws, cluster: See
     assert len(everything.resources) == 8 and everything.session_ids == {"s-1", "s-2"}
     table = mine.render()
     assert first["group"] in table and first["task"] in table and "s-1" in table
-    assert table.splitlines()[-1].startswith("4 session-owned resources left")
+    assert table.splitlines()[-1].startswith("4 session-owned resources:")
 
 
 def test_the_inventory_does_not_advance_a_tasks_lifecycle(
@@ -145,4 +145,4 @@ def test_the_inventory_is_empty_once_sessions_cleaned_up(
     inventory = aws.inventory()
 
     assert inventory.is_empty, inventory.render()
-    assert inventory.render() == "No session-owned resources left."
+    assert inventory.render() == "No session-owned resources."

@@ -12,6 +12,7 @@ from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succee
 from workflows.lint import duplicate_keys, lint_definition, placeholders
 from workflows.machines import ASL_DIR, MACHINES
 from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
+from workflows.session import SETUP_STEPS
 from workflows.teardown import TEARDOWN_STEPS
 
 pytestmark = pytest.mark.template
@@ -69,16 +70,13 @@ def test_teardown_chain_is_the_same_in_both_machines() -> None:
 
 def test_every_setup_step_catches_into_teardown() -> None:
     states = load("session.asl.json")["States"]
-    setup = [
-        "ValidateRequest",
-        "FindControlPlane",
-        "CreateSessionSecurityGroup",
-        "RunBastionTask",
-        "AuthorizeControlPlaneIngress",
-        "WaitForBastionAddress",
-        "HoldSession",
+    setup = list(SETUP_STEPS)
+    first = states["ValidateRequest"]["Catch"]
+    assert first == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": "RecordValidationError"}
     ]
-    for name in setup:
+    assert states["RecordValidationError"]["Next"] == TEARDOWN_STEPS[0]
+    for name in setup[1:]:
         catchers = {
             e
             for c in states[name]["Catch"]

@@ -1,0 +1,154 @@
+"""Drive sessions on the local AWS: start, wait for the hold, end early, inspect."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.follow import follow, history
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
+REQUESTER = "arn:aws:iam::123456789012:user/alice"
+
+
+def ed25519_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    line = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    )
+    return line.decode() + " alice@laptop"
+
+
+@dataclass
+class Harness:
+    """One deployed stack and one seeded cluster on a LocalAws."""
+
+    aws: Any
+    stack: Any
+    cluster: Any
+    counter: int = 0
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def sfn(self) -> Any:
+        return self.aws.client("stepfunctions")
+
+    @property
+    def ec2(self) -> Any:
+        return self.aws.client("ec2")
+
+    def request(self, **overrides: Any) -> dict[str, Any]:
+        """A valid request for the seeded cluster, with ``overrides`` applied."""
+        request: dict[str, Any] = {
+            "cluster": self.cluster.name,
+            "sshPublicKey": ed25519_public_key(),
+            "allowedCidrs": ["203.0.113.7/32"],
+            "durationMinutes": 60,
+            "requestedBy": REQUESTER,
+        }
+        request.update(overrides)
+        return request
+
+    def start(self, request: Any = None, session_id: str | None = None) -> tuple[str, str]:
+        """Start a session; returns (session id, execution ARN)."""
+        if session_id is None:
+            self.counter += 1
+            session_id = f"test-session-{self.counter}"
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.stack.state_machine_arn("SessionStateMachine"),
+            name=session_id,
+            input=json.dumps(self.request() if request is None else request),
+        )["executionArn"]
+        self.started.append(arn)
+        return session_id, arn
+
+    def wait_until_holding(self, arn: str, session_id: str, timeout: float = 30) -> dict[str, Any]:
+        """Wait until the session holds (its token stored); returns the ready document."""
+        description = follow(
+            self.sfn,
+            arn,
+            lambda _step: None,
+            until=lambda step: step.kind == "entered" and step.state == "HoldSession",
+            timeout_seconds=timeout,
+        )
+        assert description["status"] == "RUNNING", description
+        ssm = self.aws.client("ssm")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = ssm.get_parameters(Names=[f"/fargate-bastion/sessions/{session_id}"])
+            if found["Parameters"]:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"session {session_id} never stored its hold token")
+        return self.ready_document(arn)
+
+    def ready_document(self, arn: str) -> dict[str, Any]:
+        for event in history(self.sfn, arn):
+            details = event.get("stateExitedEventDetails", {})
+            if details.get("name") == "BastionReady":
+                return json.loads(details["output"])
+        raise AssertionError("BastionReady never exited")
+
+    def end_session(self, session_id: str, reason: str) -> dict[str, Any]:
+        """Invoke EndSession the way the API and the task-stopped event will."""
+        answer = self.aws.client("lambda").invoke(
+            FunctionName=self.stack.function_name("EndSessionFunction"),
+            Payload=json.dumps({"sessionId": session_id, "reason": reason}),
+        )
+        payload = json.loads(answer["Payload"].read())
+        return {"functionError": answer.get("FunctionError"), "payload": payload}
+
+    def finish(self, arn: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait for the execution to end; returns describe_execution."""
+        return follow(self.sfn, arn, lambda _step: None, timeout_seconds=timeout)
+
+    def states_entered(self, arn: str) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history(self.sfn, arn)
+            if "stateEnteredEventDetails" in e
+        ]
+
+    def control_plane_rules(self) -> list[str]:
+        group = self.ec2.describe_security_groups(
+            GroupIds=[self.cluster.cluster_security_group_id]
+        )["SecurityGroups"][0]
+        return sorted(json.dumps(rule, sort_keys=True) for rule in group["IpPermissions"])
+
+    def session_tasks(self, session_id: str) -> list[dict[str, Any]]:
+        """Every ECS task (any status) tagged with the session."""
+        ecs = self.aws.client("ecs")
+        cluster = self.stack.resources["BastionCluster"]
+        arns: list[str] = []
+        for status in ("RUNNING", "STOPPED"):
+            arns += ecs.list_tasks(cluster=cluster, desiredStatus=status)["taskArns"]
+        if not arns:
+            return []
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
+        return [
+            task
+            for task in tasks
+            if {"key": "fargate-bastion:session", "value": session_id} in task.get("tags", [])
+        ]
+
+
+def deploy_for_tests(aws: Any) -> Harness:
+    """Seed the ``payments`` cluster on ``aws`` and deploy the stack for it."""
+    cluster = aws.seed_cluster("payments", endpoint_private=True, endpoint_public=False)
+    stack = aws.deploy(
+        TEMPLATE,
+        parameters={
+            "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
+            "BastionImageUri": TEST_IMAGE,
+        },
+    )
+    return Harness(aws=aws, stack=stack, cluster=cluster)
