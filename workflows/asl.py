@@ -231,6 +231,39 @@ class Succeed(State):
         return rendered
 
 
+@dataclass
+class Map(_Flow):
+    """A Map state: run ``processor`` (a list of states, the first starts) for each item."""
+
+    items_path: str = "$"
+    item_selector: JsonObject | None = None
+    processor: Sequence[State] = field(default_factory=tuple)
+    max_concurrency: int = 0
+    result_path: str | None = "$"
+    catch: Sequence[Catch] = field(default_factory=tuple)
+
+    @property
+    def type(self) -> str:
+        return "Map"
+
+    def to_asl(self) -> JsonObject:
+        rendered = super().to_asl()
+        rendered["ItemsPath"] = self.items_path
+        if self.item_selector is not None:
+            rendered["ItemSelector"] = self.item_selector
+        rendered["MaxConcurrency"] = self.max_concurrency
+        rendered["ItemProcessor"] = {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": self.processor[0].name,
+            "States": {state.name: state.to_asl() for state in self.processor},
+        }
+        rendered["ResultPath"] = self.result_path
+        if self.catch:
+            rendered["Catch"] = [catcher.to_asl() for catcher in self.catch]
+        rendered.update(self._transition())
+        return rendered
+
+
 class DuplicateStateName(ValueError):
     """Two states of one machine share a name."""
 

@@ -46,6 +46,7 @@ def lambda_task(
     result_selector: JsonObject | None = None,
     retry: Sequence[Retry] = (),
     catch: Sequence[Catch] = (),
+    next_state: str | None = None,
 ) -> Task:
     """A state that invokes the task function called ``name`` with ``payload``.
 
@@ -63,4 +64,5 @@ def lambda_task(
         timeout_seconds=TASK_TIMEOUT_SECONDS,
         retry=(*retry, *TRANSIENT),
         catch=catch,
+        next=next_state,
     )

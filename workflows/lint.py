@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from workflows.asl import MAX_STATE_NAME_LENGTH
@@ -64,13 +65,39 @@ def _error_names(state: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield f"{kind}[{index}]", name
 
 
+def nested_scopes(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The state machines nested in a Map or Parallel state (their own name scopes)."""
+    for key in ("ItemProcessor", "Iterator"):
+        if key in state:
+            yield state[key]
+    yield from state.get("Branches", [])
+
+
+def all_states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (name, state) of a definition, nested scopes included."""
+    for name, state in definition.get("States", {}).items():
+        yield name, state
+        for scope in nested_scopes(state):
+            yield from all_states(scope)
+
+
 def lint_definition(definition: dict[str, Any], task_error_names: Iterable[str]) -> list[str]:
     """Every problem found in ``definition``; an empty list means it is sound.
 
     ``task_error_names`` are the exception class names the tasks really raise: an
     ``ErrorEquals`` name must be one of them, a ``States.*`` name or a Lambda error.
+    Map and Parallel states' nested machines are checked as scopes of their own:
+    their transitions must stay inside them.
     """
     known_errors = STATES_ERROR_NAMES | LAMBDA_ERROR_NAMES | set(task_error_names)
+    problems = _lint_scope(definition, known_errors)
+    for _, state in definition.get("States", {}).items():
+        for scope in nested_scopes(state):
+            problems.extend(lint_definition(scope, known_errors))
+    return problems
+
+
+def _lint_scope(definition: dict[str, Any], known_errors: AbstractSet[str]) -> list[str]:
     states: dict[str, dict[str, Any]] = definition.get("States", {})
     problems: list[str] = []
     start = definition.get("StartAt")

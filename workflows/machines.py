@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workflows.asl import StateMachine
 from workflows.session import session_machine
+from workflows.sweeper_machine import sweeper_machine
 from workflows.teardown_machine import teardown_machine
 
 ASL_DIR = Path(__file__).resolve().parent / "asl"
@@ -15,4 +16,5 @@ ASL_DIR = Path(__file__).resolve().parent / "asl"
 MACHINES: dict[str, Callable[[], StateMachine]] = {
     "session.asl.json": session_machine,
     "teardown.asl.json": teardown_machine,
+    "sweeper.asl.json": sweeper_machine,
 }

@@ -9,7 +9,7 @@ import pytest
 
 from tasks.common.errors import TASK_ERROR_NAMES
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
-from workflows.lint import duplicate_keys, lint_definition, placeholders
+from workflows.lint import all_states, duplicate_keys, lint_definition, placeholders
 from workflows.machines import ASL_DIR, MACHINES
 from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
 from workflows.session import SETUP_STEPS
@@ -45,15 +45,13 @@ def test_rendered_definition_is_sound(file_name: str) -> None:
 @pytest.mark.parametrize("file_name", sorted(MACHINES))
 def test_every_task_is_a_substituted_function(file_name: str) -> None:
     definition = load(file_name)
-    for name, state in definition["States"].items():
+    for name, state in all_states(definition):
         if state["Type"] != "Task":
             continue
         target = state["Parameters"].get("FunctionName", state["Resource"])
         assert target == "${" + name + "FunctionArn}", name
     assert placeholders(render_text(file_name)) == {
-        f"{name}FunctionArn"
-        for name, state in definition["States"].items()
-        if state["Type"] == "Task"
+        f"{name}FunctionArn" for name, state in all_states(definition) if state["Type"] == "Task"
     }
 
 
