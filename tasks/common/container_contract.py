@@ -1,7 +1,10 @@
 """The bastion container's environment contract (documented in container/README.md).
 
-RunBastionTask sets exactly these variables as container overrides; a test compares
-this list with the README's table, so the two cannot drift apart.
+RunBastionTask sets exactly the variables of ``CONTAINER_ENVIRONMENT`` as container
+overrides. ``OPTIONAL_ENVIRONMENT`` holds the variables it never sets, with the defaults
+the container's entry point applies; the task definition in template.yaml may set
+some of them. Tests compare both with the README's tables, the entry point and the
+template, so none of them can drift apart.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ AUTHORIZED_KEY = "BASTION_AUTHORIZED_KEY"
 EXPIRES_AT = "BASTION_EXPIRES_AT"
 IDLE_TIMEOUT_SECONDS = "BASTION_IDLE_TIMEOUT_SECONDS"
 
-#: Every variable of the contract, in the README's order.
+SSH_PORT = "BASTION_SSH_PORT"
+LISTEN_ADDRESS = "BASTION_LISTEN_ADDRESS"
+EXPIRY_WARNING_SECONDS = "BASTION_EXPIRY_WARNING_SECONDS"
+RUNTIME_DIR = "BASTION_RUNTIME_DIR"
+SSHD_CONFIG = "BASTION_SSHD_CONFIG"
+SSHD = "BASTION_SSHD"
+
+#: Every variable RunBastionTask sets, in the README's order.
 CONTAINER_ENVIRONMENT: tuple[str, ...] = (
     SESSION_ID,
     CLUSTER_NAME,
@@ -25,6 +35,17 @@ CONTAINER_ENVIRONMENT: tuple[str, ...] = (
     EXPIRES_AT,
     IDLE_TIMEOUT_SECONDS,
 )
+
+#: The optional variables and the container's defaults ("" is unset: sshd listens on
+#: every address), in the README's order.
+OPTIONAL_ENVIRONMENT: dict[str, str] = {
+    SSH_PORT: "22",
+    LISTEN_ADDRESS: "",
+    EXPIRY_WARNING_SECONDS: "300",
+    RUNTIME_DIR: "/run/bastion",
+    SSHD_CONFIG: "/etc/ssh/sshd_config",
+    SSHD: "/usr/sbin/sshd",
+}
 
 
 def container_environment(session: Session, idle_timeout_seconds: int) -> dict[str, str]:

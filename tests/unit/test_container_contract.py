@@ -1,4 +1,8 @@
-"""The container's environment contract: one constant, the same as container/README.md."""
+"""The container's environment contract: the constants, the same as container/README.md.
+
+The container tier (tests/container/test_contract.py) checks the other side: the names
+and defaults the entry point reads, and the task definition in template.yaml.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.common.container_contract import CONTAINER_ENVIRONMENT, container_environment
+from tasks.common.container_contract import (
+    CONTAINER_ENVIRONMENT,
+    OPTIONAL_ENVIRONMENT,
+    container_environment,
+)
 from tests.unit.support import make_session
 
 pytestmark = pytest.mark.unit
@@ -15,13 +23,45 @@ pytestmark = pytest.mark.unit
 README = Path(__file__).resolve().parents[2] / "container" / "README.md"
 
 
+def table_under(heading: str) -> list[list[str]]:
+    """The body rows (cells stripped) of the first table after the ``heading`` line."""
+    lines = README.read_text().splitlines()
+    start = lines.index(heading)
+    rows: list[list[str]] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return rows[2:]  # past the header and the separator
+
+
+def variable_name(cell: str) -> str:
+    match = re.fullmatch(r"`(BASTION_[A-Z_]+)`", cell)
+    assert match, f"not a variable name in backticks: {cell!r}"
+    return match.group(1)
+
+
 def documented_variables() -> tuple[str, ...]:
-    """The variables in the README's table, in its order."""
-    return tuple(re.findall(r"^\| `(BASTION_[A-Z_]+)` \|", README.read_text(), re.MULTILINE))
+    """The variables RunBastionTask sets, in the README's order."""
+    return tuple(variable_name(row[0]) for row in table_under("## Environment contract"))
+
+
+def documented_optional_variables() -> dict[str, str]:
+    """The optional variables and their defaults ("" where the README says unset)."""
+    defaults = {}
+    for row in table_under("### Optional variables"):
+        default = re.fullmatch(r"`([^`]*)`", row[1])
+        defaults[variable_name(row[0])] = default.group(1) if default else ""
+    return defaults
 
 
 def test_the_constant_matches_the_readme() -> None:
     assert documented_variables() == CONTAINER_ENVIRONMENT
+
+
+def test_the_optional_variables_and_defaults_match_the_readme() -> None:
+    assert list(documented_optional_variables().items()) == list(OPTIONAL_ENVIRONMENT.items())
 
 
 def test_the_environment_has_exactly_the_contract() -> None:
@@ -31,3 +71,5 @@ def test_the_environment_has_exactly_the_contract() -> None:
     assert environment["BASTION_IDLE_TIMEOUT_SECONDS"] == "1800"
     assert environment["BASTION_AUTHORIZED_KEY"] == session.ssh_public_key
     assert all(isinstance(value, str) for value in environment.values())
+    # The task definition and the image own the optional variables, never a session.
+    assert not set(environment) & set(OPTIONAL_ENVIRONMENT)

@@ -1,0 +1,243 @@
+"""container/Dockerfile, read: no keys or credentials in the image, every download
+verified against a pinned value, and every pin defined in one place.
+
+Each rule is also shown catching a bad Dockerfile, so that a rule that quietly stopped
+matching would fail here rather than pass everything.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.container.dockerfile_rules import (
+    download_problems,
+    global_args,
+    instructions,
+    pin_problems,
+    secret_problems,
+)
+from tests.container.harness import CONTAINER
+
+pytestmark = pytest.mark.container
+
+DOCKERFILE = (CONTAINER / "Dockerfile").read_text()
+
+HEAD = """\
+ARG KUBECTL_VERSION=1.35.5
+ARG TOOL_VERSION=1.2.3
+ARG TOOL_SHA256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ARG SIGNING_KEY_FINGERPRINT=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
+FROM debian:13.6-slim
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG KUBECTL_VERSION
+ARG TOOL_VERSION
+ARG TOOL_SHA256
+ARG SIGNING_KEY_FINGERPRINT
+"""
+
+
+# ------------------------------------------------------------------------ no secrets
+
+
+def test_the_image_holds_no_host_keys_authorized_keys_or_credentials() -> None:
+    assert secret_problems(DOCKERFILE) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("RUN ssh-keygen -A", "generates keys"),
+        ("COPY ssh_host_ed25519_key /etc/ssh/", "a key or credentials"),
+        ("COPY id_ed25519 /home/bastion/.ssh/id_ed25519", "a key or credentials"),
+        ("COPY --chown=bastion deploy-key.pem /tmp/", "a key or credentials"),
+        ("ADD credentials /home/bastion/.aws/credentials", "a key or credentials"),
+        ("COPY .aws /home/bastion/.aws", "a key or credentials"),
+        ("COPY kubeconfig /home/bastion/.kube/config", "a key or credentials"),
+        ("ENV AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", "bakes AWS_SECRET_ACCESS_KEY"),
+        ("ENV AWS_ACCESS_KEY_ID AKIAIOSFODNN7EXAMPLE", "bakes AWS_ACCESS_KEY_ID"),
+        ("ARG AWS_SESSION_TOKEN", "bakes AWS_SESSION_TOKEN"),
+        (
+            'RUN echo "ssh-ed25519 AAAA alice" > /home/bastion/.ssh/authorized_keys',
+            "writes authorized keys",
+        ),
+        (
+            "RUN apt-get update && apt-get install -y openssh-server",
+            "without deleting /etc/ssh/ssh_host_*",
+        ),
+    ],
+)
+def test_the_secret_rule_catches(bad: str, problem: str) -> None:
+    problems = secret_problems(HEAD + bad + "\n")
+    assert any(problem in found for found in problems), problems
+
+
+# ------------------------------------------------------------------ verified downloads
+
+
+def test_every_download_is_verified_against_a_pinned_value() -> None:
+    assert download_problems(DOCKERFILE) == []
+
+
+def test_the_build_downloads_each_tool_for_the_target_architecture() -> None:
+    runs = " ".join(i.arguments for i in instructions(DOCKERFILE) if i.keyword == "RUN")
+    for url in (
+        "https://dl.k8s.io/release/v${KUBECTL_VERSION}/bin/linux/${TARGETARCH}/kubectl",
+        "https://get.helm.sh/helm-v${HELM_VERSION}-linux-${TARGETARCH}.tar.gz",
+        "https://awscli.amazonaws.com/awscli-exe-linux-${awscli_arch}-${AWSCLI_VERSION}.zip",
+    ):
+        assert url in runs
+
+
+GOOD_CHECKSUM = (
+    "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+    ' && echo "${TOOL_SHA256}  tool.tgz" | sha256sum --check --strict'
+    " && tar -xzf tool.tgz\n"
+)
+
+
+def test_a_download_checked_against_a_pinned_checksum_passes() -> None:
+    assert download_problems(HEAD + GOOD_CHECKSUM) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            " && tar -xzf tool.tgz",
+            "never verified",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            " && tar -xzf tool.tgz"
+            ' && echo "${TOOL_SHA256}  tool.tgz" | sha256sum --check',
+            "used before it is verified",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-latest.tgz"
+            ' && echo "${TOOL_SHA256}  tool.tgz" | sha256sum --check',
+            "names no pinned version",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz http://example.com/tool-${TOOL_VERSION}.tgz"
+            ' && echo "${TOOL_SHA256}  tool.tgz" | sha256sum --check',
+            "not downloaded over HTTPS",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            ' && echo "${SOMETHING}  tool.tgz" | sha256sum --check',
+            "not a pin",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            " && echo"
+            ' "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  tool.tgz"'
+            " | sha256sum --check",
+            "not a pin",
+        ),
+        ("RUN curl -fsSL https://example.com/install-${TOOL_VERSION}.sh | bash", "into a pipe"),
+        ("ADD https://example.com/tool-1.2.3.tgz /tmp/", "ADD of a URL"),
+        (
+            "RUN curl -fsSL -o tool.zip https://example.com/tool-${TOOL_VERSION}.zip"
+            " && curl -fsSL -o tool.zip.sig https://example.com/tool-${TOOL_VERSION}.zip.sig"
+            " && gpg --verify tool.zip.sig tool.zip",
+            "signed (VALIDSIG) by a pinned key",
+        ),
+        (
+            "RUN curl -fsSL -o tool.zip https://example.com/tool-${TOOL_VERSION}.zip"
+            " && curl -fsSL -o tool.zip.sig https://example.com/tool-${TOOL_VERSION}.zip.sig"
+            " && curl -fsSL -o key.asc https://keys.example.com/${SIGNING_KEY_FINGERPRINT}"
+            " && gpg --import key.asc"
+            " && gpg --status-fd 1 --verify tool.zip.sig tool.zip"
+            ' | grep -q "VALIDSIG .* ${SIGNING_KEY_FINGERPRINT}$"',
+            "fingerprint is unchecked",
+        ),
+    ],
+    ids=[
+        "unchecked",
+        "checked-after-use",
+        "unpinned-url",
+        "plain-http",
+        "unpinned-checksum",
+        "inline-checksum",
+        "curl-pipe-bash",
+        "add-url",
+        "signature-any-key",
+        "key-not-fingerprinted",
+    ],
+)
+def test_the_download_rule_catches(bad: str, problem: str) -> None:
+    problems = download_problems(HEAD + bad + "\n")
+    assert any(problem in found for found in problems), problems
+
+
+# -------------------------------------------------------------------- pins in one place
+
+
+def test_versions_checksums_and_fingerprints_are_defined_only_in_the_head_block() -> None:
+    assert pin_problems(DOCKERFILE) == []
+    pinned = global_args(DOCKERFILE)
+    assert {
+        "BASE_IMAGE",
+        "KUBECTL_VERSION",
+        "HELM_VERSION",
+        "HELM_SHA256_AMD64",
+        "HELM_SHA256_ARM64",
+        "AWSCLI_VERSION",
+        "AWSCLI_PGP_FINGERPRINT",
+        "EKSCTL_VERSION",
+        "WITH_EKSCTL",
+    } == set(pinned)
+    assert re.fullmatch(r"debian:[\d.]+-slim@sha256:[0-9a-f]{64}", pinned["BASE_IMAGE"])
+
+
+def test_no_other_file_of_the_image_repeats_a_pinned_value() -> None:
+    pinned = {
+        name: value for name, value in global_args(DOCKERFILE).items() if name != "WITH_EKSCTL"
+    }
+    for path in sorted(CONTAINER.rglob("*")):
+        if path.is_file() and path.name not in ("Dockerfile", "README.md"):
+            text = path.read_text()
+            for name, value in pinned.items():
+                assert value not in text, f"{path.name} repeats {name}"
+
+
+def test_the_readme_documents_the_pinned_versions() -> None:
+    readme = (CONTAINER / "README.md").read_text()
+    pinned = global_args(DOCKERFILE)
+    for name in ("KUBECTL_VERSION", "HELM_VERSION", "AWSCLI_VERSION", "EKSCTL_VERSION"):
+        assert f"`{pinned[name]}`" in readme, f"README.md does not give {name}"
+    assert pinned["BASE_IMAGE"].split("@")[0].removeprefix("debian:") in readme
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("ARG HELM_VERSION=3.19.0", "ARG with a value outside the pinned block"),
+        ("ENV KUBECTL_VERSION=1.35.5", "ENV defines a version"),
+        (
+            'RUN echo "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  x"',
+            "checksum or fingerprint outside",
+        ),
+        ("RUN pip install awscli==1.36.2", "version number outside"),
+    ],
+)
+def test_the_pin_rule_catches(bad: str, problem: str) -> None:
+    problems = pin_problems(HEAD + bad + "\n")
+    assert any(problem in found for found in problems), problems
+
+
+# ------------------------------------------------------------------------ the image
+
+
+def test_the_image_runs_the_entry_point_as_the_unprivileged_bastion_user() -> None:
+    final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    assert "useradd" in final and " bastion" in final
+    assert re.search(r"^USER 10001$", final, re.MULTILINE)
+    assert "--uid 10001 bastion" in final
+    assert re.search(r"^ENTRYPOINT \[\"/usr/local/bin/bastion-entrypoint\"\]$", final, re.M)
+    assert "setcap cap_net_bind_service=+ep /usr/sbin/sshd" in final
+    assert "ln -s /run/bastion/motd /etc/motd" in final
+    assert "COPY --chmod=0755 entrypoint.sh /usr/local/bin/bastion-entrypoint" in final

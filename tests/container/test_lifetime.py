@@ -1,0 +1,174 @@
+"""The bastion ends itself: at the session's expiry, after the idle timeout, when stopped.
+
+Short times (a few seconds) with generous deadlines: these tests check what happens and
+in which order, never how precisely on time.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.container.harness import DEADLINE, Bastion, ClientKey, Launcher, popen, run, utc_in
+
+pytestmark = pytest.mark.container
+
+
+def open_session(
+    bastion: Bastion, key: ClientKey, directory: Path, *arguments: str
+) -> subprocess.Popen[str]:
+    """An ssh client kept running in the background; returns once it has logged in."""
+    before = len(bastion.named("connect"))
+    client = popen(
+        bastion.ssh_command(key, directory, *arguments),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + DEADLINE
+    while len(bastion.named("connect")) == before:
+        assert client.poll() is None, f"ssh exited: {client.communicate()[0]}"
+        assert time.monotonic() < deadline, "the session never logged in"
+        time.sleep(0.05)
+    return client
+
+
+def test_the_session_expires_warning_users_first(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a bastion expiring in a few seconds, warning 4 s before, with a user logged in
+    # on a terminal
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_EXPIRES_AT": utc_in(8), "BASTION_EXPIRY_WARNING_SECONDS": "4"},
+    )
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-tt", "sleep 60")
+    try:
+        # WHEN the expiry comes
+        returncode = bastion.wait_exit()
+        # THEN the user was warned, then the bastion exited because the session expired
+        warning = bastion.wait_for("expiry_warning")
+        assert warning["connections"] == 1
+        assert warning["notifiedTerminals"] == 1
+        assert warning["expiresAt"] == bastion.named("started")[0]["expiresAt"]
+        exit_event = bastion.wait_for("exit")
+        assert exit_event["reason"] == "expired"
+        assert returncode == exit_event["exitCode"] == 0
+        names = [event["event"] for event in bastion.events]
+        assert names.index("expiry_warning") < names.index("exit")
+        # AND the open session was closed, its terminal told why
+        output = client.communicate(timeout=DEADLINE)[0]
+        assert client.returncode != 0
+        assert "this session expires at" in output
+        assert "the session has expired" in output
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_the_idle_timeout_ends_a_bastion_nobody_uses(
+    launcher: Launcher, user_key: ClientKey
+) -> None:
+    bastion = launcher.start(user_key.public_line, {"BASTION_IDLE_TIMEOUT_SECONDS": "2"})
+    bastion.wait_for("started")
+    returncode = bastion.wait_exit()
+    exit_event = bastion.wait_for("exit")
+    assert exit_event["reason"] == "idle"
+    assert returncode == 0
+    assert not bastion.named("connect")
+
+
+def test_the_idle_timeout_waits_for_the_last_connection_to_close(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a 3-second idle timeout and a tunnel-only session (ssh -N) opened at once
+    bastion = launcher.start(user_key.public_line, {"BASTION_IDLE_TIMEOUT_SECONDS": "3"})
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-N")
+    try:
+        # WHEN the connection stays open for twice the idle timeout
+        time.sleep(6)
+        # THEN the bastion is still there
+        assert bastion.process.poll() is None, bastion.events
+        assert not bastion.named("exit")
+        # WHEN the user disconnects
+        client.terminate()
+        client.wait(timeout=DEADLINE)
+        bastion.wait_for("disconnect")
+        # THEN the idle timeout, counted from the disconnect, ends it
+        assert bastion.wait_exit() == 0
+        assert bastion.wait_for("exit")["reason"] == "idle"
+        names = [event["event"] for event in bastion.events]
+        assert names.index("disconnect") < names.index("exit")
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_stopping_the_task_ends_sessions_and_sshd(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a user logged in
+    bastion = launcher.start(user_key.public_line)
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-N")
+    try:
+        # WHEN ECS stops the task (SIGTERM to the entry point)
+        bastion.process.send_signal(signal.SIGTERM)
+        # THEN the entry point logs why and exits 0, and the user's connection is closed
+        assert bastion.wait_exit() == 0
+        exit_event = bastion.wait_for("exit")
+        assert exit_event["reason"] == "stopped"
+        assert exit_event["connections"] == 1
+        client.wait(timeout=DEADLINE)
+        assert client.returncode != 0
+        # AND sshd no longer listens
+        refused = bastion.ssh(user_key, tmp_path, "true")
+        assert refused.returncode == 255
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_every_line_on_stdout_is_one_json_event(launcher: Launcher, user_key: ClientKey) -> None:
+    bastion = launcher.start(user_key.public_line, {"BASTION_IDLE_TIMEOUT_SECONDS": "1"})
+    bastion.wait_exit()
+    bastion.wait_for("exit")
+    assert bastion.non_json == []
+    assert {event["event"] for event in bastion.events} >= {"started", "sshd", "exit"}
+    assert all({"time", "event", "sessionId"} <= set(event) for event in bastion.events)
+
+
+def test_sshd_failing_to_start_ends_the_bastion_with_the_reason(
+    launcher: Launcher, user_key: ClientKey
+) -> None:
+    # GIVEN the SSH port already taken
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        bastion = launcher.start(user_key.public_line, {"BASTION_SSH_PORT": str(port)})
+        # THEN the entry point exits 1, saying sshd exited, with sshd's own words logged
+        assert bastion.wait_exit() == 1
+    exit_event = bastion.wait_for("exit")
+    assert (exit_event["reason"], exit_event["exitCode"]) == ("sshd-exited", 1)
+    assert not bastion.named("started")
+    assert any("Cannot bind any address" in event["message"] for event in bastion.named("sshd"))
+
+
+def test_every_start_generates_fresh_host_keys(launcher: Launcher, user_key: ClientKey) -> None:
+    first, second = (launcher.start(user_key.public_line) for _ in range(2))
+    keys = [bastion.wait_for("started")["hostKeys"] for bastion in (first, second)]
+    # Two keys each (ed25519, ECDSA), none shared: nothing of the image identifies a host.
+    assert [len(host_keys) for host_keys in keys] == [2, 2]
+    assert not set(keys[0]) & set(keys[1])
+    # The started event gives the fingerprints users can check the host key against.
+    private = first.runtime / "ssh_host_ed25519_key"
+    listing = run(["ssh-keygen", "-l", "-f", f"{private}.pub"], check=True).stdout.split()
+    assert f"ED25519 {listing[1]}" in keys[0]
+    assert private.stat().st_mode & 0o077 == 0
