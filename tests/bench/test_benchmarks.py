@@ -1,0 +1,398 @@
+"""The benchmark harness's own logic: simulations, counting, prices, the ASL, the report.
+
+No test here asserts a wall-clock time: the harness measures those, it does not promise them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import cost
+from benchmarks.asl import RetryPolicy, load_asl, normal_path, retry_policy, steps_before
+from benchmarks.calls import EVENTBRIDGE, STEP_FUNCTIONS, ApiCall, is_own_action, tally
+from benchmarks.importtime import cumulative_microseconds, handler_modules
+from benchmarks.report import TITLES, BenchConfig, render_markdown_page, render_text_report
+from benchmarks.report import run as run_benchmark
+from benchmarks.report import tables as build_tables
+from benchmarks.simulate import (
+    Summary,
+    percentile,
+    retry_until,
+    simulate_poll,
+    simulate_teardown,
+    study_poll,
+    uniform_sample,
+)
+from benchmarks.tables import MISS, PASS, make_table, render_markdown, render_text, verdict
+from benchmarks.transitions import (
+    HOLD,
+    READY_POLL,
+    SESSION_PHASES,
+    SETUP,
+    TEARDOWN,
+    count_transitions,
+)
+from workflows.session import RETRY_NOT_READY
+from workflows.teardown import RETRY_GROUP_IN_USE
+
+pytestmark = pytest.mark.bench
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+
+
+def fixed(interval: float, attempts: int) -> RetryPolicy:
+    return RetryPolicy(("BastionNotReady",), interval, attempts, backoff_rate=1.0)
+
+
+# --- Retry policies and the simulated clock ----------------------------------------------------
+
+
+def test_backoff_waits_grow_by_the_rate_and_stop_at_the_cap() -> None:
+    policy = RetryPolicy(("X",), 5, 20, backoff_rate=1.5, max_delay_seconds=60)
+
+    waits = [policy.wait_before_retry(n) for n in range(1, 10)]
+
+    assert waits[:4] == [5, 7.5, 11.25, 16.875]
+    assert waits[6] == pytest.approx(56.953125)
+    assert waits[7:] == [60, 60]
+    assert policy.total_wait_seconds() == pytest.approx(sum(waits[:7]) + 13 * 60)
+
+
+def test_full_jitter_draws_below_the_computed_wait_and_needs_a_generator() -> None:
+    policy = RetryPolicy(("X",), 4, 3, backoff_rate=2.0, jitter="FULL")
+
+    draws = [policy.wait_before_retry(2, random.Random(seed)) for seed in range(50)]  # noqa: S311
+
+    assert all(0 <= draw <= 8 for draw in draws)
+    with pytest.raises(ValueError, match="random generator"):
+        policy.wait_before_retry(1)
+
+
+def test_a_fixed_poll_sees_the_task_at_the_first_attempt_on_or_after_running() -> None:
+    # Attempts at 0, 3, 6, ... 30: RUNNING at 30 is seen at once, at 31 two seconds late.
+    on_time = simulate_poll(30.0, fixed(3, 100))
+    late = simulate_poll(31.0, fixed(3, 100))
+
+    assert (on_time.attempts.attempts, on_time.delay) == (11, 0.0)
+    assert (late.attempts.attempts, late.delay) == (12, 2.0)
+
+
+def test_invocation_time_shifts_the_schedule_and_adds_to_the_delay() -> None:
+    # First attempt at 0.2, then every 0.2 + 3 = 3.2 s: 0.2, 3.4, 6.6, 9.8, 13.0.
+    result = simulate_poll(10.0, fixed(3, 100), first_attempt_at=0.2, attempt_seconds=0.2)
+
+    assert result.attempts.attempts == 5
+    assert result.attempts.finished_at == pytest.approx(13.2)
+    assert result.delay == pytest.approx(3.2)
+
+
+def test_a_poll_that_runs_out_of_attempts_gives_up() -> None:
+    result = simulate_poll(100.0, fixed(3, 2))
+
+    assert result.attempts.gave_up
+    assert result.attempts.attempts == 3
+    assert math.isinf(result.delay)
+
+
+def test_teardown_retries_until_the_interface_is_released() -> None:
+    policy = RetryPolicy.from_asl(RETRY_GROUP_IN_USE.to_asl())
+
+    at_once = simulate_teardown(0.0, policy)
+    later = simulate_teardown(12.0, policy)  # attempts at 0, 5, 12.5
+
+    assert (at_once.attempts.retries, at_once.lingered) == (0, 0.0)
+    assert later.attempts.retries == 2
+    assert later.lingered == pytest.approx(0.5)
+
+
+def test_retry_until_matches_a_hand_computed_backoff_schedule() -> None:
+    policy = RetryPolicy(("X",), 1, 5, backoff_rate=2.0)  # attempts at 0, 1, 3, 7, 15, 31
+
+    assert retry_until(7.0, policy).attempts == 4
+    assert retry_until(31.0, policy).attempts == 6
+    assert retry_until(31.5, policy).gave_up
+
+
+def test_a_study_summarizes_the_sample() -> None:
+    starts = [30.0, 31.0, 32.0, 33.0]
+
+    study = study_poll(fixed(3, 100), starts)
+
+    assert [r.delay for r in study.results] == [0.0, 2.0, 1.0, 0.0]
+    assert study.delay.median == 0.5
+    assert study.median_attempts == 12  # attempts 11, 12, 12, 12
+    assert study.gave_up == 0
+
+
+def test_percentiles_are_values_of_the_sample() -> None:
+    values = [float(n) for n in range(1, 101)]
+
+    assert percentile(values, 0.95) == 95.0
+    assert percentile(values, 1.0) == 100.0
+    assert Summary.of([3.0, 1.0, 2.0]) == Summary(2.0, 3.0, 3.0)
+
+
+def test_the_sample_is_seeded_and_within_bounds() -> None:
+    first = uniform_sample((30.0, 90.0), 200, seed=3)
+
+    assert first == uniform_sample((30.0, 90.0), 200, seed=3)
+    assert all(30.0 <= value <= 90.0 for value in first)
+
+
+# --- the rendered ASL ----------------------------------------------------------------------------
+
+
+def test_three_steps_run_before_run_task_in_the_rendered_session_asl() -> None:
+    asl = load_asl("session")
+
+    assert steps_before(asl, "RunBastionTask") == [
+        "ValidateRequest",
+        "FindControlPlane",
+        "CreateSessionSecurityGroup",
+    ]
+    path = normal_path(asl)
+    assert path.index("AuthorizeControlPlaneIngress") == path.index("RunBastionTask") + 1
+
+
+def test_the_retry_policies_read_from_the_asl_are_the_ones_the_workflows_define() -> None:
+    asl = load_asl("session")
+
+    poll = retry_policy(asl, "WaitForBastionAddress", "BastionNotReady")
+    group = retry_policy(asl, "DeleteSessionSecurityGroup", "SessionSecurityGroupInUse")
+
+    assert (poll.interval_seconds, poll.backoff_rate, poll.max_attempts) == (
+        RETRY_NOT_READY.interval_seconds,
+        RETRY_NOT_READY.backoff_rate,
+        RETRY_NOT_READY.max_attempts,
+    )
+    assert group.max_delay_seconds == RETRY_GROUP_IN_USE.max_delay_seconds
+    with pytest.raises(KeyError):
+        retry_policy(asl, "ValidateRequest", "BastionNotReady")
+
+
+def test_every_state_of_the_session_machine_has_a_phase() -> None:
+    asl = load_asl("session")
+
+    assert set(asl["States"]) <= set(SESSION_PHASES)
+
+
+# --- counting transitions ---
+
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _event(kind: str, name: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": kind, "timestamp": _T0}
+    if name is not None:
+        key = "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
+        event[key] = {"name": name}
+    return event
+
+
+def test_each_state_entered_and_each_retry_attempt_is_one_transition() -> None:
+    history = [
+        _event("ExecutionStarted"),
+        _event("TaskStateEntered", "ValidateRequest"),
+        _event("LambdaFunctionScheduled"),
+        _event("LambdaFunctionSucceeded"),
+        _event("TaskStateExited", "ValidateRequest"),
+        _event("TaskStateEntered", "WaitForBastionAddress"),
+        *[_event("LambdaFunctionScheduled"), _event("LambdaFunctionFailed")] * 3,
+        _event("LambdaFunctionScheduled"),
+        _event("LambdaFunctionSucceeded"),
+        _event("TaskStateExited", "WaitForBastionAddress"),
+        _event("TaskStateEntered", "HoldSession"),
+        _event("TaskScheduled"),
+        _event("TaskSubmitted"),
+        _event("TaskTimedOut"),
+        _event("TaskStateExited", "HoldSession"),
+        _event("PassStateEntered", "MarkSessionExpired"),
+        _event("PassStateExited", "MarkSessionExpired"),
+        _event("ChoiceStateEntered", "DidSessionFail"),
+        _event("SucceedStateEntered", "SessionEnded"),
+        _event("ExecutionSucceeded"),
+    ]
+
+    counted = count_transitions(history)
+
+    assert counted.of_state("WaitForBastionAddress").retries == 3
+    assert counted.of_state("WaitForBastionAddress").transitions == 4
+    assert counted.total == 6 + 3
+    phases = counted.by_phase()
+    assert list(phases) == [SETUP, READY_POLL, HOLD, TEARDOWN]
+    assert [phases[p].transitions for p in (SETUP, READY_POLL, HOLD, TEARDOWN)] == [1, 4, 2, 2]
+
+
+def test_states_without_a_phase_are_counted_apart() -> None:
+    counted = count_transitions([_event("PassStateEntered", "SomethingNew")])
+
+    assert counted.by_phase()["unclassified"].transitions == 1
+
+
+# --- prices ---
+
+
+def test_one_hour_of_the_floor_is_fargate_arm_quarter_vcpu_half_gb_and_an_ipv4_address() -> None:
+    priced = cost.session_cost(
+        cost.SessionUsage(
+            transitions=40,
+            invocations=36,
+            billed_ms_per_invocation=500,
+            task_hours=1.0,
+            ipv4_hours=1.0,
+        )
+    )
+
+    assert priced.step_functions == pytest.approx(0.001)
+    assert priced.lambda_requests == pytest.approx(36 * 0.20 / 1e6)
+    assert priced.lambda_duration == pytest.approx(36 * 0.5 * 0.25 * 0.0000133334)
+    assert priced.fargate == pytest.approx(0.25 * 0.03238 + 0.5 * 0.00356)
+    assert priced.floor == pytest.approx(0.009875 + 0.005)
+    assert priced.overhead_ratio == pytest.approx(priced.orchestration / 0.014875)
+    assert priced.total == pytest.approx(priced.orchestration + priced.floor)
+
+
+def test_prices_print_with_enough_digits() -> None:
+    assert cost.dollars(0.001025) == "$0.001025"
+    assert cost.dollars(0.1192) == "$0.1192"
+    assert cost.dollars(0) == "$0"
+
+
+# --- API calls ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Principal:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class _Record:
+    principal: _Principal
+    action: str
+    call: str
+
+
+def test_calls_are_counted_once_and_implied_iam_actions_apart() -> None:
+    records = [
+        _Record(
+            _Principal("state machine", "app-session"), "lambda:InvokeFunction", "lambda:Invoke"
+        ),
+        _Record(
+            _Principal("function", "fn-1"), "ec2:CreateSecurityGroup", "ec2:CreateSecurityGroup"
+        ),
+        _Record(_Principal("function", "fn-1"), "ec2:CreateTags", "ec2:CreateSecurityGroup"),
+        _Record(
+            _Principal("service", "events.amazonaws.com"), "lambda:InvokeFunction", "lambda:Invoke"
+        ),
+        _Record(
+            _Principal("state machine", "app-session"), "lambda:InvokeFunction", "lambda:Invoke"
+        ),
+    ]
+
+    counted = tally(records, {"fn-1": "CreateSessionSecurityGroup"}.__getitem__)
+
+    assert counted.calls == {
+        ApiCall(STEP_FUNCTIONS, "lambda:Invoke"): 2,
+        ApiCall("CreateSessionSecurityGroup", "ec2:CreateSecurityGroup"): 1,
+        ApiCall(EVENTBRIDGE, "lambda:Invoke"): 1,
+    }
+    assert counted.implied == {
+        (ApiCall("CreateSessionSecurityGroup", "ec2:CreateSecurityGroup"), "ec2:CreateTags"): 1
+    }
+    assert is_own_action("states:StartExecution", "stepfunctions:StartExecution")
+    assert not is_own_action("iam:PassRole", "ecs:RunTask")
+
+
+# --- import times ---
+
+
+def test_the_handler_module_cumulative_time_is_read_at_the_top_level_only() -> None:
+    output = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       244 |     148624 | boto3",
+            "import time:       179 |        179 |   tasks",
+            "import time:      9000 |      50000 |   tasks.hold_session",
+            "import time:      1977 |      61234 | tasks.hold_session",
+        ]
+    )
+
+    assert cumulative_microseconds(output, "tasks.hold_session") == 61234
+    assert cumulative_microseconds(output, "tasks.missing") is None
+
+
+def test_every_handler_module_is_timed() -> None:
+    modules = handler_modules()
+
+    assert "tasks.wait_for_bastion_address" in modules
+    assert "tasks.__init__" not in modules
+
+
+# --- tables ---
+
+
+def test_plain_tables_align_numbers_right_and_markdown_escapes_pipes() -> None:
+    table = make_table("T", ("name", "n"), [("a|b", 5), ("c", 100)], notes=["note"], numeric=[1])
+
+    text = render_text(table).splitlines()
+    markdown = render_markdown(table)
+
+    assert text[:2] == ["T", "="]
+    assert text[2:6] == ["name    n", "----  ---", "a|b     5", "c     100"]
+    assert text[-1] == "  * note"
+    assert "| a\\|b | 5 |" in markdown
+    assert "| --- | ---: |" in markdown
+    assert (verdict(True), verdict(False)) == (PASS, MISS)
+    with pytest.raises(ValueError, match="cells"):
+        make_table("T", ("a", "b"), [("only one",)])
+
+
+# --- the whole harness, tiny ---
+
+
+def test_a_tiny_run_of_the_harness_reports_every_table(tmp_path: Path) -> None:
+    config = BenchConfig(
+        time_scale=100_000.0,
+        draws=40,
+        concurrency=(1, 2),
+        import_runs=1,
+        import_runs_outside=1,
+        import_modules=("tasks.hold_session",),
+    )
+
+    results = run_benchmark(config)
+    built = build_tables(results)
+    text = render_text_report(results, built)
+    page = render_markdown_page(results, built)
+
+    assert [table.title for table in built] == list(TITLES)
+    for title in TITLES:
+        assert f"{title}\n{'=' * len(title)}" in text
+        assert f"## {title}\n" in page
+    assert page.startswith("# Benchmarks\n\nGenerated by `make bench`")
+    # The hold costs the same whatever its length.
+    assert results.runs[60].transitions.total == results.runs[480].transitions.total
+    assert [run.sessions for run in results.throughput] == [1, 2]
+    [targets] = [table for table in built if table.title == "Targets"]
+    assert len(targets.rows) == 6
+    assert all(row[-1] in (PASS, MISS) for row in targets.rows)
+    assert text.rstrip().endswith(("ALL TARGETS PASS", ")"))
+
+
+def test_the_generated_page_has_every_table() -> None:
+    assert DOCS.is_file(), "docs/benchmarks.md is missing: run `make bench`"
+    page = DOCS.read_text(encoding="utf-8")
+
+    assert page.startswith("# Benchmarks")
+    assert "Generated by `make bench`" in page
+    for title in TITLES:
+        assert f"## {title}\n" in page, f"docs/benchmarks.md has no table {title!r}"
