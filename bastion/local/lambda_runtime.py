@@ -20,16 +20,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from bastion.local.actions import Principal, acting_as
 from bastion.local.active import Controls, current
-from bastion.local.environ import patched_environ
+from bastion.local.environ import thread_environ
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
 
 #: The outcome of an invocation whose handler returned normally.
 SUCCEEDED = "Succeeded"
 
-#: Workflow executions run in threads, but a handler sees process-wide ``os.environ``:
-#: one invocation at a time. Re-entrant, so a handler may invoke another function.
+#: Workflow executions run in threads; handlers share module-level state (the client
+#: cache, the logger's keys), so one invocation runs at a time. Each sees its function's
+#: variables through a per-thread overlay of ``os.environ`` that other threads never see.
+#: Re-entrant, so a handler may invoke another function.
 _INVOCATION_LOCK = threading.RLock()
 
 
@@ -190,11 +193,13 @@ def invoke_in_process(
     fault: InvocationFault | None = controls.faults.take_invocation_fault(
         lambda target: answers_to(function, target)
     )
-    with _INVOCATION_LOCK, patched_environ(_environment_for(function, context, controls.region)):
+    with _INVOCATION_LOCK, thread_environ(_environment_for(function, context, controls.region)):
         if fault is not None and not fault.crash_after:
             payload, error_type = None, None
         else:
-            payload, error_type = _run_handler(function, event, context)
+            principal = Principal("function", function.function_name, function.role)
+            with acting_as(principal):
+                payload, error_type = _run_handler(function, event, context)
     if fault is not None:
         payload = _error_payload(fault.error_type, fault.message, [], context.aws_request_id)
         error_type = fault.error_type

@@ -11,13 +11,23 @@ Gaps filled (moto 5.2.5):
 * A Task whose Resource is a function ARN names every Lambda service error ``Exception``;
   AWS names it ``Lambda.<code>`` (``Lambda.ServiceException``...), which the recommended
   Lambda retrier matches.
+* A ``.waitForTaskToken`` task's token stays answerable after the task timed out or was
+  answered, while the execution runs on (SendTaskSuccess quietly succeeds; moto's own
+  consumer-error path cannot even build its exceptions). Here answering it then fails with
+  ``TaskTimedOut`` (the task timed out) or ``TaskDoesNotExist`` (the task is over).
+* Executions emit no "Step Functions Execution Status Change" events; here each start
+  and end puts one on the local EventBridge (:mod:`bastion.local.eventbridge`).
+* A function a state machine invokes is invoked as the machine's role (recorded by
+  :mod:`bastion.local.actions`).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
+from bastion.local.actions import Principal, acting_as
 from bastion.local.active import current
 from bastion.local.patching import replace_attribute
 
@@ -26,6 +36,21 @@ def _is_aborted(env: Any) -> bool:
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
     return isinstance(env.program_state(), ProgramStopped)
+
+
+def _stop_when_started(original: Any) -> Any:
+    """Stopping an execution whose worker thread has not built its environment yet
+    crashes moto (``None.set_stop``): wait for the worker to get that far first."""
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        deadline = time.monotonic() + 5.0
+        while getattr(self, "env", None) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if getattr(self, "env", None) is None:
+            raise RuntimeError("the execution's worker never started, so it cannot be stopped")
+        original(self, stop_date=stop_date, error=error, cause=cause)
+
+    return stop
 
 
 def _set_stop(original: Any) -> Any:
@@ -118,20 +143,181 @@ def _start_execution(original: Any) -> Any:
     return start_execution
 
 
+#: Tokens of ``.waitForTaskToken`` tasks that are over: token → the error answering gives.
+_ENDED_TOKENS = "local_ended_tokens"
+
+
+def _token_pool(token: str) -> tuple[str, Any] | None:
+    """The state machine whose execution issued ``token``, and that execution's pool."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    for regions in list(stepfunctions_parser_backends.values()):
+        for backend in list(regions.values()):
+            for machine in list(backend.state_machines):
+                for execution in list(machine.executions):
+                    env = getattr(getattr(execution, "exec_worker", None), "env", None)
+                    pool = getattr(env, "callback_pool_manager", None)
+                    if token in getattr(pool, _ENDED_TOKENS, {}) or token in getattr(
+                        pool, "_pool", {}
+                    ):
+                        return str(machine.arn), pool
+    return None
+
+
+def token_owner(token: str) -> tuple[str, str | None] | None:
+    """The state machine whose execution issued ``token``, and the error answering it now
+    gives (``TaskTimedOut``, ``TaskDoesNotExist``, or None while its task waits)."""
+    found = _token_pool(token)
+    if found is None:
+        return None
+    machine_arn, pool = found
+    return machine_arn, getattr(pool, _ENDED_TOKENS, {}).get(token)
+
+
+def _mark_ended(pool: Any, token: str, error: str) -> None:
+    ended = pool.__dict__.setdefault(_ENDED_TOKENS, {})
+    ended.setdefault(token, error)
+
+
+def _token_final(original: Any) -> Any:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackTimeoutError,
+        HeartbeatTimeoutError,
+    )
+
+    def eval_integration_pattern(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        token = None
+        if current() is not None and self.resource.condition == ResourceCondition.WaitForTaskToken:
+            token = (env.states.context_object.context_object_data.get("Task") or {}).get("Token")
+        outcome = "TaskDoesNotExist"
+        try:
+            original(self, env, *args, **kwargs)
+        except (CallbackTimeoutError, HeartbeatTimeoutError):
+            outcome = "TaskTimedOut"
+            raise
+        finally:
+            if token:
+                _mark_ended(env.callback_pool_manager, token, outcome)
+
+    return eval_integration_pattern
+
+
+def _refuse_ended_tokens(original: Any, *, answers: bool) -> Any:
+    """SendTask*: refuse a token whose task is over; an answer (``answers``) ends it."""
+    from moto.stepfunctions.parser.api import TaskDoesNotExist, TaskTimedOut
+
+    def answer(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+        found = _token_pool(task_token) if current() is not None else None
+        error = getattr(found[1], _ENDED_TOKENS, {}).get(task_token) if found else None
+        if error == "TaskTimedOut":
+            raise TaskTimedOut("The task of this token timed out", exception_type=error)
+        if error is not None:
+            raise TaskDoesNotExist("The task of this token is over", exception_type=error)
+        result = original(self, task_token, *args, **kwargs)
+        if answers and found is not None:
+            _mark_ended(found[1], task_token, "TaskDoesNotExist")  # answered: over at once
+        return result
+
+    return answer
+
+
+def _emitting_status(original: Any, execution_of: Any, *, started: bool) -> Any:
+    """Run ``original``, then put the execution's status change on the local EventBridge.
+
+    The event is announced first: whoever sees the new status can already wait for it.
+    """
+
+    def emitting(self: Any) -> None:
+        controls = current()
+        if controls is None:
+            original(self)
+            return
+        from bastion.local.eventbridge import execution_status_event
+
+        reserved = controls.events.reserve()
+        try:
+            original(self)
+            event = execution_status_event(
+                execution_of(self), controls.region, controls.account_id, started=started
+            )
+        except BaseException:
+            if reserved:
+                controls.events.release()
+            raise
+        if reserved:
+            controls.events.put(event, reserved=True)
+
+    return emitting
+
+
+def _execution_started(original: Any) -> Any:
+    # The worker may have finished a short execution already: this is still its start.
+    return _emitting_status(original, lambda execution: execution, started=True)
+
+
+def _execution_terminated(original: Any) -> Any:
+    # The execution's final status is set in the original.
+    return _emitting_status(original, lambda communication: communication.execution, started=False)
+
+
+def _invoke_as_machine_role(original: Any) -> Any:
+    def execute(env: Any, *args: Any, **kwargs: Any) -> Any:
+        if current() is None:
+            return original(env, *args, **kwargs)
+        machine = env.states.context_object.context_object_data["StateMachine"]["Name"]
+        principal = Principal("state machine", str(machine), env.aws_execution_details.role_arn)
+        with acting_as(principal):
+            return original(env, *args, **kwargs)
+
+    return execute
+
+
 def install() -> None:
-    """Patch execution stop and naming, outcome finality, SendTaskFailure, Lambda errors."""
+    """Patch execution stop and naming, outcome finality, SendTaskFailure, Lambda errors,
+    status-change events and the role a machine invokes functions as."""
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+        StateTaskServiceCallback,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
     )
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
     replace_attribute(Environment, "set_stop", _set_stop)
+    replace_attribute(ExecutionWorker, "stop", _stop_when_started)
     replace_attribute(Environment, "set_error", _keep_abort_final)
     replace_attribute(Environment, "set_timed_out", _keep_abort_final)
     replace_attribute(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
     replace_attribute(StepFunctionResponse, "send_task_failure", _send_task_failure)
     replace_attribute(StateTaskLambda, "_from_error", _lambda_service_error)
     replace_attribute(StepFunctionsParserBackend, "start_execution", _start_execution)
+    replace_attribute(Execution, "start", _execution_started)
+    replace_attribute(StateTaskServiceCallback, "_eval_integration_pattern", _token_final)
+    for answering in ("send_task_success", "send_task_failure"):
+        replace_attribute(
+            StepFunctionsParserBackend,
+            answering,
+            lambda original: _refuse_ended_tokens(original, answers=True),
+        )
+    replace_attribute(
+        StepFunctionsParserBackend,
+        "send_task_heartbeat",
+        lambda original: _refuse_ended_tokens(original, answers=False),
+    )
+    replace_attribute(BaseExecutionWorkerCommunication, "terminated", _execution_terminated)
+    # Both Lambda task kinds (function ARN, lambda:invoke) call it through the module.
+    replace_attribute(
+        lambda_eval_utils, "execute_lambda_function_integration", _invoke_as_machine_role
+    )

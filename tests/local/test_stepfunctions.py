@@ -316,3 +316,26 @@ def test_an_execution_started_without_a_name_gets_a_unique_one(aws: LocalAws) ->
 
     names = [aws.wait_for_execution(arn)["name"] for arn in arns]
     assert len(set(names)) == 2 and "None" not in names
+
+
+def test_an_execution_stopped_right_after_it_starts_is_aborted() -> None:
+    # moto's worker builds its environment in a thread: a stop that came first crashed.
+
+    with LocalAws(region="us-east-1") as aws:
+        sfn = aws.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="waits",
+            definition=json.dumps(
+                {
+                    "StartAt": "Hold",
+                    "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}},
+                }
+            ),
+            roleArn="arn:aws:iam::123456789012:role/x",
+        )["stateMachineArn"]
+        for number in range(5):
+            arn = sfn.start_execution(stateMachineArn=machine, name=f"stop-{number}")[
+                "executionArn"
+            ]
+            sfn.stop_execution(executionArn=arn)
+            assert aws.wait_for_execution(arn, timeout=10)["status"] == "ABORTED"
