@@ -1,0 +1,78 @@
+"""The stack's IAM-signed sessions API, called with the user's own credentials (SigV4).
+
+``POST /sessions`` {cluster, sshPublicKey, allowedCidrs?, durationMinutes?} → 201
+{sessionId, executionArn, status}; ``GET /sessions/{id}``; ``DELETE /sessions/{id}``.
+Errors are {message, field}. The API takes ``requestedBy`` and the caller's address from
+the signed request, never from the body.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from bastion.cli.errors import CliError, ExitCode
+from bastion.cli.target import Target
+
+TIMEOUT_SECONDS = 30
+
+
+def signed_request(
+    target: Target, method: str, url: str, body: dict[str, Any] | None = None
+) -> urllib.request.Request:
+    """A urllib request for ``url`` signed for execute-api with the target's credentials."""
+    credentials = target.session.get_credentials()
+    if credentials is None:
+        raise CliError(
+            "no AWS credentials: configure a profile or pass --profile", ExitCode.CONFIGURATION
+        )
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    aws_request = AWSRequest(method=method, url=url, data=data, headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", target.region).add_auth(
+        aws_request
+    )
+    return urllib.request.Request(  # noqa: S310 - the stack's https URL
+        url, data=data, method=method, headers=dict(aws_request.headers.items())
+    )
+
+
+def call(
+    target: Target, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Call the API; (status, JSON body). Error answers become CliError."""
+    if not target.api_url:
+        raise CliError("no sessions API URL: pass --api-url or --stack", ExitCode.CONFIGURATION)
+    url = target.api_url.rstrip("/") + path
+    request = signed_request(target, method, url, body)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        try:
+            answer = json.loads(error.read() or b"{}")
+        except ValueError:
+            answer = {}
+        message = str(answer.get("message") or answer.get("Message") or error.reason)
+        field = answer.get("field")
+        if error.code == 400:
+            text = (
+                message if not field or message.startswith(f"{field}:") else f"{field}: {message}"
+            )
+            raise CliError(text, ExitCode.REFUSED, field=field) from None
+        if error.code == 404:
+            raise CliError(message, ExitCode.NOT_FOUND) from None
+        if error.code in (401, 403):
+            raise CliError(
+                f"the API refused your credentials: {message}", ExitCode.CONFIGURATION
+            ) from None
+        raise CliError(f"the API answered {error.code}: {message}") from None
+    except urllib.error.URLError as error:
+        raise CliError(f"cannot reach {url}: {error.reason}", ExitCode.CONFIGURATION) from None

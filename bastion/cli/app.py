@@ -1,0 +1,668 @@
+"""``bastion``: on-demand, self-destructing bastions for private EKS clusters.
+
+Each command is a function ``(args, out) -> int``; :func:`main` parses the command line,
+runs one, and turns a :class:`CliError` into one line on stderr (``bastion: ...``), its
+JSON form on stdout with ``--output json``, and its documented exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sys
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bastion.cli import api, keys, sessions
+from bastion.cli.display import Progress, follow_until, live_capable
+from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
+from bastion.cli.target import Target, caller_arn, resolve
+from bastion.follow import history, steps_from_history
+
+DEFAULT_TIMEOUT_SECONDS = 600.0
+END_STATES = ("ENDED", "FAILED")
+
+EXAMPLES = """\
+examples:
+  bastion up --cluster payments --duration 2h      start a session, follow it, print ssh
+  bastion ssh                                      log in to your latest session
+  bastion ssh -- kubectl get nodes                 run one command on the bastion
+  bastion kubeconfig                               kubectl context through an ssh -D tunnel
+  bastion down                                     end it: the bastion and its doors go away
+  bastion up --cluster payments --wait --output json   for scripts and CI
+  bastion --local up --wait                        the same on the embedded local AWS
+
+where the stack is: --stack NAME (or BASTION_STACK; default "fargate-bastion"), or
+--state-machine-arn / --api-url (or BASTION_STATE_MACHINE_ARN / BASTION_API_URL).
+credentials and region: as the AWS CLI (--profile, --region, AWS_PROFILE, AWS_REGION...).
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_duration(text: str) -> int:
+    """Minutes in ``90``, ``90m``, ``2h``, ``1h30m`` (argparse type)."""
+    match = re.fullmatch(r"\s*(?:(\d+)h)?\s*(?:(\d+)m?)?\s*", text)
+    if not text.strip() or match is None or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 2h or 1h30m")
+    hours, minutes = (int(group) if group else 0 for group in match.groups())
+    total = hours * 60 + minutes
+    if total < 1:
+        raise argparse.ArgumentTypeError("the duration must be at least one minute")
+    return total
+
+
+def _emit(args: argparse.Namespace, out: TextIO, document: Any, text: str) -> None:
+    if args.output == "json":
+        out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(text.rstrip("\n") + "\n")
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    """Where steps go: stderr in text output; nowhere for JSON unless stderr is a terminal."""
+    stream = sys.stderr
+    live = live_capable(stream)
+    if args.output == "json" and not live:
+        return Progress(None, live=False)
+    return Progress(stream, live=live)
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    if args.output == "text" or live_capable(sys.stderr):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _expires_in(expires_at: str | None) -> str:
+    if not expires_at:
+        return ""
+    try:
+        moment = datetime.strptime(expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return ""
+    minutes = round((moment - datetime.now(UTC)).total_seconds() / 60)
+    return f" (in {minutes} min)" if minutes >= 0 else " (past)"
+
+
+def _session_text(doc: dict[str, Any]) -> str:
+    lines = [f"session {doc['sessionId']}: {doc['status']}, cluster {doc['cluster']}"]
+    if doc["status"] == "READY":
+        local = " --local" if doc["local"] else ""
+        lines.append(f"  connect:  bastion ssh {doc['sessionId']}{local}")
+        lines.append(f"  or:       {doc['sshCommand']}")
+        lines.append(f"  expires:  {doc['expiresAt']}{_expires_in(doc['expiresAt'])}")
+        lines.append(f"  end it:   bastion down {doc['sessionId']}")
+    elif doc["status"] == "ENDED":
+        lines.append(f"  ended:    {doc['endedAt']} ({doc['endReason']})")
+    elif doc["status"] == "FAILED" and doc["error"]:
+        lines.append(f"  error:    {doc['error']['code']}: {doc['error']['message']}")
+    elif doc["expiresAt"]:
+        lines.append(f"  expires:  {doc['expiresAt']}")
+    return "\n".join(lines)
+
+
+def _forget_if_ended(target: Target, doc: dict[str, Any]) -> None:
+    """An ended session's directory (its ephemeral key) is removed once it is seen ended."""
+    if doc["status"] in END_STATES:
+        keys.remove_session_dir(target.sessions_dir, str(doc["sessionId"]))
+        doc["keyFile"] = None
+
+
+def _session_id(args: argparse.Namespace, target: Target, *, running_only: bool) -> str:
+    if args.session_id:
+        return str(args.session_id)
+    return sessions.default_session(target, caller_arn(target), running_only=running_only)
+
+
+def _ready_session(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+    doc = sessions.describe(target, _session_id(args, target, running_only=True))
+    if doc["status"] != "READY":
+        _forget_if_ended(target, doc)
+        raise CliError(
+            f"session {doc['sessionId']} is {doc['status']}, not READY", ExitCode.NOT_FOUND
+        )
+    return doc
+
+
+def _my_address_cidr(target: Target) -> str:
+    if target.is_local:
+        return "127.0.0.1/32"
+    try:
+        with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=10) as answer:
+            address = answer.read().decode().strip()
+    except OSError as error:
+        raise CliError(
+            f"cannot find your public address ({error}): pass --cidr", ExitCode.CONFIGURATION
+        ) from None
+    return f"{address}/32" if ":" not in address else f"{address}/128"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
+    """Start a session and follow it until the bastion is ready."""
+    target = resolve(args)
+    via = args.via or ("api" if target.api_url and not target.is_local else "sfn")
+    cluster = args.cluster
+    if cluster is None:
+        if not target.is_local:
+            raise CliError("--cluster is required", ExitCode.USAGE, field="cluster")
+        from bastion import local_daemon
+
+        cluster = local_daemon.DEFAULT_CLUSTER
+    user_key = keys.public_key_of(Path(args.key).expanduser()) if args.key else None
+    if via == "sfn":
+        requested_by = caller_arn(target)
+        session_id = args.session_id or sessions.new_session_id(requested_by)
+    else:
+        requested_by = None
+        session_id = args.session_id or sessions.new_session_id(os.environ.get("USER", "me"))
+    root = target.sessions_dir
+    if user_key is not None:
+        public_key = user_key[1]
+        keys.remember_key(root, session_id, user_key[0])
+    else:
+        public_key = keys.generate_key(root, session_id)[1]
+    request: dict[str, Any] = {"cluster": cluster, "sshPublicKey": public_key}
+    if args.duration is not None:
+        request["durationMinutes"] = args.duration
+    started = False
+    try:
+        if via == "api":
+            if args.cidr:
+                request["allowedCidrs"] = args.cidr
+            request["sessionId"] = session_id
+            _status, answer = api.call(target, "POST", "/sessions", request)
+            session_id = str(answer.get("sessionId") or session_id)
+            execution_arn = str(answer.get("executionArn") or "")
+        else:
+            request["allowedCidrs"] = args.cidr or [_my_address_cidr(target)]
+            request["requestedBy"] = requested_by
+            execution_arn = sessions.start_via_sfn(target, session_id, request)
+        started = True
+        _note(args, f"starting session {session_id} for cluster {cluster} (via {via})")
+        if not (args.wait or args.output == "text"):
+            doc = sessions.describe(target, session_id)
+            _emit(args, out, doc, _session_text(doc))
+            return ExitCode.OK
+        description, ready = _follow_until_ready(args, target, session_id, execution_arn)
+    except BaseException:
+        if not started:
+            keys.remove_session_dir(root, session_id)  # nothing exists: keep nothing either
+        raise
+    if not ready:
+        keys.remove_session_dir(root, session_id)
+        if description["status"] == "SUCCEEDED":
+            raise CliError(
+                f"session {session_id} ended before it was ready", ExitCode.SESSION_FAILED
+            )
+        raise sessions.refusal(description)
+    doc = sessions.describe(target, session_id)
+    _emit(args, out, doc, _session_text(doc))
+    return ExitCode.OK
+
+
+def _follow_until_ready(
+    args: argparse.Namespace, target: Target, session_id: str, execution_arn: str
+) -> tuple[dict[str, Any], bool]:
+    if not target.state_machine_arn or not execution_arn:
+        raise CliError("cannot follow the session: no state machine ARN (pass --stack)")
+    try:
+        return follow_until(
+            target.client("stepfunctions"),
+            execution_arn,
+            _progress(args),
+            lambda step: step.kind == "exited" and step.state == sessions.READY_STATE,
+            timeout_seconds=args.timeout,
+        )
+    except TimeoutError as error:
+        raise CliError(
+            f"session {session_id} was not ready in time ({error}); it goes on: "
+            f"`bastion status {session_id}`, `bastion down {session_id}`",
+            ExitCode.TIMED_OUT,
+        ) from None
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    """Show one session (default: your latest)."""
+    target = resolve(args)
+    doc = sessions.describe(target, _session_id(args, target, running_only=False))
+    _forget_if_ended(target, doc)
+    _emit(args, out, doc, _session_text(doc))
+    return ExitCode.OK
+
+
+def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
+    """List sessions (yours unless --all), newest first."""
+    target = resolve(args)
+    who = None if args.all else caller_arn(target)
+    docs = sessions.list_sessions(
+        target, requested_by=who, limit=args.limit, running_only=args.running
+    )
+    for doc in docs:
+        _forget_if_ended(target, doc)
+    rows = [("SESSION", "STATUS", "CLUSTER", "ADDRESS", "EXPIRES")]
+    rows += [
+        (
+            str(d["sessionId"]),
+            str(d["status"]),
+            str(d["cluster"] or "-"),
+            f"{d['address']}:{d['port']}" if d["address"] else "-",
+            str(d["expiresAt"] or "-"),
+        )
+        for d in docs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+    _emit(args, out, {"sessions": docs}, table if docs else "no sessions")
+    return ExitCode.OK
+
+
+def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
+    """End a session early; wait for its teardown (unless --no-wait)."""
+    target = resolve(args)
+    session_id = _session_id(args, target, running_only=True)
+    doc = sessions.describe(target, session_id)
+    if doc["status"] in END_STATES:
+        _forget_if_ended(target, doc)
+        _emit(args, out, doc, _session_text(doc))
+        return ExitCode.OK
+    sfn = target.client("stepfunctions")
+    progress = _progress(args)
+    if doc["status"] == "STARTING":
+        # Only a holding session can be ended early: let it reach the hold first.
+        follow_until(
+            sfn,
+            doc["executionArn"],
+            Progress(None, live=False),
+            lambda step: step.kind == "entered" and step.state == "HoldSession",
+            timeout_seconds=args.timeout,
+        )
+    already = len(steps_from_history(history(sfn, doc["executionArn"])))
+    if doc["status"] != "ENDING":
+        if target.api_url and not target.is_local and args.via != "sfn":
+            api.call(target, "DELETE", f"/sessions/{session_id}")
+        else:
+            sessions.end_via_function(target, session_id)
+        _note(args, f"ending session {session_id}")
+    if not args.no_wait:
+        try:
+            follow_until(
+                sfn,
+                doc["executionArn"],
+                progress,
+                lambda step: False,
+                timeout_seconds=args.timeout,
+                skip=already,
+            )
+        except TimeoutError as error:
+            raise CliError(
+                f"session {session_id} is still ending ({error})", ExitCode.TIMED_OUT
+            ) from None
+    doc = sessions.describe(target, session_id)
+    _forget_if_ended(target, doc)
+    _emit(args, out, doc, _session_text(doc))
+    return ExitCode.OK
+
+
+def cmd_ssh(args: argparse.Namespace, out: TextIO) -> int:
+    """Log in to the bastion (or run a command there) with OpenSSH."""
+    target = resolve(args)
+    doc = _ready_session(args, target)
+    keys.ensure_session_dir(target.sessions_dir, str(doc["sessionId"]))
+    argv = sessions.ssh_argv(target, doc, list(args.remote_command or []))
+    argv[1:1] = ["-o", "LogLevel=ERROR"]
+    out.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(argv[0], argv)  # noqa: S606 - OpenSSH, argv built above
+    except FileNotFoundError:
+        raise CliError("ssh (OpenSSH's client) is not installed", ExitCode.CONFIGURATION) from None
+    return ExitCode.ERROR  # not reached
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
+    """Write a kubectl context that reaches the private endpoint through ssh -D."""
+    target = resolve(args)
+    doc = _ready_session(args, target)
+    session_id = str(doc["sessionId"])
+    try:
+        cluster = target.client("eks").describe_cluster(name=doc["cluster"])["cluster"]
+    except Exception as error:  # noqa: BLE001 - reported as one line
+        raise CliError(f"cannot describe cluster {doc['cluster']!r}: {error}") from None
+    socks_port = args.socks_port or _free_port()
+    directory = keys.ensure_session_dir(target.sessions_dir, session_id)
+    path = Path(args.kubeconfig).expanduser() if args.kubeconfig else directory / "kubeconfig"
+    context = f"fargate-bastion-{session_id}"
+    if target.is_local:
+        user: dict[str, Any] = {"token": "local-stand-in-accepts-any-token"}
+    else:
+        exec_args = ["eks", "get-token", "--cluster-name", doc["cluster"]]
+        exec_args += ["--region", target.region]
+        exec_env = [{"name": "AWS_PROFILE", "value": args.profile}] if args.profile else None
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "aws",
+                "args": exec_args,
+                "env": exec_env,
+                "interactiveMode": "IfAvailable",
+            }
+        }
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {
+                    "server": cluster["endpoint"],
+                    "certificate-authority-data": cluster["certificateAuthority"]["data"],
+                    "proxy-url": f"socks5://127.0.0.1:{socks_port}",
+                },
+            }
+        ],
+        "users": [{"name": context, "user": user}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(config, indent=2) + "\n")
+    tunnel = sessions.ssh_argv(target, doc)
+    tunnel[1:1] = ["-N", "-D", f"127.0.0.1:{socks_port}", "-o", "ExitOnForwardFailure=yes"]
+    document = {
+        "sessionId": session_id,
+        "kubeconfig": str(path),
+        "context": context,
+        "server": cluster["endpoint"],
+        "socksPort": socks_port,
+        "tunnelCommand": tunnel,
+    }
+    text = (
+        f"wrote context {context} to {path}\n"
+        f"start the tunnel (leave it running):\n  {' '.join(tunnel)}\n"
+        f"then, in another shell:\n  export KUBECONFIG={path}\n  kubectl get --raw /version"
+    )
+    _emit(args, out, document, text)
+    return ExitCode.OK
+
+
+def _task_arn(target: Target, execution_arn: str) -> str | None:
+    for event in history(target.client("stepfunctions"), execution_arn):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "RunBastionTask":
+            state = json.loads(details.get("output") or "{}")
+            arn = (state.get("bastionTask") or {}).get("taskArn")
+            return str(arn) if arn else None
+    return None
+
+
+def cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the bastion container's log lines."""
+    target = resolve(args)
+    doc = sessions.describe(target, _session_id(args, target, running_only=False))
+    session_id = str(doc["sessionId"])
+    lines: list[str]
+    if target.local_dir is not None:
+        from bastion.local.task_runner import log_path
+
+        path = log_path(target.local_dir, session_id)
+        source = str(path)
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            raise CliError(
+                f"no log of session {session_id} on the local AWS (was its bastion simulated?)",
+                ExitCode.NOT_FOUND,
+            ) from None
+    else:
+        task_arn = _task_arn(target, str(doc["executionArn"]))
+        if not task_arn or not target.log_group:
+            raise CliError(f"session {session_id} has no bastion task logs", ExitCode.NOT_FOUND)
+        task_id = task_arn.rsplit("/", 1)[-1]
+        logs_client = target.client("logs")
+        streams = logs_client.describe_log_streams(
+            logGroupName=target.log_group, orderBy="LastEventTime", descending=True
+        )["logStreams"]
+        stream = next((s for s in streams if s["logStreamName"].endswith(task_id)), None)
+        if stream is None:
+            raise CliError(f"no log stream for task {task_id} yet", ExitCode.NOT_FOUND)
+        source = f"{target.log_group}:{stream['logStreamName']}"
+        events = logs_client.get_log_events(
+            logGroupName=target.log_group, logStreamName=stream["logStreamName"], startFromHead=True
+        )["events"]
+        lines = [str(event["message"]).rstrip("\n") for event in events]
+    if args.tail:
+        lines = lines[-args.tail :]
+    _emit(args, out, {"sessionId": session_id, "source": source, "lines": lines}, "\n".join(lines))
+    return ExitCode.OK
+
+
+def cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
+    """Print a shell completion script."""
+    from bastion.cli.completion import script
+
+    out.write(script(args.shell, build_parser()))
+    return ExitCode.OK
+
+
+def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
+    """Start, stop or describe the embedded local AWS."""
+    from bastion import local_daemon
+
+    state_dir = Path(args.local_dir) if args.local_dir else local_daemon.default_state_dir()
+    if args.action == "stop":
+        stopped = local_daemon.stop(state_dir)
+        _emit(
+            args,
+            out,
+            {"stopped": stopped, "stateDir": str(state_dir)},
+            "stopped the local AWS" if stopped else "the local AWS was not running",
+        )
+        return ExitCode.OK
+    if args.action == "start":
+        try:
+            endpoint = local_daemon.start(state_dir, time_scale=args.time_scale)
+        except local_daemon.LocalAwsError as error:
+            raise CliError(str(error), ExitCode.CONFIGURATION) from None
+    else:
+        found = local_daemon.running(state_dir)
+        if found is None:
+            raise CliError(f"the local AWS is not running ({state_dir})", ExitCode.NOT_FOUND)
+        endpoint = found
+    text = (
+        f"local AWS running (pid {endpoint.pid}) at {endpoint.endpoint_url}, "
+        f"region {endpoint.region}\n"
+        f"  cluster:  {endpoint.cluster} (private endpoint)\n"
+        f"  bastions: {endpoint.bastions}\n"
+        f"  state:    {state_dir}"
+    )
+    _emit(args, out, endpoint.to_dict(), text)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- parser
+
+#: Options every command takes, before or after the command name (AWS CLI style).
+_COMMON_DEFAULTS: dict[str, Any] = {
+    "profile": None,
+    "region": None,
+    "output": "text",
+    "stack": None,
+    "state_machine_arn": None,
+    "api_url": None,
+    "end_session_function": None,
+    "local": False,
+    "local_dir": None,
+}
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    group = common.add_argument_group("AWS and stack options")
+    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE or default chain)")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION or the profile's)")
+    group.add_argument(
+        "--output", choices=("text", "json"), help="text (default) or json (stable, documented)"
+    )
+    group.add_argument("--stack", help="CloudFormation stack name (default: BASTION_STACK)")
+    group.add_argument("--state-machine-arn", help="session state machine (skips --stack)")
+    group.add_argument("--api-url", help="the sessions API base URL (skips --stack)")
+    group.add_argument("--end-session-function", help="EndSession function name or ARN")
+    group.add_argument(
+        "--local", action="store_true", help="use the embedded local AWS (started when needed)"
+    )
+    group.add_argument("--local-dir", help="the local AWS's state directory")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="bastion",
+        description="On-demand, self-destructing Fargate bastions for private EKS clusters.",
+        epilog=EXAMPLES + "\n" + EXIT_CODE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Any, help_text: str, epilog: str = "") -> Any:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def session_arg(sub: Any) -> None:
+        sub.add_argument(
+            "session_id", nargs="?", metavar="ID", help="session id (default: your latest)"
+        )
+
+    up = command(
+        "up",
+        cmd_up,
+        "start a session and follow it until the bastion is ready",
+        "examples:\n  bastion up --cluster payments --duration 1h\n"
+        "  bastion up --cluster payments --key ~/.ssh/id_ed25519 --cidr 203.0.113.7/32\n"
+        "  bastion up --cluster payments --wait --output json\n\n" + EXIT_CODE_HELP,
+    )
+    up.add_argument("--cluster", help="EKS cluster name (--local: default 'demo')")
+    up.add_argument("--duration", type=parse_duration, help="30m, 1h, 1h30m (default: stack's)")
+    up.add_argument(
+        "--key", help="your SSH private key (its .pub is sent); default: an ephemeral ed25519"
+    )
+    up.add_argument(
+        "--cidr", action="append", help="where SSH may come from (repeatable; default: your /32)"
+    )
+    up.add_argument(
+        "--via",
+        choices=("api", "sfn"),
+        help="the signed API (default when known) or Step Functions",
+    )
+    up.add_argument(
+        "--wait",
+        action="store_true",
+        help="return only when ready (exit 0) or failed (non-zero); implied with text output",
+    )
+    up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds")
+    up.add_argument("--session-id", help="choose the session id (default: <you>-<random>)")
+
+    status = command("status", cmd_status, "show a session")
+    session_arg(status)
+
+    ls = command("ls", cmd_ls, "list your sessions, newest first")
+    ls.add_argument("--all", action="store_true", help="everyone's sessions")
+    ls.add_argument("--running", action="store_true", help="running sessions only")
+    ls.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+
+    down = command("down", cmd_down, "end a session now and wait for its teardown")
+    session_arg(down)
+    down.add_argument("--no-wait", action="store_true", help="do not wait for the teardown")
+    down.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds")
+    down.add_argument("--via", choices=("api", "sfn"), help=argparse.SUPPRESS)
+
+    ssh = command(
+        "ssh",
+        cmd_ssh,
+        "log in to the bastion with OpenSSH (or run a command after --)",
+        "examples:\n  bastion ssh\n  bastion ssh alice-1a2b3c4d -- kubectl get pods -A",
+    )
+    session_arg(ssh)
+    ssh.usage = "bastion ssh [ID] [options] [-- COMMAND ...]"
+
+    kubeconfig = command(
+        "kubeconfig",
+        cmd_kubeconfig,
+        "write a kubectl context that reaches the private endpoint through ssh -D",
+    )
+    session_arg(kubeconfig)
+    kubeconfig.add_argument("--kubeconfig", help="file to write (default: the session's own)")
+    kubeconfig.add_argument("--socks-port", type=int, help="local SOCKS port (default: a free one)")
+
+    logs = command("logs", cmd_logs, "print the bastion container's log lines")
+    session_arg(logs)
+    logs.add_argument("--tail", type=int, default=0, help="only the last N lines")
+
+    completion = command("completion", cmd_completion, "print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+
+    local = command("local", cmd_local, "start, stop or show the embedded local AWS")
+    local.add_argument("action", choices=("start", "stop", "status"))
+    local.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="how much faster than real time workflow waits run (default 1)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    """Run one ``bastion`` command; returns its exit code."""
+    out = out or sys.stdout
+    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    remote: list[str] = []
+    if "ssh" in words and "--" in words[words.index("ssh") :]:
+        split = words.index("--", words.index("ssh"))
+        words, remote = words[:split], words[split + 1 :]
+    args = parser.parse_args(words)
+    args.remote_command = remote
+    for name, default in _COMMON_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        return int(args.handler(args, out))
+    except CliError as error:
+        if args.output == "json":
+            out.write(json.dumps(error.to_dict(), indent=2, sort_keys=True) + "\n")
+        print(f"bastion: {error.message}", file=sys.stderr)
+        return int(error.code)
+    except KeyboardInterrupt:
+        print("bastion: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,114 @@
+"""Each session's private directory: its SSH key, known_hosts file and kubeconfig.
+
+``<sessions dir>/<session id>/`` (mode 0700) holds ``id_ed25519`` (0600) and its ``.pub``
+when the command generated an ephemeral key, or ``key-path`` naming the user's own key
+(``--key``), plus ``known_hosts`` and ``kubeconfig``. The directory is removed when the
+session is seen ended (``down``, ``status``, ``ls``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from bastion.cli.errors import CliError, ExitCode
+from tasks.common.ssh_keys import SshKeyError, normalize_public_key
+
+EPHEMERAL_KEY = "id_ed25519"
+KEY_POINTER = "key-path"
+
+
+def session_dir(root: Path, session_id: str) -> Path:
+    """The session's directory (not created)."""
+    return root / session_id
+
+
+def ensure_session_dir(root: Path, session_id: str) -> Path:
+    """The session's directory, created 0700 (and its parents 0700 when created)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = session_dir(root, session_id)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+    return directory
+
+
+def generate_key(root: Path, session_id: str) -> tuple[Path, str]:
+    """A new ed25519 key pair for the session: (private key path, public key line)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    directory = ensure_session_dir(root, session_id)
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    line = f"{public.decode()} fargate-bastion-{session_id}"
+    path = directory / EPHEMERAL_KEY
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private)
+    (directory / f"{EPHEMERAL_KEY}.pub").write_text(line + "\n")
+    return path, line
+
+
+def public_key_of(key_path: Path) -> tuple[Path, str]:
+    """(private key path, validated public key line) of the user's ``--key``.
+
+    ``--key`` names the private key (its public half is read from ``<key>.pub``) or the
+    ``.pub`` file itself. The line is checked as the stack checks it, so a malformed key
+    is refused before anything is created.
+    """
+    if key_path.suffix == ".pub":
+        private, public = key_path.with_suffix(""), key_path
+    else:
+        private, public = key_path, key_path.with_name(key_path.name + ".pub")
+    try:
+        text = public.read_text(errors="replace")
+    except OSError as error:
+        raise CliError(
+            f"sshPublicKey: cannot read {public}: {error.strerror}",
+            ExitCode.REFUSED,
+            field="sshPublicKey",
+        ) from None
+    try:
+        line = normalize_public_key(text.strip())
+    except SshKeyError as error:
+        raise CliError(
+            f"sshPublicKey: {public} is not a usable public key: {error}",
+            ExitCode.REFUSED,
+            field="sshPublicKey",
+        ) from None
+    return private, line
+
+
+def remember_key(root: Path, session_id: str, private: Path) -> None:
+    """Record which of the user's keys the session uses."""
+    directory = ensure_session_dir(root, session_id)
+    (directory / KEY_POINTER).write_text(str(private.resolve()) + "\n")
+
+
+def private_key_for(root: Path, session_id: str) -> Path | None:
+    """The private key the session's ssh uses, if this machine has it."""
+    directory = session_dir(root, session_id)
+    ephemeral = directory / EPHEMERAL_KEY
+    if ephemeral.is_file():
+        return ephemeral
+    try:
+        return Path((directory / KEY_POINTER).read_text().strip())
+    except OSError:
+        return None
+
+
+def remove_session_dir(root: Path, session_id: str) -> bool:
+    """Delete the session's directory (its ephemeral key with it); whether it existed."""
+    directory = session_dir(root, session_id)
+    if not directory.exists():
+        return False
+    shutil.rmtree(directory)
+    return True

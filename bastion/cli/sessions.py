@@ -1,0 +1,260 @@
+"""Sessions as the command sees them: one JSON document per session, read from its execution.
+
+The session id is the Step Functions execution name, so everything about a session is
+in its execution: the request (input), how far it got (history), where the bastion is
+(``BastionReady``'s output) and why it ended (output, or error and cause).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bastion.cli import keys
+from bastion.cli.errors import CliError, ExitCode
+from bastion.cli.target import Target
+from bastion.follow import error_message, history
+
+#: States of the teardown: once one is entered, the session is ending.
+TEARDOWN_STATES = frozenset({"RecordValidationError", "MarkSessionExpired", "StopBastionTask"})
+READY_STATE = "BastionReady"
+#: Execution errors that mean "refused before anything was created".
+REFUSALS = frozenset({"InvalidRequest", "ClusterNotFound", "ClusterNotPrivate"})
+
+
+def _iso(moment: Any) -> str | None:
+    if not isinstance(moment, datetime):
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_session_id(caller: str) -> str:
+    """A fresh session id: the caller's name and a random suffix (1-80 of [A-Za-z0-9_-])."""
+    name = caller.rsplit("/", 1)[-1]
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")[:40]
+    return f"{cleaned or 'session'}-{secrets.token_hex(4)}"
+
+
+def execution_arn(target: Target, session_id: str) -> str:
+    """The execution ARN of ``session_id`` (an execution of the session state machine)."""
+    machine = target.require_state_machine()
+    prefix, _, name = machine.partition(":stateMachine:")
+    return f"{prefix}:execution:{name}:{session_id}"
+
+
+def describe(target: Target, session_id: str) -> dict[str, Any]:
+    """The session document of ``session_id`` (CliError NOT_FOUND when there is none)."""
+    sfn = target.client("stepfunctions")
+    arn = execution_arn(target, session_id)
+    try:
+        description = sfn.describe_execution(executionArn=arn)
+    except ClientError as error:
+        if error.response["Error"].get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise CliError(f"no session {session_id!r}", ExitCode.NOT_FOUND) from None
+        raise
+    return document(target, description, history(sfn, arn))
+
+
+def document(
+    target: Target, description: dict[str, Any], events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The session document of an execution, from its description and history."""
+    request = _json(description.get("input")) or {}
+    session_id = str(description["name"])
+    ready: dict[str, Any] = {}
+    state: dict[str, Any] = {}
+    entered: set[str] = set()
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            entered.add(str(event["stateEnteredEventDetails"]["name"]))
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == READY_STATE:
+            state = _json(details.get("output")) or {}
+            ready = state.get("ready") or {}
+    status_name = str(description["status"])
+    output = _json(description.get("output")) or {}
+    error = None
+    end_reason = None
+    if status_name == "RUNNING":
+        if entered & TEARDOWN_STATES:
+            status = "ENDING"
+        elif ready:
+            status = "READY"
+        else:
+            status = "STARTING"
+    elif status_name == "SUCCEEDED":
+        status = "ENDED"
+        end_reason = (output.get("end") or {}).get("reason")
+    elif status_name == "ABORTED":
+        status, end_reason = "ENDED", "aborted"
+    else:
+        status = "FAILED"
+        error = {
+            "code": str(description.get("error") or status_name),
+            "message": error_message(str(description.get("cause") or status_name.lower())),
+        }
+    bastion = state.get("bastion") or {}
+    session = state.get("session") or {}
+    address = ready.get("address")
+    port = 22
+    user = bastion.get("sshUser") or "bastion"
+    key_file = keys.private_key_for(target.sessions_dir, session_id)
+    if target.local_dir is not None and status == "READY":
+        from bastion.local.task_runner import read_record
+
+        record = read_record(target.local_dir, session_id)
+        if record is not None:
+            address, port, user = record.address, record.port, record.user
+    doc: dict[str, Any] = {
+        "sessionId": session_id,
+        "status": status,
+        "cluster": ready.get("cluster") or request.get("cluster"),
+        "requestedBy": session.get("requestedBy") or request.get("requestedBy"),
+        "executionArn": description["executionArn"],
+        "executionStatus": status_name,
+        "startedAt": _iso(description.get("startDate")),
+        "expiresAt": ready.get("expiresAt") or session.get("expiresAt"),
+        "endedAt": _iso(description.get("stopDate")),
+        "address": address if status in ("READY", "ENDING") else None,
+        "port": port,
+        "user": user,
+        "keyFile": str(key_file) if key_file else None,
+        "sshCommand": None,
+        "endReason": end_reason,
+        "error": error,
+        "local": target.is_local,
+    }
+    if status == "READY" and address:
+        doc["sshCommand"] = " ".join(ssh_argv(target, doc))
+    return doc
+
+
+def ssh_argv(target: Target, doc: dict[str, Any], command: list[str] | None = None) -> list[str]:
+    """OpenSSH's command line for the session's bastion.
+
+    Host keys: the bastion's host key is generated when it starts, so no known_hosts
+    entry can exist beforehand. ``StrictHostKeyChecking=accept-new`` with a known_hosts
+    file of the session's own records the key on first contact and refuses a different
+    one afterwards (another host on a reused address, a man in the middle later on);
+    ``UserKnownHostsFile=/dev/null`` with ``no`` would accept any key every time. Your
+    own ``~/.ssh/known_hosts`` is never touched.
+    """
+    session_id = str(doc["sessionId"])
+    argv = ["ssh"]
+    key_file = doc.get("keyFile")
+    if key_file:
+        argv += ["-i", str(key_file), "-o", "IdentitiesOnly=yes"]
+    known_hosts = keys.session_dir(target.sessions_dir, session_id) / "known_hosts"
+    argv += [
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        f"HostKeyAlias=fargate-bastion-{session_id}",
+    ]
+    if int(doc.get("port") or 22) != 22:
+        argv += ["-p", str(doc["port"])]
+    argv.append(f"{doc['user']}@{doc['address']}")
+    return argv + (command or [])
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def list_sessions(
+    target: Target, *, requested_by: str | None, limit: int = 20, running_only: bool = False
+) -> list[dict[str, Any]]:
+    """Recent sessions (newest first), of ``requested_by`` only unless it is None."""
+    sfn = target.client("stepfunctions")
+    machine = target.require_state_machine()
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"stateMachineArn": machine}
+    if running_only:
+        kwargs["statusFilter"] = "RUNNING"
+    for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+        for item in page["executions"]:
+            description = sfn.describe_execution(executionArn=item["executionArn"])
+            request = _json(description.get("input")) or {}
+            if requested_by is not None and request.get("requestedBy") != requested_by:
+                continue
+            found.append(description)
+    found.sort(key=lambda d: d["startDate"], reverse=True)
+    return [document(target, d, history(sfn, d["executionArn"])) for d in found[:limit]]
+
+
+def default_session(target: Target, requested_by: str, *, running_only: bool) -> str:
+    """The id of the caller's most recent session (running ones first)."""
+    running = list_sessions(target, requested_by=requested_by, limit=1, running_only=True)
+    if running:
+        return str(running[0]["sessionId"])
+    if not running_only:
+        recent = list_sessions(target, requested_by=requested_by, limit=1)
+        if recent:
+            return str(recent[0]["sessionId"])
+    raise CliError(
+        "no running session of yours: start one with `bastion up`"
+        if running_only
+        else "you have no sessions: start one with `bastion up`",
+        ExitCode.NOT_FOUND,
+    )
+
+
+def start_via_sfn(target: Target, session_id: str, request: dict[str, Any]) -> str:
+    """Start the session's execution; its ARN."""
+    sfn = target.client("stepfunctions")
+    try:
+        return str(
+            sfn.start_execution(
+                stateMachineArn=target.require_state_machine(),
+                name=session_id,
+                input=json.dumps(request),
+            )["executionArn"]
+        )
+    except ClientError as error:
+        raise CliError(
+            f"cannot start the session: {error.response['Error'].get('Message', error)}",
+            ExitCode.CONFIGURATION,
+        ) from None
+
+
+def end_via_function(target: Target, session_id: str, reason: str = "ended-by-user") -> bool:
+    """Invoke EndSession; whether the session was holding (False: it was not)."""
+    if not target.end_session_function:
+        raise CliError(
+            "no EndSession function: pass --end-session-function or --stack",
+            ExitCode.CONFIGURATION,
+        )
+    answer = target.client("lambda").invoke(
+        FunctionName=target.end_session_function,
+        Payload=json.dumps({"sessionId": session_id, "reason": reason}).encode(),
+    )
+    payload = _json(answer["Payload"].read()) or {}
+    if answer.get("FunctionError"):
+        if payload.get("errorType") == "SessionNotHeld":
+            return False
+        raise CliError(
+            f"EndSession failed: {payload.get('errorType')}: {payload.get('errorMessage')}"
+        )
+    return True
+
+
+def refusal(description: dict[str, Any]) -> CliError:
+    """The CliError for an execution that failed (REFUSED when the request was refused)."""
+    code = str(description.get("error") or description["status"])
+    message = error_message(str(description.get("cause") or ""))
+    if code in REFUSALS:
+        field = message.split(":", 1)[0] if ":" in message else None
+        return CliError(message or code, ExitCode.REFUSED, field=field)
+    return CliError(
+        f"the session failed: {code}: {message}" if message else f"the session failed: {code}",
+        ExitCode.SESSION_FAILED,
+    )

@@ -1,0 +1,188 @@
+"""Acceptance on the local AWS: up, ssh, kubeconfig through the tunnel, down, nothing left.
+
+The tests of this module share one session, started by the first and ended by the last.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.local.inventory import read_inventory
+from tests.cli.conftest import Cli, validate
+
+pytestmark = pytest.mark.cli
+
+
+@pytest.fixture(scope="module")
+def session(cli: Cli, real_bastions: None) -> Iterator[dict[str, Any]]:
+    code, document = cli.json("up", "--local", "--wait", "--duration", "30m")
+    assert code == 0, document
+    try:
+        yield document
+    finally:
+        cli.run("down", "--local", document["sessionId"])
+
+
+def test_up_wait_json_returns_the_ready_session_with_a_reachable_address(
+    session: dict[str, Any],
+) -> None:
+    validate(session, "session")
+    assert session["status"] == "READY"
+    assert session["address"] == "127.0.0.1"
+    assert session["port"] != 22
+    assert f"-p {session['port']}" in session["sshCommand"]
+    key = Path(session["keyFile"])
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.parent.stat().st_mode & 0o777 == 0o700
+    with socket.create_connection((session["address"], session["port"]), timeout=5) as sock:
+        assert sock.recv(64).startswith(b"SSH-2.0-OpenSSH")
+
+
+def test_ssh_runs_a_command_on_the_bastion(cli: Cli, session: dict[str, Any]) -> None:
+    done = cli.run("ssh", "--local", "--", "echo", "hello from", "$(id -un)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"hello from {session['user']}"
+    # The host key was recorded for this session only, and is checked from now on.
+    known_hosts = Path(session["keyFile"]).parent / "known_hosts"
+    assert [line.split()[1] for line in known_hosts.read_text().splitlines()] == ["ssh-ed25519"]
+
+
+def _socks5_get(proxy_port: int, server: str, ca_pem: bytes, path: str) -> dict[str, Any]:
+    """GET ``server + path`` through a SOCKS5 proxy, trusting ``ca_pem`` (as kubectl would)."""
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as raw:
+        raw.sendall(b"\x05\x01\x00")
+        assert raw.recv(2) == b"\x05\x00"
+        name = host.encode()
+        raw.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + int(port).to_bytes(2, "big"))
+        reply = raw.recv(10)
+        assert reply[:2] == b"\x05\x00", reply
+        context = ssl.create_default_context(cadata=ca_pem.decode())
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head
+    return dict(json.loads(body))
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the tunnel never listened on {port}")
+
+
+def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
+    cli: Cli, session: dict[str, Any]
+) -> None:
+    code, document = cli.json("kubeconfig", "--local")
+    assert code == 0, document
+    validate(document, "kubeconfig")
+    config = json.loads(Path(document["kubeconfig"]).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["proxy-url"] == f"socks5://127.0.0.1:{document['socksPort']}"
+    tunnel = subprocess.Popen(  # noqa: S603 - the command the CLI printed
+        document["tunnelCommand"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_port(document["socksPort"], tunnel)
+        ca = base64.b64decode(cluster["certificate-authority-data"])
+        version = _socks5_get(document["socksPort"], cluster["server"], ca, "/version")
+        assert version["gitVersion"].endswith("fargate-bastion-standin")
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            print("kubectl is not installed: checked the tunnel with a SOCKS5 client instead")
+        else:
+            done = subprocess.run(  # noqa: S603
+                [kubectl, "get", "--raw", "/version"],
+                env={**os.environ, "KUBECONFIG": document["kubeconfig"]},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["gitVersion"] == version["gitVersion"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(tunnel.pid, signal.SIGTERM)
+        tunnel.wait(timeout=10)
+
+
+def test_status_and_ls_print_documented_json(cli: Cli, session: dict[str, Any]) -> None:
+    code, status = cli.json("status", "--local")
+    assert code == 0
+    validate(status, "session")
+    assert status["sessionId"] == session["sessionId"]
+    code, listing = cli.json("ls", "--local")
+    assert code == 0
+    validate(listing, "sessionList")
+    assert session["sessionId"] in [s["sessionId"] for s in listing["sessions"]]
+
+
+def test_text_output_stays_plain_when_piped(cli: Cli, session: dict[str, Any]) -> None:
+    outputs = {}
+    for command in ("status", "ls", "logs"):
+        done = cli.run(command, "--local")
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout + done.stderr
+        outputs[command] = done.stdout
+    assert f"session {session['sessionId']}: READY" in outputs["status"]
+    assert f"bastion ssh {session['sessionId']} --local" in outputs["status"]
+    assert outputs["ls"].splitlines()[0].split() == [
+        "SESSION",
+        "STATUS",
+        "CLUSTER",
+        "ADDRESS",
+        "EXPIRES",
+    ]
+
+
+def test_logs_show_the_bastion_log_lines(cli: Cli, session: dict[str, Any]) -> None:
+    code, document = cli.json("logs", "--local")
+    assert code == 0
+    validate(document, "logs")
+    assert any("Accepted publickey" in line or '"connect"' in line for line in document["lines"])
+
+
+def test_down_ends_the_session_and_leaves_nothing(cli: Cli, session: dict[str, Any]) -> None:
+    done = cli.run("down", "--local", session["sessionId"])
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr
+    assert "StopBastionTask" in done.stderr
+    assert "ValidateRequest" not in done.stderr  # only what happened since `down`
+    code, status = cli.json("status", "--local", session["sessionId"])
+    assert code == 0
+    validate(status, "session")
+    assert (status["status"], status["endReason"]) == ("ENDED", "ended-by-user"), status
+    assert read_inventory(cli.clients(), session["sessionId"]).is_empty
+    assert not Path(session["keyFile"]).parent.exists()  # the ephemeral key is gone
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", session["port"]), timeout=2).close()
+    assert not list((cli.local_dir / "bastions").glob(f"{session['sessionId']}.json"))
