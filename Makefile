@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint render check-render clean help
+.PHONY: demo test bench image system-deps lint render check-render clean help
 
 help:
 	@echo "make demo    - run a whole bastion session on the embedded local AWS (no AWS account)"
 	@echo "make test    - run the whole test suite (installs what it needs)"
 	@echo "make render  - regenerate workflows/asl/*.asl.json from workflows/*.py"
 	@echo "make lint    - ruff and mypy"
+	@echo "make bench   - measure time to bastion, transitions, cost, local throughput; writes docs/benchmarks.md"
+	@echo "make image   - build the bastion container image (needs a Docker engine)"
 
 # The virtual environment, rebuilt when the dependencies change.
 $(STAMP): pyproject.toml constraints.txt
@@ -20,11 +22,34 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
+# OpenSSH's server and client, shellcheck, curl, jq and, as root, the unprivileged
+# account the bastion's sshd runs as in the tests and the demo.
+system-deps:
+	bash scripts/install-test-deps.sh
+
+# Without OpenSSH's server the demo still runs the whole session, with the task simulated.
 demo: $(STAMP)
+	@bash scripts/install-test-deps.sh || echo "make demo: continuing without a real sshd: the bastion task is simulated"
 	$(BIN)/python -m bastion.demo $(DEMO_ARGS)
 
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+IMAGE ?= fargate-bastion:dev
+PLATFORM ?= linux/arm64
+IMAGE_OUTPUT ?= --load
+IMAGE_BUILD_ARGS ?=
+
+image:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+		echo "make image needs a Docker engine (with BuildKit/buildx), and none is reachable here: 'docker info' failed." >&2; \
+		echo "Install Docker or start its daemon, or build container/ on a machine that has one." >&2; \
+		exit 1; \
+	fi
+	docker buildx build --platform $(PLATFORM) $(IMAGE_OUTPUT) --tag $(IMAGE) $(IMAGE_BUILD_ARGS) container
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

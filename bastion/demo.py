@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,14 +27,42 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 DEMO_IMAGE = "public.ecr.aws/fargate-bastion/bastion:demo"
 
 
-def _public_key() -> str:
-    """A throwaway ed25519 public key for the demo session."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+def _key_pair(directory: Path) -> tuple[Path, str]:
+    """A throwaway ed25519 key pair for the demo session: (private key file, public line)."""
+    from bastion.cli.keys import generate_key
 
-    key = Ed25519PrivateKey.generate().public_key()
-    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return line.decode() + " demo@fargate-bastion"
+    return generate_key(directory, "demo")
+
+
+def _ssh_login(record: Any, key: Path, out: Any) -> bool:
+    """Log in to the real local bastion with OpenSSH and run one command; whether it worked."""
+    command = 'echo "logged in to $(hostname) as $(id -un), session $BASTION_SESSION_ID"'
+    argv = [
+        "ssh",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        f"UserKnownHostsFile={key.parent / 'known_hosts'}",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        str(record.port),
+        f"{record.user}@{record.address}",
+        command,
+    ]
+    print(f"  $ ssh -p {record.port} {record.user}@{record.address} '{command}'", file=out)
+    done = subprocess.run(  # noqa: S603 - OpenSSH with a fixed argv
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False
+    )
+    for line in (done.stdout + done.stderr).strip().splitlines():
+        print(f"    {line}", file=out)
+    return done.returncode == 0
 
 
 class StepPrinter:
@@ -61,8 +92,21 @@ def run_demo(
     log_level: str = "WARNING",
 ) -> int:
     """Run the demo; returns the process exit code."""
-    from bastion.local import LocalAws
+    scratch = Path(tempfile.mkdtemp(prefix="fargate-bastion-demo-"))
+    try:
+        return _run_demo_in(scratch, cluster_name, hold_seconds, cidr, out, log_level)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
+
+def _run_demo_in(
+    scratch: Path, cluster_name: str, hold_seconds: float, cidr: str, out: Any, log_level: str
+) -> int:
+    from bastion.local import LocalAws
+    from bastion.local.task_runner import SshdTaskRunner, read_record, unavailable_reason
+
+    key_file, public_key = _key_pair(scratch / "keys")
+    no_sshd = unavailable_reason()
     # The interpreter logs every Choice that finds no optional path as an error;
     # the execution history printed below is the account of what happened.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
@@ -71,6 +115,11 @@ def run_demo(
     # shortest session (1 minute) holds for ``hold_seconds``.
     time_scale = 60.0 / hold_seconds
     with LocalAws(region="us-east-1", time_scale=time_scale) as aws:
+        runner = None
+        if no_sshd is None:
+            # RunTask really starts the bastion: the container's entry point and sshd on loopback.
+            runner = SshdTaskRunner(scratch / "local")
+            aws.ecs_control.task_runner = runner
         cluster = aws.seed_cluster(cluster_name, endpoint_private=True, endpoint_public=False)
         print(
             f"seeded private EKS cluster {cluster.name!r}: {cluster.vpc_id}, "
@@ -96,7 +145,7 @@ def run_demo(
         session_id = f"demo-{uuid.uuid4().hex[:8]}"
         request = {
             "cluster": cluster.name,
-            "sshPublicKey": _public_key(),
+            "sshPublicKey": public_key,
             "allowedCidrs": [cidr],
             "durationMinutes": 1,
             "requestedBy": "arn:aws:iam::123456789012:user/demo",
@@ -106,6 +155,7 @@ def run_demo(
             name=session_id,
             input=json.dumps(request),
         )["executionArn"]
+        ssh_ok = runner is None
         print(
             f"\nsession {session_id}: cluster {cluster.name}, SSH from {cidr}, "
             f"held {hold_seconds:g} s (1 minute at the local clock's speed)",
@@ -120,9 +170,20 @@ def run_demo(
         if ready:
             print(
                 f"\n  bastion ready at {ready['address']}, expires {ready['expiresAt']}\n"
-                f"  connect: {ready['sshCommand']}\n",
+                f"  on AWS, connect with: {ready['sshCommand']}",
                 file=out,
             )
+            record = read_record(scratch / "local", session_id)
+            if record is not None:
+                print(
+                    "  here, the bastion's real sshd listens on "
+                    f"{record.address}:{record.port} for the local account {record.user}:\n",
+                    file=out,
+                )
+                ssh_ok = _ssh_login(record, key_file, out)
+                print("", file=out)
+            else:
+                print(f"\n  (no real bastion to log in to: {no_sshd})\n", file=out)
             print("  while the session holds, it owns:", file=out)
             print(_indent(aws.inventory(session_id).render()) + "\n", file=out)
         started = time.monotonic()
@@ -146,7 +207,14 @@ def run_demo(
         drift = _ingress_rules(ec2, cluster.cluster_security_group_id) != rules_before
         if drift:
             print("the control-plane group's rules differ from before the session", file=out)
-        healthy = final["status"] == "SUCCEEDED" and inventory.is_empty and not drift
+        gone = runner is None or read_record(scratch / "local", session_id) is None
+        if not gone:
+            print("the bastion's sshd still runs after the teardown", file=out)
+        if not ssh_ok:
+            print("the SSH login into the bastion failed", file=out)
+        healthy = (
+            final["status"] == "SUCCEEDED" and inventory.is_empty and not drift and ssh_ok and gone
+        )
         print("\ndemo " + ("passed: nothing left behind" if healthy else "FAILED"), file=out)
         return 0 if healthy else 1
 

@@ -1,7 +1,15 @@
 """EndSession: end a holding session early by answering its task token.
 
-Used by the API (``DELETE /sessions/{id}``) and by the bastion-task-stopped event. The
-session's execution then runs its teardown and ends SUCCEEDED, saying why.
+Used by the API (``DELETE /sessions/{id}``, input ``{"sessionId", "reason"}``) and by the
+EventBridge rule on the bastion task's ECS "Task State Change" to STOPPED (the event
+itself: the session id comes from the task's ``BASTION_SESSION_ID`` override, the reason
+is ``bastion-stopped``). The session's execution then runs its teardown and ends
+SUCCEEDED, saying why.
+
+A session that is not holding is SessionNotHeld on the direct path. On the event path it
+is the normal case (every teardown stops the task, so the event follows every session's
+end; a task that never started stops during setup): the handler answers with a no-op
+result instead of failing, so EventBridge's and Lambda's retries have nothing to retry.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
+from tasks.common.container_contract import SESSION_ID as SESSION_ID_VARIABLE
 from tasks.common.errors import SessionNotHeld
 from tasks.common.models import format_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
@@ -26,6 +35,10 @@ if TYPE_CHECKING:
 
 #: The token was answered already, or the hold timed out: the session is not holding.
 TOKEN_GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
+#: The reason a session ends when its bastion task stopped by itself.
+BASTION_STOPPED = "bastion-stopped"
+ECS_EVENT_SOURCE = "aws.ecs"
+ECS_TASK_STATE_CHANGE = "ECS Task State Change"
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,65 @@ class EndSessionInput:
             session_id=check_session_id(require(event, "sessionId")),
             reason=check_end_reason(require(event, "reason")),
         )
+
+
+def is_task_state_change(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` is an ECS "Task State Change" delivered by EventBridge."""
+    return (
+        event.get("source") == ECS_EVENT_SOURCE
+        and event.get("detail-type") == ECS_TASK_STATE_CHANGE
+    )
+
+
+@dataclass(frozen=True)
+class TaskStopped:
+    """The task's input on the event path: which task stopped, why, and for which session."""
+
+    task_arn: str
+    last_status: str
+    stopped_reason: str
+    #: None when the task carries no session id (not a bastion of this stack).
+    session_id: str | None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> TaskStopped:
+        detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            raise KeyError("task input is missing 'detail'")
+        return cls(
+            task_arn=str(detail.get("taskArn", "")),
+            last_status=str(detail.get("lastStatus", "")),
+            stopped_reason=str(detail.get("stoppedReason") or ""),
+            session_id=_overridden_session_id(detail),
+        )
+
+    def as_request(self) -> EndSessionInput | None:
+        """The session to end for a stopped task (None when there is none)."""
+        if self.last_status != "STOPPED" or self.session_id is None:
+            return None
+        return EndSessionInput(check_session_id(self.session_id), BASTION_STOPPED)
+
+
+def _overridden_session_id(detail: Mapping[str, Any]) -> str | None:
+    """``BASTION_SESSION_ID`` from the container overrides RunBastionTask set."""
+    overrides = detail.get("overrides") or {}
+    for container in overrides.get("containerOverrides") or []:
+        for variable in container.get("environment") or []:
+            if variable.get("name") == SESSION_ID_VARIABLE and variable.get("value"):
+                return str(variable["value"])
+    return None
+
+
+@dataclass(frozen=True)
+class IgnoredTaskStop:
+    """The output on the event path when there is no holding session to end."""
+
+    task_arn: str
+    session_id: str | None
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sessionId": self.session_id, "taskArn": self.task_arn, "ignored": self.why}
 
 
 @dataclass(frozen=True)
@@ -80,15 +152,38 @@ def end_session(
     return ended
 
 
-@task_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """EndSession."""
-    request = EndSessionInput.from_event(event)
-    ended = end_session(
+def _end(request: EndSessionInput) -> EndedSession:
+    return end_session(
         request,
         settings=load_settings(),
         ssm=client("ssm"),
         sfn=client("stepfunctions"),
         now=datetime.now(UTC),
     )
-    return ended.to_dict()
+
+
+def end_for_stopped_task(stopped: TaskStopped) -> dict[str, Any]:
+    """The event path: end the stopped bastion's session if it holds, else a no-op."""
+    request = stopped.as_request()
+    if request is None:
+        why = "no session id" if stopped.session_id is None else f"task is {stopped.last_status}"
+        logger.warning("ignored an ECS task event", extra={"taskArn": stopped.task_arn, "why": why})
+        return IgnoredTaskStop(stopped.task_arn, stopped.session_id, why).to_dict()
+    logger.set_correlation_id(request.session_id)
+    logger.info(
+        "the bastion task stopped",
+        extra={"taskArn": stopped.task_arn, "stoppedReason": stopped.stopped_reason},
+    )
+    try:
+        return _end(request).to_dict()
+    except SessionNotHeld as not_held:
+        logger.info("no session to end", extra={"why": str(not_held)})
+        return IgnoredTaskStop(stopped.task_arn, request.session_id, str(not_held)).to_dict()
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EndSession: ``{"sessionId", "reason"}``, or an ECS task-stopped event."""
+    if is_task_state_change(event):
+        return end_for_stopped_task(TaskStopped.from_event(event))
+    return _end(EndSessionInput.from_event(event)).to_dict()

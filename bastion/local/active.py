@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bastion.local.actions import ActionLog
     from bastion.local.ec2_network import Ec2Control
     from bastion.local.ecs_lifecycle import EcsControl
+    from bastion.local.eventbridge import EventBus
     from bastion.local.faults import Faults
     from bastion.local.lambda_runtime import Invocation
 
@@ -28,6 +30,8 @@ class Controls:
     ecs: EcsControl
     ec2: Ec2Control
     invocations: list[Invocation]
+    events: EventBus
+    actions: ActionLog
 
 
 _lock = threading.Lock()

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import re
 import uuid
 import zipfile
@@ -222,6 +223,8 @@ def _translate(
     from samtranslator.translator.translator import Translator
 
     translator = Translator(None, Parser(), boto_session=_session(region))
+    # Offline there is no feature-toggle config: its "not available" warnings say nothing.
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
     try:
         return translator.translate(  # type: ignore[no-any-return]
             template,
@@ -865,6 +868,235 @@ def _create_task_definition(
     return _Created(arn, {"TaskDefinitionArn": arn})
 
 
+# API Gateway: a RestApi's OpenAPI Body (what the SAM translator emits) becomes resources,
+# methods and integrations made one by one; moto's put_rest_api would drop the methods'
+# authorization, which is exactly what must stay AWS_IAM.
+_OPENAPI_METHODS = {
+    "get": "GET",
+    "put": "PUT",
+    "post": "POST",
+    "delete": "DELETE",
+    "patch": "PATCH",
+    "head": "HEAD",
+    "options": "OPTIONS",
+    "x-amazon-apigateway-any-method": "ANY",
+}
+_OPENAPI_TOP_LEVEL = {
+    "openapi",
+    "swagger",
+    "info",
+    "paths",
+    "components",
+    "securityDefinitions",
+    "security",
+}
+#: Keys of an OpenAPI operation that carry no behaviour the local AWS would miss.
+_OPENAPI_DOCUMENTATION = {"responses", "summary", "description", "operationId", "tags"}
+_INTEGRATION_KEYS = {
+    "type": "type",
+    "httpMethod": "integrationHttpMethod",
+    "uri": "uri",
+    "credentials": "credentials",
+    "passthroughBehavior": "passthroughBehavior",
+    "timeoutInMillis": "timeoutInMillis",
+    "contentHandling": "contentHandling",
+}
+#: Stage MethodSettings as the PATCH paths of UpdateStage.
+_METHOD_SETTING_PATHS = {
+    "MetricsEnabled": "metrics/enabled",
+    "LoggingLevel": "logging/loglevel",
+    "DataTraceEnabled": "logging/dataTrace",
+    "ThrottlingBurstLimit": "throttling/burstLimit",
+    "ThrottlingRateLimit": "throttling/rateLimit",
+    "CachingEnabled": "caching/enabled",
+    "CacheTtlInSeconds": "caching/ttlInSeconds",
+    "CacheDataEncrypted": "caching/dataEncrypted",
+}
+
+
+def _authorization_type(security: Any, schemes: Mapping[str, Any], where: str) -> str:
+    """An OpenAPI ``security`` list as a method's authorizationType."""
+    if not security:
+        return "NONE"
+    kinds = set()
+    for requirement in security:
+        for name in requirement:
+            scheme = schemes.get(name)
+            if scheme is None:
+                raise DeployError(f"{where}: security scheme {name!r} is not defined")
+            if scheme.get("x-amazon-apigateway-authtype") != "awsSigv4":
+                raise DeployError(f"{where}: security scheme {name!r} is not supported locally")
+            kinds.add("AWS_IAM")
+    if len(kinds) != 1:
+        raise DeployError(f"{where}: security {security!r} is not supported locally")
+    return kinds.pop()
+
+
+def _import_openapi(apigw: Any, api_id: str, body: Mapping[str, Any], where: str) -> None:
+    unknown = sorted(set(body) - _OPENAPI_TOP_LEVEL)
+    if unknown:
+        raise DeployError(f"{where}: OpenAPI key(s) {unknown} are not supported locally")
+    schemes = {
+        **body.get("securityDefinitions", {}),
+        **body.get("components", {}).get("securitySchemes", {}),
+    }
+    resources = {
+        item["path"]: item["id"] for item in apigw.get_resources(restApiId=api_id)["items"]
+    }
+    for path, operations in sorted(body.get("paths", {}).items()):
+        parent = resources["/"]
+        prefix = ""
+        for part in [part for part in path.split("/") if part]:
+            prefix = f"{prefix}/{part}"
+            if prefix not in resources:
+                resources[prefix] = apigw.create_resource(
+                    restApiId=api_id, parentId=parent, pathPart=part
+                )["id"]
+            parent = resources[prefix]
+        for operation, spec in operations.items():
+            method_where = f"{where} {operation.upper()} {path}"
+            http_method = _OPENAPI_METHODS.get(operation)
+            if http_method is None:
+                raise DeployError(f"{method_where}: not supported locally")
+            extra = sorted(
+                set(spec) - _OPENAPI_DOCUMENTATION - {"security", "x-amazon-apigateway-integration"}
+            )
+            if extra:
+                raise DeployError(f"{method_where}: {extra} are not supported locally")
+            apigw.put_method(
+                restApiId=api_id,
+                resourceId=parent,
+                httpMethod=http_method,
+                authorizationType=_authorization_type(
+                    spec.get("security", body.get("security")), schemes, method_where
+                ),
+            )
+            integration = spec.get("x-amazon-apigateway-integration")
+            if integration is None:
+                continue
+            unsupported = sorted(set(integration) - set(_INTEGRATION_KEYS))
+            if unsupported:
+                raise DeployError(
+                    f"{method_where}: integration {unsupported} not supported locally"
+                )
+            params = {_INTEGRATION_KEYS[key]: value for key, value in integration.items()}
+            params["type"] = str(params["type"]).upper()
+            apigw.put_integration(
+                restApiId=api_id, resourceId=parent, httpMethod=http_method, **params
+            )
+
+
+def _create_rest_api(deployment: _Deployment, logical_id: str, props: dict[str, Any]) -> _Created:
+    apigw = deployment.client("apigateway")
+    if "BodyS3Location" in props:
+        raise DeployError(f"{logical_id}: BodyS3Location is not supported locally")
+    body = props.pop("Body", None)
+    if isinstance(body, str):
+        body = yaml.safe_load(body)
+    # Import options; the endpoint type itself comes from EndpointConfiguration.
+    import_options = props.pop("Parameters", {})
+    if set(import_options) - {"endpointConfigurationTypes"}:
+        raise DeployError(f"{logical_id}: Parameters {sorted(import_options)} not supported")
+    name = props.pop("Name", None) or (body or {}).get("info", {}).get("title")
+    policy = props.pop("Policy", None)
+    if policy is not None:
+        props["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+    props["Tags"] = _tag_dict(props.pop("Tags", []))
+    params = _api_params(apigw, "CreateRestApi", props, logical_id)
+    api = apigw.create_rest_api(
+        name=_text(name or deployment.physical_name(logical_id, 255)), **params
+    )
+    if body:
+        _import_openapi(apigw, api["id"], body, logical_id)
+    return _Created(api["id"], {"RestApiId": api["id"], "RootResourceId": api["rootResourceId"]})
+
+
+def _create_api_deployment(
+    deployment: _Deployment, logical_id: str, props: dict[str, Any]
+) -> _Created:
+    apigw = deployment.client("apigateway")
+    params = _api_params(apigw, "CreateDeployment", props, logical_id)
+    created = apigw.create_deployment(**params)
+    return _Created(created["id"], {"DeploymentId": created["id"]})
+
+
+def _method_setting_operations(setting: Mapping[str, Any], where: str) -> list[dict[str, str]]:
+    resource_path = str(setting.get("ResourcePath", "/*"))
+    # UpdateStage paths escape the resource path's slashes as ~1; "/*" means every resource.
+    escaped = "*" if resource_path == "/*" else resource_path.replace("/", "~1")
+    prefix = f"/{escaped}/{setting.get('HttpMethod', '*')}"
+    operations = []
+    for key, value in setting.items():
+        if key in ("ResourcePath", "HttpMethod"):
+            continue
+        if key not in _METHOD_SETTING_PATHS:
+            raise DeployError(f"{where}: MethodSettings {key!r} is not supported locally")
+        operations.append(
+            {
+                "op": "replace",
+                "path": f"{prefix}/{_METHOD_SETTING_PATHS[key]}",
+                "value": _text(value),
+            }
+        )
+    return operations
+
+
+def _create_api_stage(deployment: _Deployment, logical_id: str, props: dict[str, Any]) -> _Created:
+    apigw = deployment.client("apigateway")
+    access_log = props.pop("AccessLogSetting", None)
+    method_settings = props.pop("MethodSettings", [])
+    props["Tags"] = _tag_dict(props.pop("Tags", []))
+    params = _api_params(apigw, "CreateStage", props, logical_id)
+    stage = apigw.create_stage(**params)
+    operations: list[dict[str, str]] = []
+    for key, value in (access_log or {}).items():
+        member = {"DestinationArn": "destinationArn", "Format": "format"}.get(key)
+        if member is None:
+            raise DeployError(f"{logical_id}: AccessLogSetting {key!r} is not supported locally")
+        operations.append(
+            {"op": "replace", "path": f"/accessLogSettings/{member}", "value": _text(value)}
+        )
+    for setting in method_settings:
+        operations.extend(_method_setting_operations(setting, logical_id))
+    if operations:
+        apigw.update_stage(
+            restApiId=params["restApiId"],
+            stageName=stage["stageName"],
+            patchOperations=operations,
+        )
+    return _Created(stage["stageName"], {})
+
+
+def _create_permission(deployment: _Deployment, logical_id: str, props: dict[str, Any]) -> _Created:
+    lambda_client = deployment.client("lambda")
+    statement_id = deployment.physical_name(logical_id, 100)
+    params = _api_params(lambda_client, "AddPermission", props, logical_id)
+    lambda_client.add_permission(StatementId=statement_id, **params)
+    return _Created(statement_id, {"Id": statement_id})
+
+
+def _create_events_rule(
+    deployment: _Deployment, logical_id: str, props: dict[str, Any]
+) -> _Created:
+    """An EventBridge rule and its targets (the local AWS delivers to them: eventbridge.py)."""
+    events = deployment.client("events")
+    name = props.pop("Name", None) or deployment.physical_name(logical_id, 64)
+    targets = props.pop("Targets", [])
+    if isinstance(props.get("EventPattern"), dict):
+        props["EventPattern"] = json.dumps(props["EventPattern"])
+    bus = props.get("EventBusName")
+    params = _api_params(events, "PutRule", props, logical_id)
+    arn = events.put_rule(Name=name, **params)["RuleArn"]
+    if targets:
+        target_params = _api_params(events, "PutTargets", {"Targets": targets}, logical_id)
+        failed = events.put_targets(
+            Rule=name, **({"EventBusName": bus} if bus else {}), **target_params
+        ).get("FailedEntries")
+        if failed:
+            raise DeployError(f"{logical_id}: targets refused: {failed}")
+    return _Created(name, {"Arn": arn})
+
+
 _Creator = Callable[[_Deployment, str, dict[str, Any]], _Created]
 #: The resource types the local deployer creates; anything else is reported by name.
 _CREATORS: dict[str, _Creator] = {
@@ -874,6 +1106,11 @@ _CREATORS: dict[str, _Creator] = {
     "AWS::StepFunctions::StateMachine": _create_state_machine,
     "AWS::ECS::Cluster": _create_cluster,
     "AWS::ECS::TaskDefinition": _create_task_definition,
+    "AWS::ApiGateway::RestApi": _create_rest_api,
+    "AWS::ApiGateway::Deployment": _create_api_deployment,
+    "AWS::ApiGateway::Stage": _create_api_stage,
+    "AWS::Lambda::Permission": _create_permission,
+    "AWS::Events::Rule": _create_events_rule,
 }
 SUPPORTED_RESOURCE_TYPES = frozenset(_CREATORS)
 

@@ -122,6 +122,12 @@ def _task_init(original: Any) -> Any:
             container.exitCode = None
         if networking:
             lifecycle.eni_id = _dress_interface(controls, self, networking)
+        runner = controls.ecs.task_runner
+        if runner is not None and lifecycle.start_failure is None:
+            from bastion.local.task_runner import start_task
+
+            eni = lifecycle.eni_id and ec2_backend(controls).get_network_interface(lifecycle.eni_id)
+            lifecycle.start_failure = start_task(runner, self, eni or None)
         if lifecycle.describes_until_running <= 0 and lifecycle.start_failure is None:
             mark_running(self)
         else:

@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.local.active import Controls, current
+
+if TYPE_CHECKING:
+    from bastion.local.task_runner import TaskRunner
 
 #: What AWS says when Fargate has no capacity for a task.
 CAPACITY_UNAVAILABLE = (
@@ -43,6 +46,8 @@ class EcsControl:
         #: ``DescribeTasks`` calls a new task needs to reach RUNNING: PROVISIONING at RunTask,
         #: PENDING after the first describe, RUNNING after this many (0: RUNNING at once).
         self.describes_until_running = 2
+        #: Really runs each task's bastion (``bastion.local.task_runner``); None: simulated.
+        self.task_runner: TaskRunner | None = None
         self._lock = threading.Lock()
         self._start_failures: list[str] = []
         self._capacity_refusals: list[str] = []
@@ -166,7 +171,8 @@ def mark_running(task: Any) -> None:
 def stop_task_now(
     controls: Controls, task: Any, reason: str, stop_code: str, exit_code: int | None
 ) -> None:
-    """The task is STOPPED for ``reason``; its network interface is released."""
+    """The task is STOPPED for ``reason``; its network interface is released; EventBridge
+    gets the task's "Task State Change" event."""
     moment = now()
     task.desired_status = "STOPPED"
     task.last_status = "STOPPED"
@@ -179,8 +185,14 @@ def stop_task_now(
     for attachment in task.attachments:
         attachment["status"] = "DELETED"
     lifecycle = lifecycle_of(task)
+    if controls.ecs.task_runner is not None and lifecycle is not None:
+        controls.ecs.task_runner.stop(str(task.task_arn))
     if lifecycle is not None and lifecycle.eni_id:
         controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id)
+    # EventBridge gets the ECS "Task State Change" (delivered after the caller returns).
+    from bastion.local.eventbridge import task_state_change_event
+
+    controls.events.put(task_state_change_event(task, controls.region, controls.account_id))
 
 
 def advance(controls: Controls, task: Any) -> None:

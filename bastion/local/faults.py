@@ -13,6 +13,7 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
+from bastion.local.actions import record_call
 from bastion.local.active import current
 from bastion.local.patching import replace_attribute
 
@@ -154,6 +155,8 @@ def _call_action(original: Any) -> Any:
         controls = current()
         if controls is None:
             return original(self)
+        # AWS authorizes a call before it runs (or fails): record what it needs first.
+        record_call(controls.actions, self, controls.region, controls.account_id)
         fault = controls.faults.take_aws_call_fault(self.boto3_service_name, self._get_action())
         if fault is None:
             return original(self)
@@ -170,7 +173,7 @@ def _call_action(original: Any) -> Any:
 
 
 def install() -> None:
-    """Route every moto API call through the AWS-call faults first."""
+    """Route every moto API call through the AWS-call faults first (and the action record)."""
     from moto.core.responses import BaseResponse
 
     replace_attribute(BaseResponse, "call_action", _call_action)

@@ -13,11 +13,13 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
+from bastion.local.actions import ActionLog, RecordedAction
 from bastion.local.active import Controls, activate, deactivate
 from bastion.local.ec2_network import Ec2Control
 from bastion.local.ecs_lifecycle import EcsControl
 from bastion.local.eks_clusters import SeededCluster, seed_cluster
 from bastion.local.environ import patched_environ
+from bastion.local.eventbridge import EventBus, EventDelivery
 from bastion.local.executions import execution_history, stop_running_executions, wait_for_execution
 from bastion.local.faults import Faults
 from bastion.local.inventory import Inventory, read_inventory
@@ -97,6 +99,10 @@ class LocalAws:
         self.ecs_control = EcsControl()
         #: Every Lambda invocation so far, oldest first.
         self.invocations: list[Invocation] = []
+        #: EventBridge: AWS services' events, rules, delivery to targets, schedules.
+        self.events = EventBus(self.region, self.account_id)
+        self._action_log = ActionLog()
+        self._stacks: list[Any] = []
         self._controls = Controls(
             region=self.region,
             account_id=self.account_id,
@@ -105,6 +111,8 @@ class LocalAws:
             ecs=self.ecs_control,
             ec2=self.ec2_control,
             invocations=self.invocations,
+            events=self.events,
+            actions=self._action_log,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -146,6 +154,15 @@ class LocalAws:
             # old one back on stop): the handlers' and moto's own clients come from it.
             boto3.DEFAULT_SESSION = _fresh_session()
             activate(self._controls)
+            # The bus's worker makes its own clients (boto3 clients are not shared
+            # between threads here).
+            self.events.open(
+                lambda service: _fresh_session(self.region).client(
+                    service,  # type: ignore[call-overload]
+                    config=_TEST_CLIENT_CONFIG,
+                )
+            )
+            stack.callback(self.events.close)
             stack.callback(deactivate, self._controls)
             reset_clients()
             stack.callback(reset_clients)
@@ -160,6 +177,8 @@ class LocalAws:
         if self._stack is None:
             return
         try:
+            # No event may start anything new while the executions are stopped.
+            self.events.close()
             stop_running_executions(self.client("stepfunctions"))
         finally:
             stack, self._stack = self._stack, None
@@ -213,7 +232,29 @@ class LocalAws:
         """Deploy ``template.yaml`` into the mock (see :mod:`bastion.local.deploy`)."""
         from bastion.local.deploy import deploy_stack  # type: ignore[import-not-found]
 
-        return deploy_stack(Path(template_path), parameters or {}, region=self.region)
+        deployed = deploy_stack(Path(template_path), parameters or {}, region=self.region)
+        self._stacks.append(deployed)
+        return deployed
+
+    # --- EventBridge and the record of actions ---------------------------------------------
+
+    @property
+    def events_delivered(self) -> list[EventDelivery]:
+        """Every EventBridge delivery attempt so far (rule, target, input, outcome)."""
+        return list(self.events.delivered)
+
+    def fire_schedule(self, rule: str, timeout: float = 30.0) -> list[EventDelivery]:
+        """Fire a schedule rule now; ``rule`` is its name or the logical id of a deployed
+        stack's ``AWS::Events::Rule`` (``SweeperStateMachineSweepSchedule``)."""
+        for stack in self._stacks:
+            if stack.resource_types.get(rule) == "AWS::Events::Rule":
+                return self.events.fire_schedule(stack.resources[rule], timeout)
+        return self.events.fire_schedule(rule, timeout)
+
+    @property
+    def actions(self) -> list[RecordedAction]:
+        """Every AWS action a function, state machine or rule target performed so far."""
+        return self._action_log.actions
 
     def inventory(self, session_id: str | None = None) -> Inventory:
         """Session-owned resources still there (of every session if ``session_id`` is None)."""

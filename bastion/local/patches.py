@@ -13,6 +13,7 @@ from bastion.local import (
     ec2_network,
     ecs_fargate,
     eks_clusters,
+    eventbridge,
     faults,
     lambda_runtime,
     stepfunctions_fixes,
@@ -36,6 +37,7 @@ def install_patches() -> None:
             ec2_network,
             ecs_fargate,
             eks_clusters,
+            eventbridge,
         ):
             module.install()
         _installed = True

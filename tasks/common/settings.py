@@ -7,10 +7,16 @@ result on. Every variable is set by ``template.yaml``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_SESSION_PARAMETER_PREFIX = "/fargate-bastion/sessions"
+#: An administrator of the API: an IAM user or role ARN, or one assumed-role session.
+ADMIN_PRINCIPAL_PATTERN = re.compile(
+    r"arn:aws[a-z-]*:(iam::[0-9]{12}:(user|role)/[\w+=.@/-]+"
+    r"|sts::[0-9]{12}:assumed-role/[\w+=.@-]+/[\w+=.@-]+)"
+)
 
 
 class SettingsError(ValueError):
@@ -52,6 +58,13 @@ class Settings:
     idle_timeout_minutes: int = 30
     session_parameter_prefix: str = DEFAULT_SESSION_PARAMETER_PREFIX
     ssh_user: str = "bastion"
+    # Set only for the functions that read them (the API's; FindOrphanedSessions reads
+    # the session machine's ARN and the sweeper's grace period).
+    session_state_machine_arn: str = ""
+    end_session_function_name: str = ""
+    admin_principal_arns: tuple[str, ...] = ()
+    #: How long past its expiry a still-running session is left alone by the sweeper.
+    sweeper_grace_minutes: int = 15
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -65,6 +78,13 @@ class Settings:
         prefix = env.get("SESSION_PARAMETER_PREFIX", DEFAULT_SESSION_PARAMETER_PREFIX).rstrip("/")
         if not prefix.startswith("/"):
             raise SettingsError(f"SESSION_PARAMETER_PREFIX must start with '/', got {prefix!r}")
+        admins = _list(env, "ADMIN_PRINCIPAL_ARNS")
+        for admin in admins:
+            if not ADMIN_PRINCIPAL_PATTERN.fullmatch(admin):
+                raise SettingsError(
+                    "ADMIN_PRINCIPAL_ARNS must list IAM user or role ARNs (or assumed-role "
+                    f"session ARNs), got {admin!r}"
+                )
         return cls(
             ecs_cluster=env.get("BASTION_ECS_CLUSTER", ""),
             task_definition=env.get("BASTION_TASK_DEFINITION", ""),
@@ -80,11 +100,24 @@ class Settings:
             idle_timeout_minutes=_int(env, "IDLE_TIMEOUT_MINUTES", 30, 1, 24 * 60),
             session_parameter_prefix=prefix,
             ssh_user=env.get("BASTION_SSH_USER", "bastion") or "bastion",
+            session_state_machine_arn=env.get("SESSION_STATE_MACHINE_ARN", ""),
+            end_session_function_name=env.get("END_SESSION_FUNCTION_NAME", ""),
+            admin_principal_arns=admins,
+            sweeper_grace_minutes=_int(env, "SWEEPER_GRACE_MINUTES", 15, 0, 24 * 60),
         )
 
     def parameter_name(self, session_id: str) -> str:
         """Where HoldSession keeps the session's task token."""
         return f"{self.session_parameter_prefix}/{session_id}"
+
+    def session_execution_arn(self, session_id: str) -> str:
+        """The ARN of the session state machine's execution named ``session_id``."""
+        machine = self.session_state_machine_arn
+        if ":stateMachine:" not in machine:
+            raise SettingsError(
+                f"SESSION_STATE_MACHINE_ARN must be a state machine ARN, got {machine!r}"
+            )
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{session_id}"
 
 
 def load_settings() -> Settings:

@@ -111,14 +111,22 @@ def task_targets(definition: dict[str, Any]) -> set[str]:
 
 def test_every_resource_is_created(stack: DeployedStack) -> None:
     kinds = sorted(stack.resource_types.values())
-    assert kinds.count("AWS::Lambda::Function") == 12
-    assert kinds.count("AWS::StepFunctions::StateMachine") == 2
+    # the workflow's 13 tasks (FindOrphanedSessions included) and the session API's function
+    assert kinds.count("AWS::Lambda::Function") == 13 + 1
+    # session, teardown, sweeper
+    assert kinds.count("AWS::StepFunctions::StateMachine") == 3
     assert kinds.count("AWS::ECS::Cluster") == 1
     assert kinds.count("AWS::ECS::TaskDefinition") == 1
-    # a role per function and per state machine, plus the bastion's task and execution roles
-    assert kinds.count("AWS::IAM::Role") == 12 + 2 + 2
-    # a log group per function and per state machine, plus the bastion's
-    assert kinds.count("AWS::Logs::LogGroup") == 12 + 2 + 1
+    # a role per function and per state machine, one per rule that starts a state machine
+    # (session ended abnormally → teardown, the sweeper's schedule), and the bastion's task
+    # and execution roles
+    assert kinds.count("AWS::IAM::Role") == 14 + 3 + 2 + 2
+    # a log group per function and per state machine, the bastion's, the API's access log
+    assert kinds.count("AWS::Logs::LogGroup") == 14 + 3 + 1 + 1
+    # teardown on abnormal ends, EndSession on the bastion task stopping, the sweep schedule
+    assert kinds.count("AWS::Events::Rule") == 3
+    # EventBridge may invoke EndSession; API Gateway the API function, once per route
+    assert kinds.count("AWS::Lambda::Permission") == 1 + 4
     assert set(stack.resources) == set(stack.resource_types) == set(stack.attributes)
 
 
@@ -367,14 +375,14 @@ def test_unsupported_resource_types_are_named(plain_moto: None, tmp_path: Path) 
             "Resources": {
                 "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/x"}},
                 "Topic": {"Type": "AWS::SNS::Topic"},
-                "Rule": {"Type": "AWS::Events::Rule", "Properties": {"ScheduleExpression": "x"}},
+                "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "x"}},
             }
         },
     )
     # WHEN it is deployed, THEN both types are named, and nothing was created
     with pytest.raises(UnsupportedResourceError) as raised:
         deploy_stack(template, {}, REGION)
-    assert raised.value.resource_types == ("AWS::Events::Rule", "AWS::SNS::Topic")
+    assert raised.value.resource_types == ("AWS::SNS::Topic", "AWS::SQS::Queue")
     assert "Topic (AWS::SNS::Topic)" in str(raised.value)
     assert client("logs").describe_log_groups()["logGroups"] == []
 

@@ -34,6 +34,9 @@ TASK_MODULES = {
     "RevokeControlPlaneIngress": "tasks.revoke_control_plane_ingress",
     "DeleteSessionSecurityGroup": "tasks.delete_session_security_group",
     "DeleteHoldParameter": "tasks.delete_hold_parameter",
+    "FindOrphanedSessions": "tasks.find_orphaned_sessions",
+    # The session API's function (tests/template/test_api_template.py checks the API).
+    "Api": "tasks.api",
 }
 TEARDOWN_TASKS = {
     "StopBastionTask",
@@ -43,8 +46,9 @@ TEARDOWN_TASKS = {
 }
 #: state machine logical id → the tasks it invokes
 MACHINE_TASKS = {
-    "SessionStateMachine": set(TASK_MODULES) - {"EndSession"},
+    "SessionStateMachine": set(TASK_MODULES) - {"EndSession", "Api", "FindOrphanedSessions"},
     "TeardownStateMachine": TEARDOWN_TASKS,
+    "SweeperStateMachine": TEARDOWN_TASKS | {"FindOrphanedSessions"},
 }
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 FAKE_ACCOUNT = "123456789012"
@@ -200,10 +204,17 @@ def test_globals_set_exactly_the_variables_settings_read() -> None:
     environment = RecordingEnvironment()
     Settings.from_environ(environment)
     assert environment.asked == settings_names_in_source()
-    # THEN the template sets each of them, and nothing else but Powertools' own
+    # THEN the template sets each of them, and nothing else but Powertools' own: in
+    # Globals, or on the one function that needs it (the API's state machine ARN, ...)
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     ours = {name for name in variables if not name.startswith("POWERTOOLS_")}
-    assert ours == environment.asked
+    own = {
+        name
+        for function in functions().values()
+        for name in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert ours & own == set(), "set both in Globals and on a function"
+    assert ours | own == environment.asked
     assert variables["POWERTOOLS_SERVICE_NAME"] == "fargate-bastion"
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
 

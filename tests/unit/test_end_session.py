@@ -163,3 +163,94 @@ def test_the_handler_reads_the_event_file(
     assert output["reason"] == "ended-by-user"
     assert output["endedAt"].endswith("Z")
     assert local_aws.wait_for_execution(execution)["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------ the ECS task-stopped event
+
+
+def task_stopped_event(
+    session_id: str | None = "s-0001", last_status: str = "STOPPED"
+) -> dict[str, Any]:
+    """An ECS "Task State Change" as EventBridge delivers it for a bastion task."""
+    environment = [{"name": "BASTION_CLUSTER_NAME", "value": "demo"}]
+    if session_id is not None:
+        environment.append({"name": "BASTION_SESSION_ID", "value": session_id})
+    task_arn = "arn:aws:ecs:us-east-1:123456789012:task/fargate-bastion/0123456789abcdef"
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": "2026-11-27T10:30:05Z",
+        "region": "us-east-1",
+        "resources": [task_arn],
+        "detail": {
+            "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/fargate-bastion",
+            "taskArn": task_arn,
+            "lastStatus": last_status,
+            "desiredStatus": "STOPPED",
+            "startedBy": "fargate-bastion",
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": "Essential container in task exited",
+            "overrides": {"containerOverrides": [{"name": "bastion", "environment": environment}]},
+        },
+    }
+
+
+def test_the_bastion_stopping_ends_its_holding_session(
+    local_aws, session: Session, context: LambdaContextStub
+) -> None:
+    # GIVEN a holding session
+    execution = holding_execution(local_aws, session, timeout_seconds=3600)
+    wait_until(parameter_exists)
+    # WHEN its bastion task's STOPPED event arrives (no sessionId, no reason in it)
+    output = handler(task_stopped_event(), context)
+    # THEN the session ends, saying the bastion stopped
+    assert output["sessionId"] == "s-0001"
+    assert output["reason"] == "bastion-stopped"
+    described = local_aws.wait_for_execution(execution)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"])["reason"] == "bastion-stopped"
+
+
+def test_the_event_of_a_session_that_is_not_holding_is_a_no_op(
+    local_aws, session: Session, context: LambdaContextStub
+) -> None:
+    # GIVEN a session ended already (every teardown's StopTask sends this event too)
+    holding_execution(local_aws, session, timeout_seconds=3600)
+    wait_until(parameter_exists)
+    handler(task_stopped_event(), context)
+    # WHEN the event comes again (or EventBridge retries it), THEN it is a quiet no-op
+    output = handler(task_stopped_event(), context)
+    assert output["sessionId"] == "s-0001"
+    assert "already ended" in output["ignored"]
+    # AND with no hold parameter at all (a task that stopped during setup) as well
+    assert "is not holding" in handler(task_stopped_event("s-0002"), context)["ignored"]
+    # while the direct path keeps its named error
+    with pytest.raises(SessionNotHeld):
+        handler({"sessionId": "s-0002", "reason": "bastion-stopped"}, context)
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (task_stopped_event(session_id=None), "no session id"),
+        (task_stopped_event(last_status="RUNNING"), "task is RUNNING"),
+    ],
+    ids=["not-a-bastion", "not-stopped"],
+)
+def test_events_of_other_tasks_are_ignored(
+    mocked_aws: None, context: LambdaContextStub, event: dict[str, Any], why: str
+) -> None:
+    output = handler(event, context)
+    assert output["ignored"] == why
+    assert client("ssm").describe_parameters()["Parameters"] == []
+
+
+def test_an_event_naming_a_malformed_session_id_is_refused(
+    mocked_aws: None, context: LambdaContextStub
+) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        handler(task_stopped_event(session_id="../other"), context)
+    assert raised.value.field == "sessionId"

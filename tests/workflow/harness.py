@@ -141,14 +141,81 @@ class Harness:
         ]
 
 
-def deploy_for_tests(aws: Any) -> Harness:
-    """Seed the ``payments`` cluster on ``aws`` and deploy the stack for it."""
+def deploy_for_tests(aws: Any, *, parameters: dict[str, str] | None = None) -> Harness:
+    """Seed the ``payments`` cluster on ``aws`` and deploy the stack for it
+    (with ``parameters`` beside the subnets and image)."""
     cluster = aws.seed_cluster("payments", endpoint_private=True, endpoint_public=False)
     stack = aws.deploy(
         TEMPLATE,
         parameters={
             "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
             "BastionImageUri": TEST_IMAGE,
+            **(parameters or {}),
         },
     )
     return Harness(aws=aws, stack=stack, cluster=cluster)
+
+
+# ----------------------------------------------------------------------- the session API
+
+API_SAMPLE_EVENT = Path(__file__).resolve().parents[1] / "events" / "api_post_sessions.json"
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    caller: str = REQUESTER,
+    source_ip: str = "203.0.113.7",
+    body: Any = None,
+    raw_body: str | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A REST proxy event as API Gateway sends it to the API function once it has verified
+    the request's SigV4 signature: the caller's ARN and address in requestContext.identity.
+
+    ``body`` is sent as JSON; ``raw_body`` as it is (for bodies that are not JSON).
+    """
+    event: dict[str, Any] = json.loads(API_SAMPLE_EVENT.read_text(encoding="utf-8"))
+    session_id = path.removeprefix("/sessions").strip("/")
+    resource = "/sessions/{id}" if session_id else "/sessions"
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    event.update(
+        resource=resource,
+        path=path,
+        httpMethod=method,
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+        pathParameters={"id": session_id} if session_id else None,
+        body=raw_body,
+    )
+    context = event["requestContext"]
+    context.update(resourcePath=resource, httpMethod=method, path=f"/{context['stage']}{path}")
+    account = caller.split(":")[4]
+    context["identity"].update(userArn=caller, sourceIp=source_ip, accountId=account)
+    event["headers"]["X-Forwarded-For"] = source_ip
+    event["multiValueHeaders"]["X-Forwarded-For"] = [source_ip]
+    return event
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """What the API function answered: the status, the JSON body and the headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, Any]
+
+
+def call_api(harness: Harness, method: str, path: str, **request: Any) -> ApiAnswer:
+    """Invoke the deployed API function with a signed request's event (see :func:`api_event`)."""
+    answer = harness.aws.client("lambda").invoke(
+        FunctionName=harness.stack.function_name("ApiFunction"),
+        Payload=json.dumps(api_event(method, path, **request)),
+    )
+    payload = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError") is None, payload
+    headers = {k: v[0] for k, v in (payload.get("multiValueHeaders") or {}).items()}
+    headers.update(payload.get("headers") or {})
+    return ApiAnswer(payload["statusCode"], json.loads(payload["body"]), headers)

@@ -34,7 +34,8 @@ def test_demo_runs_a_session_and_leaves_nothing() -> None:
         assert f"-> {state}" in text, state
         assert f"<- {state}" in text, state
     assert "bastion ready at " in text
-    assert "connect: ssh bastion@" in text
+    assert "on AWS, connect with: ssh bastion@" in text
+    assert "logged in to " in text
     assert "1 security group, 1 control-plane rule, 1 bastion task, 1 hold parameter" in text
     assert "reason: expired" in text
     assert text.rstrip().endswith("demo passed: nothing left behind")

@@ -112,7 +112,10 @@ def test_bastion_stopping_by_itself_ends_the_session_the_same_way(harness: Harne
     session_id, arn = harness.start(harness.request(durationMinutes=480))
     ready = harness.wait_until_holding(arn, session_id)
 
-    # WHEN the container exits on its own and EndSession is called for it
+    # WHEN the container exits on its own and EndSession is called for it (by hand here: the
+    # stack's rule that calls it on the ECS event is tested in test_defence_lines.py)
+    rule = harness.stack.resources["EndSessionFunctionBastionTaskStopped"]
+    harness.aws.client("events").disable_rule(Name=rule)
     harness.aws.ecs_control.stop_task_by_itself(
         ready["bastionTask"]["taskArn"], reason="Essential container in task exited"
     )

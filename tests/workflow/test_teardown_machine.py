@@ -12,6 +12,13 @@ from tests.workflow.harness import Harness
 pytestmark = pytest.mark.workflow
 
 
+def _without_the_teardown_rule(harness: Harness) -> None:
+    """Here the teardown machine is run by hand: keep the stack's rule from starting it for
+    the aborted session first (tests/workflow/test_defence_lines.py tests the rule)."""
+    rule = harness.stack.resources["TeardownStateMachineSessionEndedAbnormally"]
+    harness.aws.client("events").disable_rule(Name=rule)
+
+
 def _run_teardown(harness: Harness, payload: dict, name: str) -> dict:
     arn = harness.sfn.start_execution(
         stateMachineArn=harness.stack.state_machine_arn("TeardownStateMachine"),
@@ -23,6 +30,7 @@ def _run_teardown(harness: Harness, payload: dict, name: str) -> dict:
 
 def test_teardown_removes_what_an_aborted_session_left(harness: Harness) -> None:
     # GIVEN a session stopped from the console while it held
+    _without_the_teardown_rule(harness)
     rules_before = harness.control_plane_rules()
     session_id, arn = harness.start(harness.request(durationMinutes=480))
     harness.wait_until_holding(arn, session_id)
@@ -60,6 +68,7 @@ def test_teardown_without_a_session_id_fails_clearly(harness: Harness, payload: 
 
 def test_teardown_that_cannot_finish_fails_naming_the_step(harness: Harness) -> None:
     # GIVEN a session's leftovers, and a group that stays in use beyond every retry
+    _without_the_teardown_rule(harness)
     session_id, arn = harness.start(harness.request(durationMinutes=480))
     harness.wait_until_holding(arn, session_id)
     harness.sfn.stop_execution(executionArn=arn)

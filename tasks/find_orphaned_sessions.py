@@ -1,0 +1,192 @@
+"""FindOrphanedSessions (sweeper): the sessions whose resources outlived their execution.
+
+Gathers the session ids on every session-tagged resource (security groups, control-plane
+rules, bastion tasks, hold parameters) and keeps those whose session execution is not
+RUNNING (or does not exist), or still runs although it is past its expiry plus a grace
+period. The sweeper tears each one down with the same chain as everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from tasks.common.aws import client
+from tasks.common.bastion_tasks import STARTED_BY, ecs_tag, require_ecs_cluster
+from tasks.common.models import parse_timestamp, require
+from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.security_groups import describe_groups, describe_rules
+from tasks.common.settings import Settings, load_settings
+from tasks.common.tags import EXPIRES_AT_TAG, SESSION_TAG
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+#: DescribeTasks takes at most this many tasks per call.
+_DESCRIBE_BATCH = 100
+_OWNED = [{"Name": "tag-key", "Values": [SESSION_TAG]}]
+
+
+@dataclass(frozen=True)
+class FindOrphanedSessionsInput:
+    """The task's input: the sweeper's execution name (for the logs) and start time."""
+
+    sweep_id: str
+    sweep_started_at: datetime
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> FindOrphanedSessionsInput:
+        started = require(event, "sweepStartedAt")
+        try:
+            moment = parse_timestamp(str(started))
+        except ValueError:
+            raise ValueError(f"sweepStartedAt is not a timestamp: {started!r}") from None
+        return cls(sweep_id=str(require(event, "sessionId")), sweep_started_at=moment)
+
+
+@dataclass(frozen=True)
+class OrphanedSessions:
+    """The task's output."""
+
+    session_ids: tuple[str, ...]
+    examined: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sessionIds": list(self.session_ids), "examined": self.examined}
+
+
+@dataclass
+class _Owner:
+    """What the tags say about one session that owns something."""
+
+    kinds: set[str]
+    expires_at: datetime | None = None
+
+    def saw(self, kind: str, expires_at: str | None) -> None:
+        self.kinds.add(kind)
+        if expires_at and self.expires_at is None:
+            try:
+                self.expires_at = parse_timestamp(expires_at)
+            except ValueError:
+                logger.warning("ignored a malformed expiry tag", extra={"expiresAt": expires_at})
+
+
+def _tag(tags: Iterable[Mapping[str, str]] | None, key: str) -> str | None:
+    return next((tag.get("Value") for tag in tags or [] if tag.get("Key") == key), None)
+
+
+def _session_owners(ec2: Any, ecs: Any, ssm: Any, settings: Settings) -> dict[str, _Owner]:
+    """Every session id found on a session-tagged resource, with its expiry."""
+    owners: dict[str, _Owner] = {}
+
+    def saw(session_id: str | None, kind: str, expires_at: str | None) -> None:
+        if session_id:
+            owners.setdefault(session_id, _Owner(set())).saw(kind, expires_at)
+
+    for group in describe_groups(ec2, _OWNED):
+        tags = group.get("Tags")
+        saw(_tag(tags, SESSION_TAG), "security group", _tag(tags, EXPIRES_AT_TAG))
+    for rule in describe_rules(ec2, _OWNED):
+        tags = rule.get("Tags")
+        saw(_tag(tags, SESSION_TAG), "control-plane rule", _tag(tags, EXPIRES_AT_TAG))
+    for task in _bastion_tasks(ecs, require_ecs_cluster(settings)):
+        saw(ecs_tag(task, SESSION_TAG), "bastion task", ecs_tag(task, EXPIRES_AT_TAG))
+    pages = ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=settings.session_parameter_prefix, Recursive=False
+    )
+    for page in pages:
+        for parameter in page["Parameters"]:
+            saw(parameter["Name"].rsplit("/", 1)[-1], "hold parameter", _stored_expiry(parameter))
+    return owners
+
+
+def _bastion_tasks(ecs: Any, cluster: str) -> list[dict[str, Any]]:
+    """The bastion tasks of the cluster that are not stopped (none if it does not exist)."""
+    arns: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, startedBy=STARTED_BY):
+            arns.extend(page["taskArns"])
+    except ClientError as error:
+        if error_code(error) != "ClusterNotFoundException":
+            raise
+        return []
+    tasks: list[dict[str, Any]] = []
+    for start in range(0, len(arns), _DESCRIBE_BATCH):
+        described = ecs.describe_tasks(
+            cluster=cluster, tasks=arns[start : start + _DESCRIBE_BATCH], include=["TAGS"]
+        )
+        tasks.extend(task for task in described["tasks"] if task.get("lastStatus") != "STOPPED")
+    return tasks
+
+
+def _stored_expiry(parameter: Mapping[str, Any]) -> str | None:
+    """The expiry HoldSession stored beside the token (the parameter's value is JSON)."""
+    try:
+        value = json.loads(parameter.get("Value") or "{}")
+    except ValueError:
+        return None
+    expires_at = value.get("expiresAt") if isinstance(value, dict) else None
+    return str(expires_at) if expires_at else None
+
+
+def _execution_status(sfn: Any, settings: Settings, session_id: str) -> str | None:
+    """The session execution's status; None when there is no such execution."""
+    try:
+        described = sfn.describe_execution(executionArn=settings.session_execution_arn(session_id))
+    except ClientError as error:
+        if error_code(error) == "ExecutionDoesNotExist":
+            return None
+        raise
+    return str(described["status"])
+
+
+def find_orphaned_sessions(
+    request: FindOrphanedSessionsInput,
+    *,
+    settings: Settings,
+    ec2: Any,
+    ecs: Any,
+    ssm: Any,
+    sfn: Any,
+) -> OrphanedSessions:
+    """The sessions to tear down: not running, or running past expiry plus the grace period."""
+    owners = _session_owners(ec2, ecs, ssm, settings)
+    grace = timedelta(minutes=settings.sweeper_grace_minutes)
+    orphans: list[str] = []
+    for session_id, owner in sorted(owners.items()):
+        status = _execution_status(sfn, settings, session_id)
+        overdue = owner.expires_at is not None and request.sweep_started_at > (
+            owner.expires_at + grace
+        )
+        if status == "RUNNING" and not overdue:
+            continue
+        orphans.append(session_id)
+        logger.info(
+            "found an orphaned session",
+            extra={
+                "orphanedSessionId": session_id,
+                "executionStatus": status or "does not exist",
+                "overdue": overdue,
+                "resources": sorted(owner.kinds),
+            },
+        )
+    return OrphanedSessions(tuple(orphans), examined=len(owners))
+
+
+@task_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """FindOrphanedSessions."""
+    request = FindOrphanedSessionsInput.from_event(event)
+    return find_orphaned_sessions(
+        request,
+        settings=load_settings(),
+        ec2=client("ec2"),
+        ecs=client("ecs"),
+        ssm=client("ssm"),
+        sfn=client("stepfunctions"),
+    ).to_dict()

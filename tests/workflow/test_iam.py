@@ -1,0 +1,364 @@
+"""Least privilege, proven on the deployed stack: granted ⊇ used, and nothing broad.
+
+Method. One local AWS runs representative scenarios on the stack deployed from
+template.yaml: a session that expires, one ended early by EndSession, one that fails in
+setup (the first line tears it down, the rule's teardown runs again), one whose bastion
+stops by itself (the ECS event ends it), one stopped from the console (the rule starts the
+teardown machine), and a sweep that removes a crashed session. The local AWS records every
+AWS action each principal performed (:mod:`bastion.local.actions`): each Lambda function as
+its execution role, each state machine as its role (``lambda:InvokeFunction`` on the
+function), each EventBridge rule target as its role (``states:StartExecution``), and
+EventBridge itself invoking EndSession (checked against the function's resource policy).
+
+The policies are read back from moto's IAM after the deployment (inline and attached,
+AWS-managed ones loaded), and evaluated as IAM does for one principal: an explicit Deny
+wins, else some Allow must match the action and every resource (``*`` and ``?`` wildcards
+in both). Conditions are treated as satisfied, except ``aws:SourceArn`` on a resource
+policy, which is checked; so a condition that would refuse a call on AWS is not caught
+here (the template tests pin the conditions themselves). An action whose resources the
+request does not reveal is checked on its action alone.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from bastion.local import LocalAws
+from bastion.local.actions import RecordedAction
+from tasks.common.models import format_timestamp
+from tests.workflow.harness import REQUESTER, Harness, deploy_for_tests, ed25519_public_key
+
+pytestmark = pytest.mark.workflow
+
+#: Mutating actions AWS authorizes on "*" only (no resource-level permissions in the
+#: Service Authorization Reference): Step Functions' log delivery to CloudWatch Logs, as
+#: the Step Functions developer guide's logging policy grants them.
+UNSCOPABLE_MUTATIONS = frozenset(
+    {
+        "logs:CreateLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:PutResourcePolicy",
+    }
+)
+#: AWS-managed policies the SAM transform attaches by itself: to every function role
+#: (CloudWatch Logs for the function, X-Ray for Tracing: Active) and to every traced state
+#: machine's role. Their grants are AWS's; they are pinned here by name, not evaluated.
+SAM_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+READ_ONLY_PREFIXES = ("Describe", "List", "Get")
+
+
+# ---------------------------------------------------------------- the policy evaluator
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def matches(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: ``*`` any run of characters, ``?`` one character."""
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def action_matches(patterns: Any, action: str) -> bool:
+    return any(matches(str(p).lower(), action.lower()) for p in as_list(patterns))
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str
+    body: dict[str, Any]
+    source: str
+
+    def covers_action(self, action: str) -> bool:
+        if "NotAction" in self.body:
+            return not action_matches(self.body["NotAction"], action)
+        return action_matches(self.body.get("Action", []), action)
+
+    def covers_resource(self, resource: str | None) -> bool:
+        if resource is None:  # not known from the request: the action alone decides
+            return True
+        if "NotResource" in self.body:
+            return not any(matches(p, resource) for p in as_list(self.body["NotResource"]))
+        return any(matches(p, resource) for p in as_list(self.body.get("Resource", [])))
+
+
+def statements_of(document: Any, source: str) -> list[Statement]:
+    if isinstance(document, str):
+        document = json.loads(unquote(document))
+    return [
+        Statement(str(s.get("Effect")), s, source) for s in as_list(document.get("Statement", []))
+    ]
+
+
+def role_statements(iam: Any, role_arn: str) -> list[Statement]:
+    """Every statement of the role's policies, as IAM holds them after the deployment."""
+    name = role_arn.rsplit("/", 1)[-1]
+    found: list[Statement] = []
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        found.extend(statements_of(document, f"{name}/{policy}"))
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        arn = attached["PolicyArn"]
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+        found.extend(statements_of(document["Document"], arn))
+    return found
+
+
+def allowed(statements: list[Statement], action: str, resources: tuple[str, ...]) -> bool:
+    """Whether ``statements`` allow ``action`` on every one of ``resources``."""
+    for resource in resources or (None,):
+        relevant = [
+            s for s in statements if s.covers_action(action) and s.covers_resource(resource)
+        ]
+        if any(s.effect == "Deny" for s in relevant):
+            return False
+        if not any(s.effect == "Allow" for s in relevant):
+            return False
+    return True
+
+
+def resource_policy_allows(lambda_client: Any, recorded: RecordedAction) -> bool:
+    """Whether the function's resource policy lets the service principal invoke it for the
+    source (the rule) it acts for; ``aws:SourceArn`` conditions are evaluated."""
+    (function_arn,) = recorded.resources
+    policy = json.loads(lambda_client.get_policy(FunctionName=function_arn)["Policy"])
+    for statement in policy["Statement"]:
+        principal = statement.get("Principal", {})
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if statement.get("Effect") != "Allow" or recorded.principal.name not in services:
+            continue
+        if not action_matches(statement.get("Action", []), recorded.action):
+            continue
+        if not any(matches(p, function_arn) for p in as_list(statement.get("Resource", "*"))):
+            continue
+        source_patterns = [
+            pattern
+            for operator in ("ArnLike", "ArnEquals", "StringEquals", "StringLike")
+            for key, pattern in statement.get("Condition", {}).get(operator, {}).items()
+            if key.lower() == "aws:sourcearn"
+        ]
+        if all(matches(str(p), str(recorded.principal.source_arn)) for p in source_patterns):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- the scenarios
+
+
+@dataclass
+class Run:
+    harness: Harness
+    actions: list[RecordedAction]
+
+
+def _ghost_session(harness: Harness, session_id: str) -> None:
+    """A crashed session's group and task, made by the stack's own functions."""
+    now = datetime.now(UTC)
+    session = {
+        "sessionId": session_id,
+        "cluster": harness.cluster.name,
+        "sshPublicKey": ed25519_public_key(),
+        "allowedCidrs": ["203.0.113.7/32"],
+        "durationMinutes": 60,
+        "requestedBy": REQUESTER,
+        "startedAt": format_timestamp(now),
+        "expiresAt": format_timestamp(now + timedelta(hours=1)),
+    }
+    lambda_client = harness.aws.client("lambda")
+
+    def invoke(task: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = lambda_client.invoke(
+            FunctionName=harness.stack.function_name(f"{task}Function"),
+            Payload=json.dumps(payload),
+        )
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, result
+        return result
+
+    group = invoke(
+        "CreateSessionSecurityGroup",
+        {"sessionId": session_id, "session": session, "vpcId": harness.cluster.vpc_id},
+    )
+    invoke(
+        "RunBastionTask",
+        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
+    )
+
+
+def run_scenarios(harness: Harness) -> None:
+    aws = harness.aws
+    # A session that expires (the whole happy path, teardown included).
+    expiring_id, expiring = harness.start(harness.request(durationMinutes=1))
+    # A session ended early through EndSession (as the API calls it).
+    early_id, early = harness.start(harness.request(durationMinutes=480))
+    harness.wait_until_holding(early, early_id)
+    assert harness.end_session(early_id, "ended-by-user")["functionError"] is None
+    # A session whose bastion stops by itself: the ECS event ends it.
+    stopping_id, stopping = harness.start(harness.request(durationMinutes=480))
+    ready = harness.wait_until_holding(stopping, stopping_id)
+    aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"])
+    # A session stopped from the console: the rule starts the teardown machine.
+    aborted_id, aborted = harness.start(harness.request(durationMinutes=480))
+    harness.wait_until_holding(aborted, aborted_id)
+    harness.sfn.stop_execution(executionArn=aborted)
+    for arn in (expiring, early, stopping, aborted):
+        harness.finish(arn)
+    # A session failing in setup after its task started: teardown, then the rule's.
+    aws.faults.fail_invocation("AuthorizeControlPlaneIngressFunction", error_type="InjectedFault")
+    failing_id, failing = harness.start()
+    assert harness.finish(failing)["status"] == "FAILED"
+    for session_id in (aborted_id, failing_id):
+        teardown = aws.events.wait_for_delivery(
+            lambda d, sid=session_id: (
+                d.event["detail"].get("name") == sid
+                and d.target_arn.endswith(":stateMachine:fargate-bastion-teardown")
+            )
+        )
+        assert aws.wait_for_execution(str(teardown.result))["status"] == "SUCCEEDED"
+    # A crashed session's leftovers, removed by one sweep.
+    _ghost_session(harness, "ghost-session")
+    (sweep,) = aws.fire_schedule("SweeperStateMachineSweepSchedule")
+    assert aws.wait_for_execution(str(sweep.result), timeout=60)["status"] == "SUCCEEDED"
+    aws.events.wait_until_idle()
+    inventory = aws.inventory()
+    assert inventory.is_empty, inventory.render()
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[Run]:
+    # AWS-managed policies loaded, so that the roles' attachments are real.
+    with LocalAws(region="us-east-1", time_scale=60.0, iam_managed_policies=True) as aws:
+        harness = deploy_for_tests(aws)
+        run_scenarios(harness)
+        yield Run(harness, aws.actions)
+
+
+# ---------------------------------------------------------------- granted ⊇ used
+
+
+def test_every_action_performed_is_granted(run: Run) -> None:
+    iam = run.harness.aws.client("iam")
+    lambda_client = run.harness.aws.client("lambda")
+    statements: dict[str, list[Statement]] = {}
+    refused = []
+    for recorded in run.actions:
+        principal = recorded.principal
+        if principal.role_arn is None:
+            ok = resource_policy_allows(lambda_client, recorded)
+        else:
+            if principal.role_arn not in statements:
+                statements[principal.role_arn] = role_statements(iam, principal.role_arn)
+            ok = allowed(statements[principal.role_arn], recorded.action, recorded.resources)
+        if not ok:
+            refused.append(
+                f"{principal.kind} {principal.name}: {recorded.action} on "
+                f"{', '.join(recorded.resources) or '(resource unknown)'} (for {recorded.call})"
+            )
+    assert sorted(set(refused)) == []
+
+
+def test_the_scenarios_exercised_every_principal(run: Run) -> None:
+    stack = run.harness.stack
+    # Every task function acted (the API function is the session API's, not exercised here)
+    functions = {
+        stack.function_name(lid)
+        for lid, kind in stack.resource_types.items()
+        if kind == "AWS::Lambda::Function" and lid != "ApiFunction"
+    }
+    acting = {(a.principal.kind, a.principal.name) for a in run.actions}
+    assert {("function", name) for name in functions} <= acting
+    machines = {
+        ("state machine", stack.state_machine_arn(lid).rsplit(":", 1)[-1])
+        for lid in ("SessionStateMachine", "TeardownStateMachine", "SweeperStateMachine")
+    }
+    assert machines <= acting
+    rules = {
+        ("rule target", stack.resources[lid])
+        for lid in (
+            "TeardownStateMachineSessionEndedAbnormally",
+            "SweeperStateMachineSweepSchedule",
+        )
+    }
+    assert rules <= acting
+    assert ("service", "events.amazonaws.com") in acting
+    # and the record names resources: most actions are checked on their ARNs
+    scoped = [a for a in run.actions if a.resources and a.resources != ("*",)]
+    assert len(scoped) > len(run.actions) / 2
+
+
+def test_the_evaluator_refuses_what_is_not_granted(run: Run) -> None:
+    iam = run.harness.aws.client("iam")
+    stack = run.harness.stack
+    validate = role_statements(iam, stack.attributes["ValidateRequestFunctionRole"]["Arn"])
+    assert allowed(validate, "eks:DescribeCluster", (_arn(stack, "eks", "cluster/payments"),))
+    assert not allowed(
+        validate, "ec2:DeleteSecurityGroup", (_arn(stack, "ec2", "security-group/sg-1"),)
+    )
+    delete = role_statements(iam, stack.attributes["DeleteSessionSecurityGroupFunctionRole"]["Arn"])
+    assert not allowed(delete, "ec2:CreateSecurityGroup", ("*",))
+    end = role_statements(iam, stack.attributes["EndSessionFunctionRole"]["Arn"])
+    teardown = stack.state_machine_arn("TeardownStateMachine")
+    assert not allowed(end, "states:SendTaskSuccess", (teardown,))
+
+
+def _arn(stack: Any, service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{stack.region}:123456789012:{resource}"
+
+
+# ---------------------------------------------------------------- nothing broad
+
+
+def is_read_only(action: str) -> bool:
+    name = action.split(":", 1)[-1]
+    return "*" not in name and name.startswith(READ_ONLY_PREFIXES)
+
+
+def test_no_role_may_mutate_everything_unconditionally(run: Run) -> None:
+    iam = run.harness.aws.client("iam")
+    stack = run.harness.stack
+    broad = []
+    for logical_id, kind in sorted(stack.resource_types.items()):
+        if kind != "AWS::IAM::Role":
+            continue
+        role_name = stack.resources[logical_id]
+        attached = {
+            policy["PolicyArn"]
+            for policy in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+        }
+        assert attached <= SAM_MANAGED_POLICIES, f"{logical_id} has {attached}"
+        for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=policy)
+            for statement in statements_of(document["PolicyDocument"], policy):
+                body = statement.body
+                if statement.effect != "Allow" or body.get("Condition"):
+                    continue
+                if "*" not in as_list(body.get("Resource", [])) and "NotResource" not in body:
+                    continue
+                actions = as_list(body.get("Action", [])) or ["(NotAction)"]
+                broad.extend(
+                    f"{logical_id}: {action} on *"
+                    for action in actions
+                    if not is_read_only(action) and action not in UNSCOPABLE_MUTATIONS
+                )
+    assert broad == []
+
+
+def test_the_broad_check_is_not_vacuous() -> None:
+    assert not is_read_only("ec2:DeleteSecurityGroup")
+    assert not is_read_only("ec2:*")
+    assert not is_read_only("ssm:PutParameter")
+    assert is_read_only("ec2:DescribeSecurityGroups")
+    assert is_read_only("ecs:ListTasks")
