@@ -28,11 +28,20 @@ system-deps:
 	bash scripts/install-test-deps.sh
 
 # Without OpenSSH's server the demo still runs the whole session, with the task simulated.
+# checkov in a virtual environment of its own: its many dependencies never move the
+# project's pinned versions.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	@touch $@
+
 demo: $(STAMP)
 	@bash scripts/install-test-deps.sh || echo "make demo: continuing without a real sshd: the bastion task is simulated"
 	$(BIN)/python -m bastion.demo $(DEMO_ARGS)
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) $(CHECKOV_STAMP) system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -62,7 +71,7 @@ check-render: $(STAMP)
 	$(BIN)/python -m workflows.render --check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache .aws-sam
 
 # `sam build` calls build-<LogicalId> for each function (Metadata BuildMethod: makefile):
 # every function ships the tasks package, and nothing else of the repository.

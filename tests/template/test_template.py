@@ -139,7 +139,7 @@ def test_handler_is_a_real_callable(task: str) -> None:
 def test_function_is_built_by_the_makefile(task: str) -> None:
     function = functions()[f"{task}Function"]
     assert function["Properties"]["CodeUri"] == "."
-    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    assert function["Metadata"]["BuildMethod"] == "makefile"
 
 
 @pytest.mark.parametrize("task", sorted(TASK_MODULES))
