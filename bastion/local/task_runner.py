@@ -227,7 +227,13 @@ class SshdTaskRunner:
                     start_new_session=True,
                     user=account.pw_uid if os.geteuid() == 0 else None,
                     group=account.pw_gid if os.geteuid() == 0 else None,
-                    extra_groups=[] if os.geteuid() == 0 else None,
+                    # The account's own groups (tty among them): sshd hands a login's
+                    # terminal to the group tty, which it can do only as a member.
+                    extra_groups=(
+                        os.getgrouplist(account.pw_name, account.pw_gid)
+                        if os.geteuid() == 0
+                        else None
+                    ),
                 )
             _wait_listening(port, process, log_file)
         except BaseException:
