@@ -164,3 +164,12 @@ def session() -> Session:
 def context() -> LambdaContextStub:
     """A Lambda context for calling handlers."""
     return LambdaContextStub()
+
+
+@pytest.fixture
+def session_group(network: Network) -> str:
+    """A stand-in for the session group (CreateSessionSecurityGroup is tested elsewhere)."""
+    group_id: str = client("ec2").create_security_group(
+        GroupName="fargate-bastion-s-0001", Description="session", VpcId=network.vpc_id
+    )["GroupId"]
+    return group_id

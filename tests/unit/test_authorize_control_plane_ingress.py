@@ -20,15 +20,6 @@ from tests.unit.support import LambdaContextStub, Network, client, load_event, t
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def session_group(network: Network) -> str:
-    """A stand-in for the session group (CreateSessionSecurityGroup is tested elsewhere)."""
-    group_id: str = client("ec2").create_security_group(
-        GroupName="fargate-bastion-s-0001", Description="session", VpcId=network.vpc_id
-    )["GroupId"]
-    return group_id
-
-
 def authorize(session: Session, network: Network, session_group: str) -> ControlPlaneIngress:
     request = AuthorizeControlPlaneIngressInput(
         session=session,

@@ -31,14 +31,6 @@ from tests.unit.support import (
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def session_group(network: Network) -> str:
-    group_id: str = client("ec2").create_security_group(
-        GroupName="fargate-bastion-s-0001", Description="session", VpcId=network.vpc_id
-    )["GroupId"]
-    return group_id
-
-
 def run(session: Session, settings: Settings, session_group: str) -> BastionTask:
     request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
     return run_bastion_task(request, settings=settings, ecs=client("ecs"))

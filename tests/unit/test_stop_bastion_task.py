@@ -13,21 +13,12 @@ from tasks.stop_bastion_task import StopBastionTaskInput, StoppedTasks, handler,
 from tests.unit.support import (
     ECS_CLUSTER,
     LambdaContextStub,
-    Network,
     client,
     load_event,
     make_session,
 )
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def session_group(network: Network) -> str:
-    group_id: str = client("ec2").create_security_group(
-        GroupName="fargate-bastion-s-0001", Description="session", VpcId=network.vpc_id
-    )["GroupId"]
-    return group_id
 
 
 def start(session: Session, settings: Settings, session_group: str) -> str:
