@@ -16,6 +16,7 @@ from bastion.local import (
     eventbridge,
     faults,
     lambda_runtime,
+    ssm_fixes,
     stepfunctions_fixes,
 )
 
@@ -38,6 +39,7 @@ def install_patches() -> None:
             ecs_fargate,
             eks_clusters,
             eventbridge,
+            ssm_fixes,
         ):
             module.install()
         _installed = True
