@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bastion.follow import follow, history
+from tasks.common.models import format_timestamp
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
@@ -219,3 +221,38 @@ def call_api(harness: Harness, method: str, path: str, **request: Any) -> ApiAns
     headers = {k: v[0] for k, v in (payload.get("multiValueHeaders") or {}).items()}
     headers.update(payload.get("headers") or {})
     return ApiAnswer(payload["statusCode"], json.loads(payload["body"]), headers)
+
+
+def ghost_session(harness: Harness, session_id: str) -> None:
+    """What a crash leaves when a session's resources exist but its execution never did:
+    made by the stack's own task functions, tagged as they tag."""
+    now = datetime.now(UTC)
+    session = {
+        "sessionId": session_id,
+        "cluster": harness.cluster.name,
+        "sshPublicKey": ed25519_public_key(),
+        "allowedCidrs": ["203.0.113.7/32"],
+        "durationMinutes": 60,
+        "requestedBy": REQUESTER,
+        "startedAt": format_timestamp(now),
+        "expiresAt": format_timestamp(now + timedelta(hours=1)),
+    }
+    lambda_client = harness.aws.client("lambda")
+
+    def invoke(task: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = lambda_client.invoke(
+            FunctionName=harness.stack.function_name(f"{task}Function"),
+            Payload=json.dumps(payload),
+        )
+        assert "FunctionError" not in answer, answer["Payload"].read()
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        return result
+
+    group = invoke(
+        "CreateSessionSecurityGroup",
+        {"sessionId": session_id, "session": session, "vpcId": harness.cluster.vpc_id},
+    )
+    invoke(
+        "RunBastionTask",
+        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,8 +18,12 @@ import pytest
 from bastion.local import LocalAws
 from bastion.local.deploy import ParameterError, load_template
 from bastion.local.eventbridge import EventDelivery
-from tasks.common.models import format_timestamp
-from tests.workflow.harness import REQUESTER, TEMPLATE, TEST_IMAGE, Harness, ed25519_public_key
+from tests.workflow.harness import (
+    TEMPLATE,
+    TEST_IMAGE,
+    Harness,
+    ghost_session,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -178,41 +181,6 @@ def test_the_stop_that_teardown_makes_is_a_quiet_no_op_for_end_session(harness: 
 
 
 # ---------------------------------------------------------------- third line: the sweeper
-
-
-def ghost_session(harness: Harness, session_id: str) -> None:
-    """What a crash leaves when a session's resources exist but its execution never did:
-    made by the stack's own task functions, tagged as they tag."""
-    now = datetime.now(UTC)
-    session = {
-        "sessionId": session_id,
-        "cluster": harness.cluster.name,
-        "sshPublicKey": ed25519_public_key(),
-        "allowedCidrs": ["203.0.113.7/32"],
-        "durationMinutes": 60,
-        "requestedBy": REQUESTER,
-        "startedAt": format_timestamp(now),
-        "expiresAt": format_timestamp(now + timedelta(hours=1)),
-    }
-    lambda_client = harness.aws.client("lambda")
-
-    def invoke(task: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = lambda_client.invoke(
-            FunctionName=harness.stack.function_name(f"{task}Function"),
-            Payload=json.dumps(payload),
-        )
-        assert "FunctionError" not in answer, answer["Payload"].read()
-        result: dict[str, Any] = json.loads(answer["Payload"].read())
-        return result
-
-    group = invoke(
-        "CreateSessionSecurityGroup",
-        {"sessionId": session_id, "session": session, "vpcId": harness.cluster.vpc_id},
-    )
-    invoke(
-        "RunBastionTask",
-        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
-    )
 
 
 def test_one_sweep_removes_what_crashed_sessions_left_and_spares_a_live_one(

@@ -25,7 +25,6 @@ import fnmatch
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,8 +32,11 @@ import pytest
 
 from bastion.local import LocalAws
 from bastion.local.actions import RecordedAction
-from tasks.common.models import format_timestamp
-from tests.workflow.harness import REQUESTER, Harness, deploy_for_tests, ed25519_public_key
+from tests.workflow.harness import (
+    Harness,
+    deploy_for_tests,
+    ghost_session,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -164,40 +166,6 @@ class Run:
     actions: list[RecordedAction]
 
 
-def _ghost_session(harness: Harness, session_id: str) -> None:
-    """A crashed session's group and task, made by the stack's own functions."""
-    now = datetime.now(UTC)
-    session = {
-        "sessionId": session_id,
-        "cluster": harness.cluster.name,
-        "sshPublicKey": ed25519_public_key(),
-        "allowedCidrs": ["203.0.113.7/32"],
-        "durationMinutes": 60,
-        "requestedBy": REQUESTER,
-        "startedAt": format_timestamp(now),
-        "expiresAt": format_timestamp(now + timedelta(hours=1)),
-    }
-    lambda_client = harness.aws.client("lambda")
-
-    def invoke(task: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = lambda_client.invoke(
-            FunctionName=harness.stack.function_name(f"{task}Function"),
-            Payload=json.dumps(payload),
-        )
-        result: dict[str, Any] = json.loads(answer["Payload"].read())
-        assert "FunctionError" not in answer, result
-        return result
-
-    group = invoke(
-        "CreateSessionSecurityGroup",
-        {"sessionId": session_id, "session": session, "vpcId": harness.cluster.vpc_id},
-    )
-    invoke(
-        "RunBastionTask",
-        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
-    )
-
-
 def run_scenarios(harness: Harness) -> None:
     aws = harness.aws
     # A session that expires (the whole happy path, teardown included).
@@ -229,7 +197,7 @@ def run_scenarios(harness: Harness) -> None:
         )
         assert aws.wait_for_execution(str(teardown.result))["status"] == "SUCCEEDED"
     # A crashed session's leftovers, removed by one sweep.
-    _ghost_session(harness, "ghost-session")
+    ghost_session(harness, "ghost-session")
     (sweep,) = aws.fire_schedule("SweeperStateMachineSweepSchedule")
     assert aws.wait_for_execution(str(sweep.result), timeout=60)["status"] == "SUCCEEDED"
     aws.events.wait_until_idle()
