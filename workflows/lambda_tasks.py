@@ -6,27 +6,47 @@ from collections.abc import Sequence
 
 from workflows.asl import Catch, JsonObject, Retry, Task
 
-#: AWS's recommended retrier for transient Lambda service errors.
+#: AWS's recommended retrier for transient Lambda service errors (the function may not
+#: have run), with jitter so that sessions failing together do not retry in lockstep.
 LAMBDA_SERVICE_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
 )
 RETRY_LAMBDA_SERVICE = Retry(
-    LAMBDA_SERVICE_ERRORS, interval_seconds=2, max_attempts=6, backoff_rate=2.0
+    LAMBDA_SERVICE_ERRORS,
+    interval_seconds=2,
+    max_attempts=6,
+    backoff_rate=2.0,
+    max_delay_seconds=30,
+    full_jitter=True,
 )
-#: AWS throttling, raised by the tasks as AwsThrottled: back off with jitter so that
-#: many sessions throttled together do not retry in lockstep.
-RETRY_THROTTLED = Retry(
-    ("AwsThrottled",),
+#: AWS throttling and server-side errors, raised by the tasks as AwsThrottled and
+#: AwsUnavailable after the SDK's own retries: back off with jitter.
+RETRY_AWS_TRANSIENT = Retry(
+    ("AwsThrottled", "AwsUnavailable"),
     interval_seconds=1,
     max_attempts=6,
     backoff_rate=2.0,
     max_delay_seconds=20,
     full_jitter=True,
 )
-TRANSIENT = (RETRY_LAMBDA_SERVICE, RETRY_THROTTLED)
+#: The function died without an answer (timed out, ran out of memory, crashed), perhaps
+#: after its AWS call took effect. Every task is idempotent, so running it again is safe:
+#: the re-run finds what the first run made instead of making it twice.
+RETRY_FUNCTION_DIED = Retry(
+    ("Lambda.Unknown",),
+    interval_seconds=2,
+    max_attempts=3,
+    backoff_rate=2.0,
+    max_delay_seconds=10,
+    full_jitter=True,
+)
+#: What AWS says is transient. Anything else (a task's own error, a ClientError such as
+#: UnauthorizedOperation) is not retried: it fails the step at once.
+TRANSIENT = (RETRY_LAMBDA_SERVICE, RETRY_AWS_TRANSIENT, RETRY_FUNCTION_DIED)
 
 #: A task that has not answered in this long has failed (the functions time out at 30 s).
 TASK_TIMEOUT_SECONDS = 60

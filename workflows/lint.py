@@ -19,6 +19,7 @@ LAMBDA_ERROR_NAMES = frozenset(
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
+        "Lambda.ClientExecutionTimeoutException",
         "Lambda.TooManyRequestsException",
         "Lambda.Unknown",
     }

@@ -63,6 +63,12 @@ class AwsThrottled(BastionError):
     """AWS throttled a call (RequestLimitExceeded, ThrottlingException). Retried with jitter."""
 
 
+class AwsUnavailable(BastionError):
+    """AWS answered a call with a server-side error (HTTP 5xx: InternalError,
+    ServiceUnavailable...) after the SDK's own retries. Transient: retried with jitter.
+    """
+
+
 class ControlPlaneRuleQuotaReached(BastionError):
     """The control-plane security group has no room for the session's rule.
 

@@ -78,21 +78,30 @@ def client(service: str) -> Any:
     return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
 
-def failing_client(service: str, fail: dict[str, str] | None = None) -> Any:
+def failing_client(
+    service: str,
+    fail: dict[str, str] | None = None,
+    *,
+    code: str = "ThrottlingException",
+    status: int = 400,
+) -> Any:
     """A new moto-backed client whose named operations answer with an AWS error.
 
     ``fail`` maps an operation name (``DeleteSecurityGroup``) to the error code it answers
-    with; None makes every operation answer ``ThrottlingException``. The error comes back
-    through botocore as a real HTTP 400 would (paginators included), not from a mock object.
+    with; None makes every operation answer ``code``. The error comes back through botocore
+    as a real HTTP ``status`` answer would (paginators included), not from a mock object.
     """
     failing = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def answer_with_error(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        code = "ThrottlingException" if fail is None else fail.get(model.name)
-        if code is None:
+        answer = code if fail is None else fail.get(model.name)
+        if answer is None:
             return None
-        body = {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {}}
-        return AWSResponse("https://injected.invalid", 400, {}, None), body
+        body = {
+            "Error": {"Code": answer, "Message": f"injected {answer}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return AWSResponse("https://injected.invalid", status, {}, None), body
 
     failing.meta.events.register("before-call", answer_with_error)
     return failing

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.common.errors import TASK_ERROR_NAMES, AwsThrottled
+from tasks.common.errors import TASK_ERROR_NAMES, AwsThrottled, AwsUnavailable
 from tasks.common.settings import Settings
 from tests.unit.support import EVENTS, LambdaContextStub, failing_client, load_event
 
@@ -46,6 +46,41 @@ def test_aws_throttling_is_aws_throttled(
         module.handler(load_event(module_name), context)
     # THEN the error is the one the state machines retry with jitter
     assert "ThrottlingException" in str(raised.value)
+
+
+@pytest.mark.parametrize("module_name", TASK_MODULES)
+def test_aws_server_errors_are_aws_unavailable(
+    module_name: str,
+    settings_env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    context: LambdaContextStub,
+) -> None:
+    # GIVEN AWS failing every call the task makes on its side (HTTP 503)
+    module = importlib.import_module(f"tasks.{module_name}")
+    monkeypatch.setattr(
+        module,
+        "client",
+        lambda service: failing_client(service, code="ServiceUnavailable", status=503),
+    )
+    # WHEN the handler runs on its event
+    with pytest.raises(AwsUnavailable) as raised:
+        module.handler(load_event(module_name), context)
+    # THEN the error is the transient one the state machines retry with jitter
+    assert "ServiceUnavailable" in str(raised.value)
+
+
+def test_an_aws_refusal_is_not_made_transient(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, context: LambdaContextStub
+) -> None:
+    from botocore.exceptions import ClientError
+
+    module = importlib.import_module("tasks.create_session_security_group")
+    monkeypatch.setattr(
+        module, "client", lambda service: failing_client(service, code="UnauthorizedOperation")
+    )
+    # An AWS refusal is final: it stays a ClientError, which no workflow retries.
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        module.handler(load_event("create_session_security_group"), context)
 
 
 def test_log_lines_are_structured_and_carry_the_session_id(
