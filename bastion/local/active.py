@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bastion.local.eventbridge import EventBus
     from bastion.local.faults import Faults
     from bastion.local.lambda_runtime import Invocation
+    from bastion.local.random_faults import RandomFaults
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Controls:
     invocations: list[Invocation]
     events: EventBus
     actions: ActionLog
+    random_faults: RandomFaults
 
 
 _lock = threading.Lock()

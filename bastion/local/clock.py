@@ -1,9 +1,10 @@
 """Fast time for the Step Functions interpreter.
 
 moto's interpreter really waits: Retry intervals (``time.sleep``), Wait states, and the
-TimeoutSeconds / HeartbeatSeconds of ``.waitForTaskToken`` tasks. Here every such wait is
-divided by the running local AWS's ``time_scale``, so a workflow that waits minutes on AWS
-finishes in seconds locally while keeping its proportions.
+TimeoutSeconds / HeartbeatSeconds of ``.waitForTaskToken`` tasks. So does the AWS SDK
+between its own retries of a throttled or failed call. Here every such wait is divided by
+the running local AWS's ``time_scale``, so a workflow that waits minutes on AWS finishes in
+seconds locally while keeping its proportions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def scaled(seconds: float | None) -> float | None:
 
 
 class _ScaledTime:
-    """Stands in for the ``time`` module inside moto's retrier: only ``sleep`` is scaled."""
+    """Stands in for the ``time`` module inside a retrier: only ``sleep`` is scaled."""
 
     def sleep(self, seconds: float) -> None:
         time.sleep(scaled(seconds) or 0.0)
@@ -77,7 +78,9 @@ def _heartbeat_wait(original: Any) -> Any:
 
 
 def install() -> None:
-    """Scale the interpreter's retry sleeps, Wait states and callback timeouts."""
+    """Scale the interpreter's retry sleeps, Wait states and callback timeouts, and the
+    SDK's sleeps between retries."""
+    import botocore.endpoint
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
         WaitFunction,
@@ -89,6 +92,8 @@ def install() -> None:
 
     # The retrier calls time.sleep through its module's ``time`` name: swap that name.
     replace_attribute(retrier_decl, "time", lambda _original: _ScaledTime())
+    # botocore's endpoint sleeps between attempts through its module's ``time`` name too.
+    replace_attribute(botocore.endpoint, "time", lambda _original: _ScaledTime())
     replace_attribute(WaitFunction, "_wait_interval", _wait_state_interval)
     replace_attribute(CallbackEndpoint, "wait", _callback_wait)
     replace_attribute(HeartbeatEndpoint, "clear_and_wait", _heartbeat_wait)

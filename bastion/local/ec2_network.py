@@ -36,9 +36,13 @@ class Ec2Control:
         self._lock = threading.Lock()
         self._releasing: dict[str, int] = {}
 
-    def release_network_interface(self, ec2_backend: Any, eni_id: str) -> None:
-        """Delete a stopped task's interface now, or after the configured failed attempts."""
-        attempts = self.eni_release_dependency_violations
+    def release_network_interface(
+        self, ec2_backend: Any, eni_id: str, attempts: int | None = None
+    ) -> None:
+        """Delete a stopped task's interface now, or after ``attempts`` failed attempts
+        (by default :attr:`eni_release_dependency_violations`)."""
+        if attempts is None:
+            attempts = self.eni_release_dependency_violations
         if attempts <= 0:
             _delete_interface(ec2_backend, eni_id)
             return

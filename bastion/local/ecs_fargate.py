@@ -21,6 +21,7 @@ from typing import Any
 
 from bastion.local.active import Controls, current
 from bastion.local.ecs_lifecycle import (
+    CAPACITY_UNAVAILABLE,
     FargateLifecycle,
     advance,
     ec2_backend,
@@ -107,7 +108,9 @@ def _task_init(original: Any) -> Any:
         original(self, cluster, task_definition, *args, **kwargs)
         lifecycle = FargateLifecycle(
             describes_until_running=controls.ecs.describes_until_running,
-            start_failure=controls.ecs.take_start_failure(),
+            start_failure=(
+                controls.ecs.take_start_failure() or controls.random_faults.start_failure()
+            ),
         )
         self.local_lifecycle = lifecycle
         self.created_at = now()
@@ -207,7 +210,9 @@ def _run_task_response(original: Any) -> Any:
         controls = current()
         if controls is None:
             return original(self)
-        refusal = controls.ecs.take_capacity_refusal()
+        refusal = controls.ecs.take_capacity_refusal() or controls.random_faults.capacity_refusal(
+            CAPACITY_UNAVAILABLE
+        )
         if refusal is not None:
             return ActionResult({"tasks": [], "failures": [{"reason": refusal}]})
         cluster = str(self._get_param("cluster", "default")).split("/")[-1]

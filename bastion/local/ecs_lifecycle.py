@@ -188,7 +188,10 @@ def stop_task_now(
     if controls.ecs.task_runner is not None and lifecycle is not None:
         controls.ecs.task_runner.stop(str(task.task_arn))
     if lifecycle is not None and lifecycle.eni_id:
-        controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id)
+        violations = controls.random_faults.eni_release_violations(
+            controls.ec2.eni_release_dependency_violations
+        )
+        controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id, violations)
     # EventBridge gets the ECS "Task State Change" (delivered after the caller returns).
     from bastion.local.eventbridge import task_state_change_event
 

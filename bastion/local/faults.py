@@ -7,6 +7,8 @@ fires; ``times=None`` keeps it firing until :meth:`Faults.clear`.
 from __future__ import annotations
 
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from moto.core.exceptions import ServiceException
 from bastion.local.actions import record_call
 from bastion.local.active import current
 from bastion.local.patching import replace_attribute
+from bastion.local.random_faults import current_scope, session_of
 
 
 class InjectedServiceError(ServiceException):
@@ -157,23 +160,50 @@ def _call_action(original: Any) -> Any:
             return original(self)
         # AWS authorizes a call before it runs (or fails): record what it needs first.
         record_call(controls.actions, self, controls.region, controls.account_id)
-        fault = controls.faults.take_aws_call_fault(self.boto3_service_name, self._get_action())
-        if fault is None:
-            return original(self)
-        # Serialized by moto's own error path, so the protocol (query/XML, JSON, REST) is right.
-        status, headers, body = self.serialized(
-            ActionResult(InjectedServiceError(fault.code, fault.message))
-        )
-        headers["status"] = str(status)
-        # Like every moto answer: a request id (Step Functions reads it from Lambda errors).
-        headers, body = self._enrich_response(headers, body)
-        return status, headers, body
+        service, action = self.boto3_service_name, self._get_action()
+        fault = controls.faults.take_aws_call_fault(service, action)
+        if fault is not None:
+            return _error_answer(self, ActionResult, fault.code, fault.message, None)
+        drawn = controls.random_faults.call_fault(service, action, _session_of_call(self))
+        if drawn is not None and drawn.code is not None:
+            message = f"injected {drawn.kind}"
+            return _error_answer(self, ActionResult, drawn.code, message, drawn.status)
+        if drawn is not None:
+            time.sleep(drawn.latency_seconds)
+        return original(self)
 
     return call_action
+
+
+def _session_of_call(response: Any) -> str | None:
+    """The session a call is made for: the calling handler's, or an Invoke payload's."""
+    session_id = current_scope()
+    if session_id is None and response._get_action() == "Invoke":
+        session_id = session_of(response.body)
+    return session_id
+
+
+def _error_answer(
+    response: Any, action_result: Any, code: str, message: str, status: int | None
+) -> Any:
+    # Serialized by moto's own error path, so the protocol (query/XML, JSON, REST) is right.
+    serialized_status, headers, body = response.serialized(
+        action_result(InjectedServiceError(code, message))
+    )
+    answer_status = serialized_status if status is None else status
+    headers["status"] = str(answer_status)
+    # Like every moto answer: a request id (Step Functions reads it from Lambda errors).
+    headers, body = response._enrich_response(headers, body)
+    return answer_status, headers, body
 
 
 def install() -> None:
     """Route every moto API call through the AWS-call faults first (and the action record)."""
     from moto.core.responses import BaseResponse
 
+    # An injected code that is not in the service's model (ThrottlingException for ECS) is
+    # still serialized right; moto warns about each one.
+    warnings.filterwarnings(
+        "ignore", message=r".*does not match an error shape", category=UserWarning
+    )
     replace_attribute(BaseResponse, "call_action", _call_action)

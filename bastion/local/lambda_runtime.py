@@ -25,6 +25,7 @@ from bastion.local.active import Controls, current
 from bastion.local.environ import thread_environ
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
+from bastion.local.random_faults import FUNCTION_DIED, session_of, session_scope
 
 #: The outcome of an invocation whose handler returned normally.
 SUCCEEDED = "Succeeded"
@@ -184,22 +185,53 @@ def answers_to(function: Any, target: str) -> bool:
     return len(name) == _MAX_FUNCTION_NAME and len(cut) >= 8 and target.startswith(cut)
 
 
+def stable_name(function: Any) -> str:
+    """A name for the function that is the same in every deployment of its stack: its
+    logical id (tagged, or inside a ``<stack>-<LogicalId>-<SUFFIX>`` name, perhaps cut
+    short), or its name outside a stack."""
+    tags = function.tags or {}
+    if tags.get("aws:cloudformation:logical-id"):
+        return str(tags["aws:cloudformation:logical-id"])
+    name = str(function.function_name)
+    parts = name.split("-")
+    return parts[-2] if len(parts) >= 3 else name
+
+
+def _random_invocation_fault(
+    controls: Controls, function: Any, session_id: str | None
+) -> InvocationFault | None:
+    drawn = controls.random_faults.invocation_fault(stable_name(function), session_id)
+    if drawn is None:
+        return None
+    message, runs_first = drawn
+    return InvocationFault(
+        function.function_name, FUNCTION_DIED, message, remaining=1, crash_after=runs_first
+    )
+
+
 def invoke_in_process(
     controls: Controls, function: Any, body: Any, response_headers: dict[str, Any]
 ) -> bytes:
     """Run one invocation of ``function`` and answer like the Lambda Invoke API."""
     event = json.loads(body) if body else {}
     context = _context_for(function)
+    session_id = session_of(event)
     fault: InvocationFault | None = controls.faults.take_invocation_fault(
         lambda target: answers_to(function, target)
-    )
-    with _INVOCATION_LOCK, thread_environ(_environment_for(function, context, controls.region)):
+    ) or _random_invocation_fault(controls, function, session_id)
+    with (
+        _INVOCATION_LOCK,
+        thread_environ(_environment_for(function, context, controls.region)),
+        session_scope(session_id),
+    ):
         if fault is not None and not fault.crash_after:
             payload, error_type = None, None
         else:
             principal = Principal("function", function.function_name, function.role)
             with acting_as(principal):
                 payload, error_type = _run_handler(function, event, context)
+    # Outside the invocation's scope: stopping the execution is not a call of the session's.
+    controls.random_faults.after_invocation(lambda target: answers_to(function, target), session_id)
     if fault is not None:
         payload = _error_payload(fault.error_type, fault.message, [], context.aws_request_id)
         error_type = fault.error_type

@@ -25,6 +25,7 @@ from bastion.local.faults import Faults
 from bastion.local.inventory import Inventory, read_inventory
 from bastion.local.lambda_runtime import Invocation, invocations_paused
 from bastion.local.patches import install_patches
+from bastion.local.random_faults import RandomFaults
 from tasks.common.aws import reset_clients
 
 #: Environment variables that could point boto3 at a real account or endpoint.
@@ -93,6 +94,8 @@ class LocalAws:
         self._clusters_seeded = 0
         #: Arm Lambda-invocation and AWS-call failures.
         self.faults = Faults()
+        #: Seeded random faults for campaigns (disarmed until armed).
+        self.random_faults = RandomFaults()
         #: EC2 knobs (slow release of a stopped task's network interface).
         self.ec2_control = Ec2Control()
         #: ECS knobs and actions (task lifecycle, start failures, tasks stopping by themselves).
@@ -113,6 +116,7 @@ class LocalAws:
             invocations=self.invocations,
             events=self.events,
             actions=self._action_log,
+            random_faults=self.random_faults,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -215,15 +219,22 @@ class LocalAws:
         return self._clients[service]
 
     def seed_cluster(
-        self, name: str, endpoint_private: bool = True, endpoint_public: bool = False
+        self,
+        name: str,
+        endpoint_private: bool = True,
+        endpoint_public: bool = False,
+        *,
+        beside: SeededCluster | None = None,
     ) -> SeededCluster:
-        """Create a private EKS cluster with its VPC, subnets and cluster security group."""
+        """Create a private EKS cluster with its VPC, subnets and cluster security group
+        (in the VPC and subnets of the cluster ``beside``, if given)."""
         cluster = seed_cluster(
             self.client,
             name,
             endpoint_private=endpoint_private,
             endpoint_public=endpoint_public,
             cidr_octet=self._clusters_seeded % 256,
+            beside=beside,
         )
         self._clusters_seeded += 1
         return cluster
