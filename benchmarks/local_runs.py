@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bastion.local.keys import throwaway_public_key
 from benchmarks.calls import CallTally, tally
 from benchmarks.transitions import TransitionCount, count_transitions
 
@@ -33,15 +34,7 @@ LOCAL_ENI_DEPENDENCY_VIOLATIONS = 0
 
 
 def _public_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    line = (
-        Ed25519PrivateKey.generate()
-        .public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    )
-    return line.decode() + " bench@fargate-bastion"
+    return throwaway_public_key("bench@fargate-bastion")
 
 
 @dataclass

@@ -147,14 +147,27 @@ def seed_cluster(
     endpoint_private: bool = True,
     endpoint_public: bool = False,
     cidr_octet: int = 0,
+    beside: SeededCluster | None = None,
 ) -> SeededCluster:
     """Build a private EKS cluster through the public APIs.
 
     A VPC with DNS support and hostnames, two public subnets (public IPs on launch, a route
     to an internet gateway) and two private subnets across two zones, an IAM role, and the
     cluster itself in all four subnets. ``clients(service)`` returns a boto3 client.
+    A cluster ``beside`` another shares that cluster's VPC and subnets instead.
     """
     ec2, eks, iam = clients("ec2"), clients("eks"), clients("iam")
+    if beside is not None:
+        return _create_cluster_in(
+            eks,
+            iam,
+            name,
+            beside.vpc_id,
+            beside.public_subnet_ids,
+            beside.private_subnet_ids,
+            endpoint_private=endpoint_private,
+            endpoint_public=endpoint_public,
+        )
     region = ec2.meta.region_name
     prefix = f"10.{cidr_octet}"
     vpc_id = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
@@ -184,6 +197,29 @@ def seed_cluster(
         )
         public_subnets.append(public)
         private_subnets.append(private)
+    return _create_cluster_in(
+        eks,
+        iam,
+        name,
+        vpc_id,
+        tuple(public_subnets),
+        tuple(private_subnets),
+        endpoint_private=endpoint_private,
+        endpoint_public=endpoint_public,
+    )
+
+
+def _create_cluster_in(
+    eks: Any,
+    iam: Any,
+    name: str,
+    vpc_id: str,
+    public_subnets: tuple[str, ...],
+    private_subnets: tuple[str, ...],
+    *,
+    endpoint_private: bool,
+    endpoint_public: bool,
+) -> SeededCluster:
     role_arn = _cluster_role_arn(iam, f"{name}-eks-cluster-role")
     eks.create_cluster(
         name=name,
@@ -198,8 +234,8 @@ def seed_cluster(
     return SeededCluster(
         name=name,
         vpc_id=vpc_id,
-        public_subnet_ids=tuple(public_subnets),
-        private_subnet_ids=tuple(private_subnets),
+        public_subnet_ids=public_subnets,
+        private_subnet_ids=private_subnets,
         cluster_security_group_id=cluster["resourcesVpcConfig"]["clusterSecurityGroupId"],
         arn=cluster["arn"],
     )

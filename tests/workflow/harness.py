@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.follow import follow, history
+from bastion.local.keys import throwaway_public_key
 from tasks.common.models import format_timestamp
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -18,15 +19,7 @@ REQUESTER = "arn:aws:iam::123456789012:user/alice"
 
 
 def ed25519_public_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    line = (
-        Ed25519PrivateKey.generate()
-        .public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    )
-    return line.decode() + " alice@laptop"
+    return throwaway_public_key("alice@laptop")
 
 
 @dataclass
