@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: The token was answered already, or the hold timed out: the session is not holding.
 TOKEN_GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
+#: How many stored tokens one EndSession tries (a retried hold replaces its token).
+MAX_TOKEN_READS = 3
 #: The reason a session ends when its bastion task stopped by itself.
 BASTION_STOPPED = "bastion-stopped"
 ECS_EVENT_SOURCE = "aws.ecs"
@@ -130,26 +132,42 @@ class EndedSession:
 def end_session(
     request: EndSessionInput, *, settings: Settings, ssm: Any, sfn: Any, now: datetime
 ) -> EndedSession:
-    """Answer the session's hold token with the reason; SessionNotHeld if nothing holds."""
+    """Answer the session's hold token with the reason; SessionNotHeld if nothing holds.
+
+    A token Step Functions no longer knows may have just been replaced: a retried
+    HoldSession stores its attempt's new token. The parameter is read again, and a new
+    token is answered instead (a few times at most).
+    """
     name = settings.parameter_name(request.session_id)
+    ended = EndedSession(request.session_id, request.reason, format_timestamp(now))
+    answered: set[str] = set()
+    for _ in range(MAX_TOKEN_READS):
+        token = _stored_token(ssm, name, request.session_id)
+        if token in answered:
+            break  # the same dead token: nothing holds any more
+        answered.add(token)
+        try:
+            sfn.send_task_success(
+                taskToken=token,
+                output=json.dumps({"reason": ended.reason, "endedAt": ended.ended_at}),
+            )
+        except ClientError as error:
+            if error_code(error) not in TOKEN_GONE:
+                raise
+            continue
+        logger.info("ended the session", extra={"reason": ended.reason})
+        return ended
+    raise SessionNotHeld(f"session {request.session_id} has already ended")
+
+
+def _stored_token(ssm: Any, name: str, session_id: str) -> str:
     try:
         stored = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ClientError as error:
         if error_code(error) == "ParameterNotFound":
-            raise SessionNotHeld(f"session {request.session_id} is not holding") from None
+            raise SessionNotHeld(f"session {session_id} is not holding") from None
         raise
-    ended = EndedSession(request.session_id, request.reason, format_timestamp(now))
-    try:
-        sfn.send_task_success(
-            taskToken=stored["taskToken"],
-            output=json.dumps({"reason": ended.reason, "endedAt": ended.ended_at}),
-        )
-    except ClientError as error:
-        if error_code(error) in TOKEN_GONE:
-            raise SessionNotHeld(f"session {request.session_id} has already ended") from None
-        raise
-    logger.info("ended the session", extra={"reason": ended.reason})
-    return ended
+    return str(stored["taskToken"])
 
 
 def _end(request: EndSessionInput) -> EndedSession:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tasks.common.errors import InvalidRequest, SessionNotHeld
 from tasks.common.models import Session
@@ -134,6 +135,36 @@ def test_a_token_step_functions_no_longer_knows_is_not_held(mocked_aws: None, co
     sfn = failing_client("stepfunctions", {"SendTaskSuccess": code})
     with pytest.raises(SessionNotHeld, match="already ended"):
         end(sfn=sfn)
+
+
+def test_a_token_replaced_by_a_retried_hold_is_answered(mocked_aws: None) -> None:
+    # GIVEN a hold whose first attempt's token died, replaced by the retry's token meanwhile
+    session = Session.from_dict(load_event("hold_session")["session"])
+    hold_session(
+        HoldSessionInput(task_token="dead-token", session=session),
+        settings=Settings(),
+        ssm=client("ssm"),
+    )
+    answered: list[str] = []
+
+    class StepFunctions:
+        def send_task_success(self, taskToken: str, output: str) -> None:  # noqa: N803
+            answered.append(taskToken)
+            if taskToken == "dead-token":
+                hold_session(
+                    HoldSessionInput(task_token="new-token", session=session),
+                    settings=Settings(),
+                    ssm=client("ssm"),
+                )
+                error = {"Error": {"Code": "TaskTimedOut", "Message": "gone"}}
+                raise ClientError(error, "SendTaskSuccess")
+
+    # WHEN the session is ended
+    ended = end(sfn=StepFunctions())
+
+    # THEN the new token was answered after the dead one
+    assert answered == ["dead-token", "new-token"]
+    assert ended.reason == "ended-by-user"
 
 
 @pytest.mark.parametrize(
