@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench image system-deps lint render check-render clean help
+.PHONY: demo test bench soak image system-deps lint render check-render clean help
 
 help:
 	@echo "make demo    - run a whole bastion session on the embedded local AWS (no AWS account)"
@@ -13,6 +13,7 @@ help:
 	@echo "make render  - regenerate workflows/asl/*.asl.json from workflows/*.py"
 	@echo "make lint    - ruff and mypy"
 	@echo "make bench   - measure time to bastion, transitions, cost, local throughput; writes docs/benchmarks.md"
+	@echo "make soak    - 500 sessions under random AWS faults, then a leak audit (SOAK_ARGS=\"--seed N\")"
 	@echo "make image   - build the bastion container image (needs a Docker engine)"
 
 # The virtual environment, rebuilt when the dependencies change.
@@ -46,6 +47,9 @@ test: $(STAMP) $(CHECKOV_STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
 
 IMAGE ?= fargate-bastion:dev
 PLATFORM ?= linux/arm64
