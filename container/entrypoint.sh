@@ -491,6 +491,8 @@ shutdown() {
     SHUTTING_DOWN=1
     if [[ "$reason" == expired ]]; then
         notified="$(notify_terminals "the session has expired: disconnecting")"
+        # Give sshd a moment to carry the message to the clients before it is stopped.
+        ((notified == 0)) || sleep 1
     fi
     stop_sshd
     stop_kubeconfig_job
