@@ -165,3 +165,43 @@ def test_diagram_draws_every_state_and_transition(file_name: str) -> None:
     )
     starts = 1 + sum("ItemProcessor" in state for _, state in all_states(definition))
     assert arrows == transitions + starts
+
+
+#: What AWS says is transient: every task state retries these, with backoff and jitter.
+TRANSIENT_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.TooManyRequestsException",
+    "AwsThrottled",
+    "AwsUnavailable",
+    "Lambda.Unknown",
+}
+#: Names that would retry what is not transient (a refusal, a bad request, a quota).
+NEVER_RETRIED = {
+    "States.ALL",
+    "States.TaskFailed",
+    "ClientError",
+    "InvalidRequest",
+    "CapacityUnavailable",
+    "ControlPlaneRuleQuotaReached",
+    "BastionTaskStopped",
+}
+
+
+@pytest.mark.parametrize("file_name", sorted(MACHINES))
+def test_every_task_retries_what_is_transient_with_jitter_and_nothing_else(
+    file_name: str,
+) -> None:
+    tasks = [(n, s) for n, s in all_states(load(file_name)) if s["Type"] == "Task"]
+    assert tasks
+    for name, state in tasks:
+        retried = {error for entry in state["Retry"] for error in entry["ErrorEquals"]}
+        assert retried >= TRANSIENT_ERRORS, name
+        assert not retried & NEVER_RETRIED, name
+        for entry in state["Retry"]:
+            if set(entry["ErrorEquals"]) & TRANSIENT_ERRORS:
+                assert entry["JitterStrategy"] == "FULL", (name, entry)
+                assert entry["BackoffRate"] > 1, (name, entry)
+                assert entry["MaxDelaySeconds"] <= 30, (name, entry)
