@@ -15,13 +15,33 @@ class BastionError(Exception):
 class InvalidRequest(BastionError):
     """The session request is wrong; nothing has been created.
 
-    The message always starts with the name of the field at fault.
+    The message always starts with the name of the field at fault. Both are cut short
+    when a request echoes something huge: the message stays readable, and far below the
+    32,768 characters Step Functions keeps of an error's cause.
     """
 
     def __init__(self, field: str, problem: str) -> None:
+        field, problem = field_label(field), _cut(problem, MAX_PROBLEM_CHARS)
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+#: How much of a field name and of a problem an InvalidRequest message shows.
+MAX_FIELD_CHARS = 100
+MAX_PROBLEM_CHARS = 1000
+
+
+def field_label(name: str) -> str:
+    """How a message names a field: quoted when its name is empty or blank, cut short
+    when it is long."""
+    return _cut(name if name.strip() else repr(name), MAX_FIELD_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class ClusterNotFound(BastionError):

@@ -33,11 +33,7 @@ from bastion.local.random_faults import (
 )
 from tests.local.conftest import Network, create_function, create_network, invoke
 
-pytestmark = [
-    pytest.mark.local,
-    # An injected code outside the service's model (ThrottlingException for ECS): moto warns.
-    pytest.mark.filterwarnings("ignore:.*does not match an error shape:UserWarning"),
-]
+pytestmark = pytest.mark.local
 
 CLUSTER = "bastions"
 #: Half the calls throttled, a quarter server errors, a tenth slow; invocations die often.

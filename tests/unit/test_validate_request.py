@@ -148,6 +148,7 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
     ("not-an-object", ["demo"], "request", "JSON object"),
     ("null", None, "request", "JSON object"),
     ("unknown-field", good_request(region="eu-west-1"), "region", "not a known field"),
+    ("field-with-an-empty-name", good_request(**{"": 1}), "''", "not a known field"),
     ("cluster-missing", good_request(cluster=...), "cluster", "required"),
     ("cluster-not-a-string", good_request(cluster=42), "cluster", "must be a string"),
     ("cluster-bad-start", good_request(cluster="-demo"), "cluster", "not a valid EKS"),
@@ -349,3 +350,15 @@ def test_the_stack_limits_apply(settings: Settings) -> None:
         validate(good_request(allowedCidrs=["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"]), roomy)
     with pytest.raises(InvalidRequest, match="durationMinutes: must be between 1 and 20"):
         validate(good_request(durationMinutes=21), roomy)
+
+
+def test_a_huge_value_is_cut_short_in_the_message(settings: Settings) -> None:
+    # GIVEN a request whose network is ten thousand characters long
+    body = good_request(allowedCidrs=["1" * 10_000])
+    # WHEN it is refused
+    with pytest.raises(InvalidRequest) as raised:
+        validate(body, settings)
+    # THEN the message still names the field, and shows a readable part of the value
+    assert str(raised.value).startswith("allowedCidrs")
+    assert len(str(raised.value)) < 1_200
+    assert "characters)" in str(raised.value)
