@@ -17,7 +17,7 @@ from bastion.local.actions import ActionLog, RecordedAction
 from bastion.local.active import Controls, activate, deactivate
 from bastion.local.ec2_network import Ec2Control
 from bastion.local.ecs_lifecycle import EcsControl
-from bastion.local.eks_clusters import SeededCluster, seed_cluster
+from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rules, seed_cluster
 from bastion.local.environ import patched_environ
 from bastion.local.eventbridge import EventBus, EventDelivery
 from bastion.local.executions import execution_history, stop_running_executions, wait_for_execution
@@ -268,8 +268,17 @@ class LocalAws:
         return self._action_log.actions
 
     def inventory(self, session_id: str | None = None) -> Inventory:
-        """Session-owned resources still there (of every session if ``session_id`` is None)."""
-        return read_inventory(self.client, session_id)
+        """Session-owned resources still there (of every session if ``session_id`` is None).
+
+        Read while no handler runs: moto's stores are not safe to iterate while another
+        thread writes them.
+        """
+        with invocations_paused():
+            return read_inventory(self.client, session_id)
+
+    def add_unrelated_inbound_rules(self, group_id: str, count: int) -> None:
+        """Use up ``count`` of a group's inbound rule quota with rules of no session."""
+        add_unrelated_inbound_rules(self.client("ec2"), group_id, count)
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the execution ends; its ``describe_execution`` (TimeoutError if not)."""
