@@ -42,8 +42,11 @@ demo: $(STAMP)
 	@bash scripts/install-test-deps.sh || echo "make demo: continuing without a real sshd: the bastion task is simulated"
 	$(BIN)/python -m bastion.demo $(DEMO_ARGS)
 
+# The tiers run in parallel processes (pytest-xdist), one per core by default: each
+# process runs its own local AWS.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) $(CHECKOV_STAMP) system-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -92,6 +92,9 @@ PULL_FAILURE = (
     "failed to resolve ref: context deadline exceeded"
 )
 
+#: The outcome of a session that neither held nor ended in time (never allowed).
+STUCK = "STUCK"
+
 # How a session is meant to end.
 ENDED_EARLY = "ended early"
 EXPIRED = "expired"
@@ -165,11 +168,15 @@ class SessionOutcome:
             return f"ended: {self.reason}"
         if self.status == "FAILED":
             return f"failed: {self.error}"
+        if self.status == STUCK:
+            return f"stuck after: {self.reason}"
         return self.status.lower()
 
     @property
     def as_planned(self) -> bool:
         """Whether the outcome is one the plan allows (transient faults never fail one)."""
+        if self.status == STUCK:
+            return False
         expected = self.plan.fails_by_design
         if self.error == "ControlPlaneRuleQuotaReached":
             return self.plan.cluster == 0  # only the nearly full cluster may run out of room
@@ -236,7 +243,7 @@ class CampaignResult:
 
     @property
     def passed(self) -> bool:
-        return self.after_sweep.clean and not self.unplanned
+        return self.after_sweep.clean and not self.unplanned and not self.notes
 
 
 @dataclass
@@ -281,23 +288,15 @@ def _fleet(clusters: int, time_scale: float) -> Iterator[_Fleet]:
 
 def _fill_control_plane_group(fleet: _Fleet, free: int) -> None:
     """Leave only ``free`` inbound rules of room on the first cluster's control-plane group."""
-    ec2 = fleet.aws.client("ec2")
     group_id = fleet.clusters[0].cluster_security_group_id
-    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    group = fleet.aws.client("ec2").describe_security_groups(GroupIds=[group_id])
     used = sum(
         len(p.get("IpRanges", []))
         + len(p.get("Ipv6Ranges", []))
         + len(p.get("UserIdGroupPairs", []))
-        for p in group["IpPermissions"]
+        for p in group["SecurityGroups"][0]["IpPermissions"]
     )
-    ranges = [{"CidrIp": f"10.200.{n}.0/24"} for n in range(QUOTA - used - free)]
-    if ranges:
-        ec2.authorize_security_group_ingress(
-            GroupId=group_id,
-            IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": ranges}
-            ],
-        )
+    fleet.aws.add_unrelated_inbound_rules(group_id, QUOTA - used - free)
 
 
 def _public_key() -> str:
@@ -378,6 +377,29 @@ def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
     arn = sfn.start_execution(
         stateMachineArn=fleet.session_machine, name=plan.session_id, input=json.dumps(request)
     )["executionArn"]
+    try:
+        return _run_to_end(fleet, plan, arn, timeout)
+    except TimeoutError as stuck:
+        return SessionOutcome(plan, STUCK, str(stuck), _last_steps(fleet, arn), False)
+
+
+def _last_steps(fleet: _Fleet, arn: str) -> str:
+    """The last events of a stuck execution's history, to say where it stuck."""
+    from bastion.local.executions import execution_history
+
+    events = execution_history(fleet.aws.client("stepfunctions"), arn)[-6:]
+    return " > ".join(
+        str(event["type"])
+        + "".join(
+            f"({details['name']})"
+            for key, details in event.items()
+            if key.endswith("EventDetails") and isinstance(details, dict) and "name" in details
+        )
+        for event in events
+    )
+
+
+def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, timeout: float) -> SessionOutcome:
     state = _wait_holding_or_ended(fleet, plan, timeout)
     if state == "HOLDING":
         if plan.ending in (ENDED_EARLY, ABORTED):
@@ -393,23 +415,39 @@ def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
     return SessionOutcome(plan, final["status"], final.get("error"), reason, ready)
 
 
-def _wait_for_all_executions(fleet: _Fleet, timeout: float) -> None:
-    """Wait for every execution of every state machine (teardowns the rule started too)."""
+def _running_executions(fleet: _Fleet) -> list[str]:
     sfn = fleet.aws.client("stepfunctions")
+    return [
+        execution["executionArn"]
+        for machine in sfn.list_state_machines()["stateMachines"]
+        for execution in sfn.get_paginator("list_executions")
+        .paginate(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+        .build_full_result()["executions"]
+    ]
+
+
+def _wait_for_all_executions(fleet: _Fleet, timeout: float) -> list[str]:
+    """Wait for every execution of every state machine (teardowns the rule started too).
+
+    Executions still running after ``timeout`` are stopped, as an operator would, so the
+    teardown rule and the sweeper get their turn; their ARNs are returned.
+    """
     deadline = time.monotonic() + timeout
+    stopped: list[str] = []
     while True:
         fleet.aws.events.wait_until_idle(timeout=max(deadline - time.monotonic(), 1.0))
-        running = [
-            execution["executionArn"]
-            for machine in sfn.list_state_machines()["stateMachines"]
-            for execution in sfn.get_paginator("list_executions")
-            .paginate(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            .build_full_result()["executions"]
-        ]
+        running = _running_executions(fleet)
         if not running:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(running)} execution(s) still running")
+            return stopped
+        if time.monotonic() > deadline and not stopped:
+            for arn in running:
+                fleet.aws.client("stepfunctions").stop_execution(
+                    executionArn=arn, error="SoakTimeout", cause="still running at the deadline"
+                )
+            stopped = running
+            deadline = time.monotonic() + timeout
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"{len(running)} execution(s) still running after being stopped")
         time.sleep(0.2)
 
 
@@ -496,17 +534,22 @@ def run_campaign(
         for plan in plans:
             fleet.aws.random_faults.plan_session(plan.session_id, plan.faults)
         outcomes: list[SessionOutcome] = []
+        notes: list[str] = []
         with ThreadPoolExecutor(max_workers=batch) as pool:
             for first in range(0, len(plans), batch):
                 chunk = plans[first : first + batch]
                 outcomes += pool.map(lambda plan: _drive(fleet, plan, session_timeout), chunk)
-                _wait_for_all_executions(fleet, session_timeout)
+                stopped = _wait_for_all_executions(fleet, session_timeout)
+                notes += [f"stopped at the deadline: {arn}" for arn in stopped]
                 if progress is not None:
                     progress(f"{len(outcomes)}/{len(plans)} sessions done")
         fleet.aws.random_faults.disarm()
         before_sweep = _audit(fleet, rules_before)
         fleet.aws.fire_schedule("SweeperStateMachineSweepSchedule")
-        _wait_for_all_executions(fleet, session_timeout)
+        notes += [
+            f"stopped at the deadline: {arn}"
+            for arn in _wait_for_all_executions(fleet, session_timeout)
+        ]
         after_sweep = _audit(fleet, rules_before)
         return CampaignResult(
             seed=seed,
@@ -518,6 +561,7 @@ def run_campaign(
             before_sweep=before_sweep,
             after_sweep=after_sweep,
             wall_seconds=time.monotonic() - started,
+            notes=notes,
         )
 
 
@@ -605,6 +649,7 @@ def render(result: CampaignResult) -> str:
         f"not as planned: {outcome.plan.session_id}: {outcome.label} ({outcome.plan})"
         for outcome in result.unplanned[:20]
     ]
+    parts += result.notes
     verdict = "PASS" if result.passed else "FAIL"
     parts.append(
         f"soak: {verdict} (seed {result.seed}; replay sessions alone with "
