@@ -97,3 +97,24 @@ def create_network(aws: LocalAws, *, dns_hostnames: bool = False) -> Network:
         GroupName="session-sg", Description="a session's group", VpcId=vpc_id
     )["GroupId"]
     return Network(vpc_id=vpc_id, subnet_id=subnet_id, group_id=group_id)
+
+
+#: The ECS cluster :func:`create_fargate_cluster` makes.
+ECS_CLUSTER = "bastions"
+
+
+def create_fargate_cluster(aws: LocalAws, *, essential: bool = True) -> None:
+    """An ECS cluster and a Fargate task definition ``bastion`` sized at task level."""
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName=ECS_CLUSTER)
+    container: dict[str, object] = {"name": "bastion", "image": "bastion:test"}
+    if essential:
+        container["essential"] = True
+    ecs.register_task_definition(
+        family="bastion",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container],
+    )

@@ -9,11 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bastion.local import LocalAws
-from tests.local.conftest import Network, create_network
+from tests.local.conftest import ECS_CLUSTER, Network, create_fargate_cluster, create_network
 
 pytestmark = pytest.mark.local
 
-CLUSTER = "bastions"
+CLUSTER = ECS_CLUSTER
 SESSION_TAG = "fargate-bastion:session"
 
 
@@ -21,16 +21,7 @@ SESSION_TAG = "fargate-bastion:session"
 def network(aws: LocalAws) -> Network:
     """A VPC without DNS hostnames, an ECS cluster and a Fargate task definition sized
     only at task level: the three things moto's RunTask used to crash on."""
-    ecs = aws.client("ecs")
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family="bastion",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "bastion", "image": "bastion:test", "essential": True}],
-    )
+    create_fargate_cluster(aws)
     return create_network(aws, dns_hostnames=False)
 
 

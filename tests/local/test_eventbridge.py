@@ -12,12 +12,19 @@ import pytest
 
 from bastion.local import LocalAws
 from bastion.local.eventbridge import EventDelivery, target_input, transform_input
-from tests.local.conftest import create_function, create_network, create_state_machine, role_arn
+from tests.local.conftest import (
+    ECS_CLUSTER,
+    create_fargate_cluster,
+    create_function,
+    create_network,
+    create_state_machine,
+    role_arn,
+)
 
 pytestmark = pytest.mark.local
 
 HERE = "tests.local.test_eventbridge"
-CLUSTER = "bastions"
+CLUSTER = ECS_CLUSTER
 PASS_MACHINE = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
 FAIL_MACHINE = {"StartAt": "Broken", "States": {"Broken": {"Type": "Fail", "Error": "Broken"}}}
 RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/r"
@@ -276,16 +283,8 @@ def test_execution_names_stay_within_80_characters(aws: LocalAws) -> None:
 @pytest.fixture
 def task(aws: LocalAws) -> dict[str, str]:
     """A running Fargate task, with a container override like the bastion's."""
+    create_fargate_cluster(aws, essential=False)
     ecs = aws.client("ecs")
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family="bastion",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "bastion", "image": "bastion:test"}],
-    )
     network = create_network(aws)
     started = ecs.run_task(
         cluster=CLUSTER,

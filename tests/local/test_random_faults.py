@@ -31,11 +31,18 @@ from bastion.local.random_faults import (
     SessionFaults,
     session_scope,
 )
-from tests.local.conftest import Network, create_function, create_network, invoke
+from tests.local.conftest import (
+    ECS_CLUSTER,
+    Network,
+    create_fargate_cluster,
+    create_function,
+    create_network,
+    invoke,
+)
 
 pytestmark = pytest.mark.local
 
-CLUSTER = "bastions"
+CLUSTER = ECS_CLUSTER
 #: Half the calls throttled, a quarter server errors, a tenth slow; invocations die often.
 MIXED = FaultModel(
     calls={"*": CallRates(throttled=0.5, server_error=0.25, slow=0.1)},
@@ -384,16 +391,7 @@ def test_abort_after_stops_the_session_once(aws: LocalAws) -> None:
 @pytest.fixture
 def network(aws: LocalAws) -> Network:
     """An ECS cluster, a Fargate task definition, and a VPC with a group for the task."""
-    ecs = aws.client("ecs")
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family="bastion",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "bastion", "image": "bastion:test", "essential": True}],
-    )
+    create_fargate_cluster(aws)
     return create_network(aws)
 
 

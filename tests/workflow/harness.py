@@ -16,6 +16,16 @@ from tasks.common.models import format_timestamp
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
 REQUESTER = "arn:aws:iam::123456789012:user/alice"
+#: The last states of a session that failed: the whole teardown chain, then the failure.
+FAILED_AFTER_TEARDOWN = [
+    "StopBastionTask",
+    "RevokeControlPlaneIngress",
+    "DeleteSessionSecurityGroup",
+    "DeleteHoldParameter",
+    "IsTeardownComplete",
+    "DidSessionFail",
+    "SessionFailed",
+]
 
 
 def ed25519_public_key() -> str:

@@ -27,7 +27,7 @@ from tests.workflow.fleet import (
     wait_until_ended,
     wait_until_settled,
 )
-from tests.workflow.harness import Harness, deploy_for_tests
+from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness, deploy_for_tests
 
 pytestmark = pytest.mark.workflow
 
@@ -36,15 +36,6 @@ PLAN = (("payments", 34), ("orders", 33), ("ledger", 33))
 OVER_QUOTA = 1
 #: 8 minutes of hold at 60x: no session expires during the test; each is ended by it.
 DURATION_MINUTES = 480
-FAILED_AFTER_TEARDOWN = [
-    "StopBastionTask",
-    "RevokeControlPlaneIngress",
-    "DeleteSessionSecurityGroup",
-    "DeleteHoldParameter",
-    "IsTeardownComplete",
-    "DidSessionFail",
-    "SessionFailed",
-]
 
 
 @pytest.fixture

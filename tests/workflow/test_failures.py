@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bastion.follow import error_message
-from tests.workflow.harness import Harness
+from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness
 from workflows.session import SETUP_STEPS
 
 pytestmark = pytest.mark.workflow
@@ -16,15 +16,7 @@ def _assert_failed_cleanly(harness: Harness, arn: str, session_id: str, error: s
     assert final["status"] == "FAILED", final
     assert final["error"] == error, final
     entered = harness.states_entered(arn)
-    assert entered[-7:] == [
-        "StopBastionTask",
-        "RevokeControlPlaneIngress",
-        "DeleteSessionSecurityGroup",
-        "DeleteHoldParameter",
-        "IsTeardownComplete",
-        "DidSessionFail",
-        "SessionFailed",
-    ]
+    assert entered[-len(FAILED_AFTER_TEARDOWN) :] == FAILED_AFTER_TEARDOWN
     inventory = harness.aws.inventory(session_id)
     assert inventory.is_empty, inventory.render()
     return final
