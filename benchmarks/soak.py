@@ -257,12 +257,15 @@ class _Fleet:
         return self.session_machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
 
     def control_plane_rules(self) -> dict[str, list[str]]:
-        ec2 = self.aws.client("ec2")
+        """Every rule of each cluster's control-plane group, one JSON line per rule."""
+        paginator = self.aws.client("ec2").get_paginator("describe_security_group_rules")
         rules: dict[str, list[str]] = {}
         for cluster in self.clusters:
-            group = ec2.describe_security_groups(GroupIds=[cluster.cluster_security_group_id])
-            permissions = group["SecurityGroups"][0]["IpPermissions"]
-            rules[cluster.name] = sorted(json.dumps(p, sort_keys=True) for p in permissions)
+            group_filter = [{"Name": "group-id", "Values": [cluster.cluster_security_group_id]}]
+            found = paginator.paginate(Filters=group_filter).build_full_result()
+            rules[cluster.name] = sorted(
+                json.dumps(rule, sort_keys=True) for rule in found["SecurityGroupRules"]
+            )
         return rules
 
 
@@ -454,12 +457,9 @@ def _wait_for_all_executions(fleet: _Fleet, timeout: float) -> list[str]:
 def _audit(fleet: _Fleet, rules_before: dict[str, list[str]]) -> LeakAudit:
     inventory = fleet.aws.inventory()
     after = fleet.control_plane_rules()
-    # Drift: the group's own rules changed (session rules are counted as leaks above).
-    session_rules = {resource.resource_id for resource in inventory.control_plane_rules}
-    drift = 0
-    for cluster, rules in rules_before.items():
-        remaining = [rule for rule in after[cluster] if not _mentions_any(rule, session_rules)]
-        drift += len(set(remaining) ^ set(rules))
+    # Drift: any inbound permission of a control-plane group added or removed since the
+    # start (a leaked session rule counts here too, besides its own line).
+    drift = sum(len(set(after[cluster]) ^ set(rules)) for cluster, rules in rules_before.items())
     return LeakAudit(
         security_groups=len(inventory.security_groups),
         control_plane_rules=len(inventory.control_plane_rules),
@@ -467,10 +467,6 @@ def _audit(fleet: _Fleet, rules_before: dict[str, list[str]]) -> LeakAudit:
         hold_parameters=len(inventory.hold_parameters),
         control_plane_drift=drift,
     )
-
-
-def _mentions_any(rule: str, needles: set[str]) -> bool:
-    return any(needle in rule for needle in needles)
 
 
 def _state_retries(fleet: _Fleet) -> Counter[str]:
@@ -511,9 +507,11 @@ def run_campaign(
     time_scale: float = 600.0,
     session_timeout: float = 300.0,
     progress: Callable[[str], None] | None = None,
+    sabotage: Callable[[Any], None] | None = None,
 ) -> CampaignResult:
     """Run the campaign; ``quota_room`` is the free rules left on the first cluster's
-    control-plane group (None: leave it as it is)."""
+    control-plane group (None: leave it as it is). ``sabotage`` gets the local AWS before
+    the first session starts (to check that the audit notices what it arms)."""
     started = time.monotonic()
     indexes = list(only) or list(range(sessions))
     plans = [plan_session(seed, i, clusters, planned_faults=planned_faults) for i in indexes]
@@ -521,6 +519,8 @@ def run_campaign(
         if quota_room is not None:
             _fill_control_plane_group(fleet, quota_room)
         rules_before = fleet.control_plane_rules()
+        if sabotage is not None:
+            sabotage(fleet.aws)
         sfn = fleet.aws.client("stepfunctions")
 
         def abort(session_id: str) -> None:

@@ -6,9 +6,12 @@ across three clusters, faults drawn from a seed, then the leak audit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bastion.local import random_faults
+from bastion.local.random_faults import FaultModel
 from benchmarks.soak import (
     THROTTLING_ONLY,
     CampaignResult,
@@ -78,3 +81,28 @@ def test_throttling_one_call_in_five_on_every_action_is_absorbed() -> None:
     assert all(outcome.status == "SUCCEEDED" for outcome in result.outcomes), render(result)
     assert result.faults[random_faults.THROTTLED] >= 50, render(result)
     assert set(result.faults) == {random_faults.THROTTLED}
+
+
+def test_the_audit_catches_a_teardown_that_leaves_the_door_open() -> None:
+    # GIVEN a broken stack: revoking the control-plane rule always fails
+    def break_revoke(aws: Any) -> None:
+        aws.faults.fail_invocation(
+            "RevokeControlPlaneIngressFunction", error_type="AccessDenied", times=None
+        )
+
+    # WHEN a campaign runs on it without other faults
+    result = run_campaign(
+        seed=9,
+        sessions=2,
+        batch=2,
+        model=FaultModel(),
+        planned_faults=False,
+        quota_room=None,
+        sabotage=break_revoke,
+    )
+
+    # THEN the audit counts the rules left open and the campaign fails
+    assert result.after_sweep.control_plane_rules == 2, render(result)
+    assert result.after_sweep.control_plane_drift == 2, render(result)
+    assert not result.passed
+    assert "soak: FAIL" in render(result)
