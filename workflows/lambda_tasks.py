@@ -44,6 +44,17 @@ RETRY_FUNCTION_DIED = Retry(
     max_delay_seconds=10,
     full_jitter=True,
 )
+#: The state's TimeoutSeconds passed before the function answered (its own timeout is
+#: shorter, so Lambda itself was slow). Retried like a function that died. Never on the
+#: hold, whose timeout is the session's expiry.
+RETRY_TASK_TIMED_OUT = Retry(
+    ("States.Timeout",),
+    interval_seconds=2,
+    max_attempts=2,
+    backoff_rate=2.0,
+    max_delay_seconds=10,
+    full_jitter=True,
+)
 #: What AWS says is transient. Anything else (a task's own error, a ClientError such as
 #: UnauthorizedOperation) is not retried: it fails the step at once.
 TRANSIENT = (RETRY_LAMBDA_SERVICE, RETRY_AWS_TRANSIENT, RETRY_FUNCTION_DIED)
@@ -82,7 +93,7 @@ def lambda_task(
         result_selector=result_selector,
         result_path=result_path,
         timeout_seconds=TASK_TIMEOUT_SECONDS,
-        retry=(*retry, *TRANSIENT),
+        retry=(*retry, *TRANSIENT, RETRY_TASK_TIMED_OUT),
         catch=catch,
         next=next_state,
     )

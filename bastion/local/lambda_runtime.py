@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import threading
 import time
 import traceback
 import uuid
@@ -23,6 +22,7 @@ from typing import Any, NamedTuple
 from bastion.local.actions import Principal, acting_as
 from bastion.local.active import Controls, current
 from bastion.local.environ import thread_environ
+from bastion.local.fair_lock import FairReentrantLock
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
 from bastion.local.random_faults import FUNCTION_DIED, session_of, session_scope
@@ -33,8 +33,9 @@ SUCCEEDED = "Succeeded"
 #: Workflow executions run in threads; handlers share module-level state (the client
 #: cache, the logger's keys), so one invocation runs at a time. Each sees its function's
 #: variables through a per-thread overlay of ``os.environ`` that other threads never see.
-#: Re-entrant, so a handler may invoke another function.
-_INVOCATION_LOCK = threading.RLock()
+#: Re-entrant, so a handler may invoke another function; fair, so no invocation waits
+#: behind later ones (it would time out while they run).
+_INVOCATION_LOCK = FairReentrantLock()
 
 
 class Invocation(NamedTuple):

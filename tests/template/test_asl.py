@@ -205,3 +205,17 @@ def test_every_task_retries_what_is_transient_with_jitter_and_nothing_else(
                 assert entry["JitterStrategy"] == "FULL", (name, entry)
                 assert entry["BackoffRate"] > 1, (name, entry)
                 assert entry["MaxDelaySeconds"] <= 30, (name, entry)
+
+
+@pytest.mark.parametrize("file_name", sorted(MACHINES))
+def test_a_timed_out_function_is_retried_but_the_hold_timing_out_is_its_expiry(
+    file_name: str,
+) -> None:
+    for name, state in all_states(load(file_name)):
+        if state["Type"] != "Task":
+            continue
+        retried = {error for entry in state["Retry"] for error in entry["ErrorEquals"]}
+        if name == "HoldSession":
+            assert "States.Timeout" not in retried
+        else:
+            assert "States.Timeout" in retried, name
