@@ -15,6 +15,8 @@ Gaps filled (moto 5.2.5):
   answered, while the execution runs on (SendTaskSuccess quietly succeeds; moto's own
   consumer-error path cannot even build its exceptions). Here answering it then fails with
   ``TaskTimedOut`` (the task timed out) or ``TaskDoesNotExist`` (the task is over).
+* ``SendTask*`` crashes when another execution has just started and its worker has no
+  environment yet; here the call waits for it and asks again.
 * Executions emit no "Step Functions Execution Status Change" events; here each start
   and end puts one on the local EventBridge (:mod:`bastion.local.eventbridge`).
 * A function a state machine invokes is invoked as the machine's role (recorded by
@@ -205,6 +207,20 @@ def _token_final(original: Any) -> Any:
     return eval_integration_pattern
 
 
+def _past_unstarted_workers(call: Any) -> Any:
+    """moto's SendTask* asks every RUNNING execution's environment for the token, and
+    crashes (``None.callback_pool_manager``) on an execution whose worker thread has not
+    built its environment yet: wait the moment that takes, then ask again."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            return call()
+        except AttributeError as error:
+            if "callback_pool_manager" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _refuse_ended_tokens(original: Any, *, answers: bool) -> Any:
     """SendTask*: refuse a token whose task is over; an answer (``answers``) ends it."""
     from moto.stepfunctions.parser.api import TaskDoesNotExist, TaskTimedOut
@@ -216,7 +232,7 @@ def _refuse_ended_tokens(original: Any, *, answers: bool) -> Any:
             raise TaskTimedOut("The task of this token timed out", exception_type=error)
         if error is not None:
             raise TaskDoesNotExist("The task of this token is over", exception_type=error)
-        result = original(self, task_token, *args, **kwargs)
+        result = _past_unstarted_workers(lambda: original(self, task_token, *args, **kwargs))
         if answers and found is not None:
             _mark_ended(found[1], task_token, "TaskDoesNotExist")  # answered: over at once
         return result
