@@ -11,6 +11,7 @@ import threading
 from bastion.local import (
     clock,
     ec2_network,
+    ec2_tags,
     ecs_fargate,
     eks_clusters,
     eventbridge,
@@ -36,6 +37,7 @@ def install_patches() -> None:
             clock,
             stepfunctions_fixes,
             ec2_network,
+            ec2_tags,
             ecs_fargate,
             eks_clusters,
             eventbridge,
