@@ -8,7 +8,12 @@ from typing import Any
 #: The statuses an execution never leaves.
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
+#: The first poll comes soon (most local executions end within a second); the interval then
+#: grows to at most :data:`_MAX_POLL_SECONDS`, so many waiters do not crowd out the
+#: executions they wait for (every poll is a call the local AWS answers in this process).
 _POLL_SECONDS = 0.02
+_MAX_POLL_SECONDS = 0.25
+_POLL_GROWTH = 1.5
 
 
 def _without_metadata(response: dict[str, Any]) -> dict[str, Any]:
@@ -33,9 +38,12 @@ def wait_for_execution(
 ) -> dict[str, Any]:
     """Poll until the execution reaches a terminal status; its ``describe_execution``.
 
-    Raises TimeoutError, naming its status and last events, if ``timeout`` seconds pass.
+    Polls first after ``poll_seconds``, then less and less often (up to every
+    :data:`_MAX_POLL_SECONDS`). Raises TimeoutError, naming its status and last events, if
+    ``timeout`` seconds pass.
     """
     deadline = time.monotonic() + timeout
+    interval = poll_seconds
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] in TERMINAL_STATUSES:
@@ -46,7 +54,8 @@ def wait_for_execution(
                 f"execution {execution_arn} is still {described['status']} after {timeout}s "
                 f"(last events: {recent})"
             )
-        time.sleep(poll_seconds)
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+        interval = min(interval * _POLL_GROWTH, max(poll_seconds, _MAX_POLL_SECONDS))
 
 
 def running_executions(sfn: Any) -> list[str]:
