@@ -145,6 +145,8 @@ class FaultModel:
 class SessionFaults:
     """What happens to one session beyond the per-call draws."""
 
+    #: Every RunTask of the session answers "no capacity" (Fargate stays short while the
+    #: session asks, so a retry after a crash is refused too).
     capacity_refused: bool = False
     #: The stop reason of a task that stops before it runs (CannotPullContainerError...).
     stops_before_running: str | None = None
@@ -194,6 +196,7 @@ class RandomFaults:
         self._calls: Counter[tuple[str, str]] = Counter()
         self._injected: list[InjectedFault] = []
         self._fired_once: set[str] = set()
+        self._refused: Counter[str] = Counter()
         self._abort: Callable[[str], None] | None = None
 
     def arm(
@@ -291,14 +294,15 @@ class RandomFaults:
             return self._sessions.get(session_id)
 
     def capacity_refusal(self, reason: str) -> str | None:
-        """``reason`` if the current session's RunTask is to be refused (once)."""
+        """``reason`` if the current session's RunTask is to be refused (every one)."""
         session_id = current_scope()
         planned = self._session_fault(session_id)
         if planned is None or not planned.capacity_refused or session_id is None:
             return None
-        if not self._once(session_id, "capacity"):
-            return None
-        self._record(CAPACITY_REFUSED, session_id, "ecs:RunTask", 0)
+        with self._lock:
+            number = self._refused[session_id]
+            self._refused[session_id] += 1
+        self._record(CAPACITY_REFUSED, session_id, "ecs:RunTask", number)
         return reason
 
     def start_failure(self) -> str | None:

@@ -416,24 +416,27 @@ def _describe(aws: LocalAws, task_arn: str, session_id: str) -> dict[str, Any]:
     return dict(tasks[0])
 
 
-def test_capacity_is_refused_to_a_planned_sessions_first_run_task(
+def test_capacity_is_refused_to_every_run_task_of_a_planned_session(
     aws: LocalAws, network: Network
 ) -> None:
     # GIVEN session s-1 planned to meet no capacity
     aws.random_faults.arm(1, FaultModel())
     aws.random_faults.plan_session("s-1", SessionFaults(capacity_refused=True))
 
-    # WHEN s-1 runs its task twice, and s-2 once
+    # WHEN s-1 runs its task twice (a retry after its function crashed), and s-2 once
     refused = _run_task(aws, network, "s-1")
     retried = _run_task(aws, network, "s-1")
     other = _run_task(aws, network, "s-2")
 
-    # THEN only s-1's first RunTask answered the capacity failure
-    assert refused["tasks"] == []
-    assert refused["failures"] == [{"reason": CAPACITY_UNAVAILABLE}]
-    assert (retried["failures"], len(retried["tasks"])) == ([], 1)
+    # THEN both of s-1's RunTask calls answered the capacity failure, and only those
+    for answer in (refused, retried):
+        assert answer["tasks"] == []
+        assert answer["failures"] == [{"reason": CAPACITY_UNAVAILABLE}]
     assert (other["failures"], len(other["tasks"])) == ([], 1)
-    assert aws.random_faults.injected == [InjectedFault(CAPACITY_REFUSED, "s-1", "ecs:RunTask", 0)]
+    assert aws.random_faults.injected == [
+        InjectedFault(CAPACITY_REFUSED, "s-1", "ecs:RunTask", 0),
+        InjectedFault(CAPACITY_REFUSED, "s-1", "ecs:RunTask", 1),
+    ]
 
 
 def test_a_planned_sessions_task_stops_before_running(aws: LocalAws, network: Network) -> None:
