@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from workflows.asl import Catch, JsonObject, Retry, Task
 
@@ -59,6 +60,14 @@ RETRY_TASK_TIMED_OUT = Retry(
 #: UnauthorizedOperation) is not retried: it fails the step at once.
 TRANSIENT = (RETRY_LAMBDA_SERVICE, RETRY_AWS_TRANSIENT, RETRY_FUNCTION_DIED)
 
+#: A state's retriers count attempts over the whole state, not per call: a step that
+#: retries its own error many times (the teardown waiting out a late ENI release calls
+#: its function up to 21 times) meets transient errors on each call, and would give up
+#: on them long before its own retries end. Teardown steps get at least this many
+#: attempts for every transient error: they are idempotent, and giving up leaves the
+#: door open until the sweeper runs.
+TEARDOWN_TRANSIENT_ATTEMPTS = 10
+
 #: A task that has not answered in this long has failed (the functions time out at 30 s).
 TASK_TIMEOUT_SECONDS = 60
 
@@ -78,13 +87,21 @@ def lambda_task(
     retry: Sequence[Retry] = (),
     catch: Sequence[Catch] = (),
     next_state: str | None = None,
+    transient_attempts: int | None = None,
 ) -> Task:
     """A state that invokes the task function called ``name`` with ``payload``.
 
     The function's ARN is the Resource, so the function's return value (not Lambda's
     invoke envelope) lands at ``result_path``. Transient Lambda and throttling errors
     are always retried; ``retry`` comes first, for the task's own errors.
+    ``transient_attempts`` raises the attempts of every transient retrier to at least that.
     """
+    transient = (*TRANSIENT, RETRY_TASK_TIMED_OUT)
+    if transient_attempts is not None:
+        transient = tuple(
+            replace(retrier, max_attempts=max(retrier.max_attempts, transient_attempts))
+            for retrier in transient
+        )
     return Task(
         name=name,
         comment=comment,
@@ -93,7 +110,7 @@ def lambda_task(
         result_selector=result_selector,
         result_path=result_path,
         timeout_seconds=TASK_TIMEOUT_SECONDS,
-        retry=(*retry, *TRANSIENT, RETRY_TASK_TIMED_OUT),
+        retry=(*retry, *transient),
         catch=catch,
         next=next_state,
     )

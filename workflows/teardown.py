@@ -10,7 +10,7 @@ ends in ``TeardownIncomplete``.
 from __future__ import annotations
 
 from workflows.asl import Catch, Choice, Fail, Retry, Rule, State, chain, is_present
-from workflows.lambda_tasks import lambda_task
+from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS, lambda_task
 
 TEARDOWN_FAILURE_PATH = "$.teardownFailure"
 
@@ -58,6 +58,7 @@ def teardown_chain(session_id_path: str, then: str) -> list[State]:
                 f"$.teardown.{name}",
                 comment=comments[name],
                 retry=(RETRY_GROUP_IN_USE,) if name == "DeleteSessionSecurityGroup" else (),
+                transient_attempts=TEARDOWN_TRANSIENT_ATTEMPTS,
             )
             for name in TEARDOWN_STEPS
         ),

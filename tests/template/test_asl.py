@@ -9,6 +9,7 @@ import pytest
 
 from tasks.common.errors import TASK_ERROR_NAMES
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
+from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS
 from workflows.lint import all_states, duplicate_keys, lint_definition, placeholders
 from workflows.machines import ASL_DIR, MACHINES
 from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
@@ -219,3 +220,17 @@ def test_a_timed_out_function_is_retried_but_the_hold_timing_out_is_its_expiry(
             assert "States.Timeout" not in retried
         else:
             assert "States.Timeout" in retried, name
+
+
+@pytest.mark.parametrize("file_name", sorted(MACHINES))
+def test_a_teardown_step_outlasts_transient_errors_over_all_its_calls(file_name: str) -> None:
+    # A state's retriers count over the whole state: DeleteSessionSecurityGroup calls its
+    # function up to 21 times while the ENI is released, and each call may meet one.
+    teardown_steps = [
+        (name, state) for name, state in all_states(load(file_name)) if name in TEARDOWN_STEPS
+    ]
+    assert {name for name, _ in teardown_steps} == set(TEARDOWN_STEPS)
+    for name, state in teardown_steps:
+        for entry in state["Retry"]:
+            if set(entry["ErrorEquals"]) & (TRANSIENT_ERRORS | {"States.Timeout"}):
+                assert entry["MaxAttempts"] >= TEARDOWN_TRANSIENT_ATTEMPTS, (name, entry)
