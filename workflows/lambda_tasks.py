@@ -96,7 +96,7 @@ def lambda_task(
     are always retried; ``retry`` comes first, for the task's own errors.
     ``transient_attempts`` raises the attempts of every transient retrier to at least that.
     """
-    transient = (*TRANSIENT, RETRY_TASK_TIMED_OUT)
+    transient: tuple[Retry, ...] = (*TRANSIENT, RETRY_TASK_TIMED_OUT)
     if transient_attempts is not None:
         transient = tuple(
             replace(retrier, max_attempts=max(retrier.max_attempts, transient_attempts))
