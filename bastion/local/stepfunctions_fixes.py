@@ -17,6 +17,10 @@ Gaps filled (moto 5.2.5):
   ``TaskTimedOut`` (the task timed out) or ``TaskDoesNotExist`` (the task is over).
 * ``SendTask*`` crashes when another execution has just started and its worker has no
   environment yet; here the call waits for it and asks again.
+* The ASL preprocessor keeps its stack of query-language scopes in a class attribute, so
+  every parse in the process shares one list: two executions starting at once can pop
+  each other's scope, and a worker dies with IndexError before its first event, leaving
+  its execution RUNNING for ever. Here each parse has its own stack.
 * Executions emit no "Step Functions Execution Status Change" events; here each start
   and end puts one on the local EventBridge (:mod:`bastion.local.eventbridge`).
 * A function a state machine invokes is invoked as the machine's role (recorded by
@@ -87,6 +91,15 @@ def _evaluate_with_timeout(original: Any) -> Any:
             raise
 
     return evaluate_with_timeout
+
+
+def _own_scope_stack(original: Any) -> Any:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if current() is not None:
+            self._query_language_per_scope = []
+
+    return __init__
 
 
 def _send_task_failure(original: Any) -> Any:
@@ -303,6 +316,7 @@ def install() -> None:
         StateTaskLambda,
     )
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.backend.execution import (
         BaseExecutionWorkerCommunication,
         Execution,
@@ -311,6 +325,7 @@ def install() -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
+    replace_attribute(Preprocessor, "__init__", _own_scope_stack)
     replace_attribute(Environment, "set_stop", _set_stop)
     replace_attribute(ExecutionWorker, "stop", _stop_when_started)
     replace_attribute(Environment, "set_error", _keep_abort_final)

@@ -339,3 +339,19 @@ def test_an_execution_stopped_right_after_it_starts_is_aborted() -> None:
             ]
             sfn.stop_execution(executionArn=arn)
             assert aws.wait_for_execution(arn, timeout=10)["status"] == "ABORTED"
+
+
+def test_each_parse_of_a_definition_has_its_own_query_language_scopes(aws: LocalAws) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    # GIVEN one parse in the middle of a definition, a scope open
+    first, second = Preprocessor(), Preprocessor()
+    first._query_language_per_scope.append("an open scope")
+
+    # THEN another parse, as another execution's worker starts, does not see it
+    assert second._query_language_per_scope == []
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    program, _ = AmazonStateLanguageParser.parse(json.dumps(definition))
+    assert program is not None
+    assert first._query_language_per_scope == ["an open scope"]
