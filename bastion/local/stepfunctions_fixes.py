@@ -21,6 +21,11 @@ Gaps filled (moto 5.2.5):
   every parse in the process shares one list: two executions starting at once can pop
   each other's scope, and a worker dies with IndexError before its first event, leaving
   its execution RUNNING for ever. Here each parse has its own stack.
+* Once a state's frame has ended (another iteration of its Map failed, or its execution
+  stopped) moto skips evaluating the state's timeout and heartbeat but its task states
+  pop the values anyway: they pop the state's input instead, write it into the history
+  as ``timeoutInSeconds``, and every later GetExecutionHistory of that execution fails.
+  Here the seconds, fixed or read from a path, are always pushed.
 * Executions emit no "Step Functions Execution Status Change" events; here each start
   and end puts one on the local EventBridge (:mod:`bastion.local.eventbridge`).
 * A function a state machine invokes is invoked as the machine's role (recorded by
@@ -100,6 +105,22 @@ def _own_scope_stack(original: Any) -> Any:
             self._query_language_per_scope = []
 
     return __init__
+
+
+def _seconds_always_pushed(original: Any) -> Any:
+    """A timeout or heartbeat evaluated after its frame ended still pushes its seconds."""
+
+    def eval_seconds(self: Any, env: Any) -> None:
+        if current() is None or env.is_running():
+            original(self, env)
+        elif hasattr(self, "string_sampler"):  # TimeoutSecondsPath, HeartbeatSecondsPath
+            self.string_sampler._eval_body(env)  # the path's value, read past the pruning
+        elif not hasattr(self, "string_jsonata"):  # TimeoutSeconds, HeartbeatSeconds
+            self._eval_body(env)
+        else:
+            original(self, env)
+
+    return eval_seconds
 
 
 def _send_task_failure(original: Any) -> Any:
@@ -305,8 +326,10 @@ def _invoke_as_machine_role(original: Any) -> Any:
 
 
 def install() -> None:
-    """Patch execution stop and naming, outcome finality, SendTaskFailure, Lambda errors,
-    status-change events and the role a machine invokes functions as."""
+    """Patch execution stop and naming, outcome finality, task timeouts, SendTaskFailure,
+    Lambda errors, status-change events and the role a machine invokes functions as."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import Heartbeat
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
@@ -331,6 +354,8 @@ def install() -> None:
     replace_attribute(Environment, "set_error", _keep_abort_final)
     replace_attribute(Environment, "set_timed_out", _keep_abort_final)
     replace_attribute(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+    replace_attribute(Timeout, "eval", _seconds_always_pushed)
+    replace_attribute(Heartbeat, "eval", _seconds_always_pushed)
     replace_attribute(StepFunctionResponse, "send_task_failure", _send_task_failure)
     replace_attribute(StateTaskLambda, "_from_error", _lambda_service_error)
     replace_attribute(StepFunctionsParserBackend, "start_execution", _start_execution)

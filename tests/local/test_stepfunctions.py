@@ -355,3 +355,64 @@ def test_each_parse_of_a_definition_has_its_own_query_language_scopes(aws: Local
     program, _ = AmazonStateLanguageParser.parse(json.dumps(definition))
     assert program is not None
     assert first._query_language_per_scope == ["an open scope"]
+
+
+def _ending_after_parameters(monkeypatch: pytest.MonkeyPatch, task_class: Any) -> None:
+    """Cut every evaluation of ``task_class`` short just after its parameters, as when
+    another iteration of its Map fails or its execution is stopped at that moment."""
+    evaluate_parameters = task_class._eval_parameters
+
+    def parameters_then_end(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        parameters = evaluate_parameters(self, env, *args, **kwargs)
+        env.set_ended()
+        return parameters
+
+    monkeypatch.setattr(task_class, "_eval_parameters", parameters_then_end)
+
+
+def _scheduled_details(aws: LocalAws, machine: str, execution_input: Any) -> dict[str, Any]:
+    """Run ``machine``; the details of its one task's scheduled event, read from the API."""
+    arn = start(aws, machine, "run-1", execution_input)
+    aws.wait_for_execution(arn)
+    events = aws.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+    (details,) = [
+        event.get("lambdaFunctionScheduledEventDetails") or event["taskScheduledEventDetails"]
+        for event in events
+        if event["type"] in ("LambdaFunctionScheduled", "TaskScheduled")
+    ]
+    return dict(details)
+
+
+def test_a_task_cut_short_after_its_parameters_keeps_the_history_readable(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+
+    # GIVEN a task calling a function by ARN, with a fixed timeout, cut short
+    function_arn = create_function(aws, "echo", "echo")
+    task = {"Type": "Task", "Resource": function_arn, "TimeoutSeconds": 30, "End": True}
+    machine = create_state_machine(aws, "cut", {"StartAt": "Echo", "States": {"Echo": task}})
+    _ending_after_parameters(monkeypatch, StateTaskLambda)
+
+    # WHEN it runs, THEN its scheduled event carries its timeout, not the state's input
+    assert _scheduled_details(aws, machine, {"widget": 5})["timeoutInSeconds"] == 30
+
+
+def test_a_callback_task_cut_short_keeps_its_timeout_path_and_heartbeat(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+        StateTaskService,
+    )
+
+    # GIVEN a callback task whose timeout is read from its input, with a heartbeat, cut short
+    create_function(aws, "store-token", "store_token")
+    hold = _hold(HeartbeatSeconds=20, End=True)
+    machine = create_state_machine(aws, "cut", {"StartAt": "Hold", "States": {"Hold": hold}})
+    _ending_after_parameters(monkeypatch, StateTaskService)
+
+    # WHEN it runs, THEN its scheduled event carries both, read as they were meant to be
+    details = _scheduled_details(aws, machine, {"sessionId": "s-1", "timeout": 45})
+    assert (details["timeoutInSeconds"], details["heartbeatInSeconds"]) == (45, 20)
