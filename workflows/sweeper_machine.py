@@ -3,17 +3,33 @@
 FindOrphanedSessions lists the sessions that own tagged resources but whose session
 execution is no longer running (or is past its expiry plus a grace period); each is
 torn down by the same teardown chain as everywhere else.
+
+Each orphan's teardown is on its own. An inline Map fails as a whole, stopping every
+iteration still running and starting none of the rest, as soon as one iteration fails;
+so an iteration never fails: it ends with its session's outcome, ``{"swept": id}`` or
+``{"notSwept": id, "error": ...}``, and only once every orphan has had its teardown does
+the sweep end ``SweepIncomplete``, naming the sessions the next sweep retries.
 """
 
 from __future__ import annotations
 
-from workflows.asl import Catch, Fail, Map, StateMachine, Succeed
+from workflows.asl import Choice, Fail, Map, Pass, Rule, StateMachine, Succeed, is_present
 from workflows.lambda_tasks import lambda_task
-from workflows.teardown import teardown_chain
+from workflows.teardown import TEARDOWN_FAILURE_PATH, teardown_chain
 
 #: Sessions torn down at once: each teardown makes a handful of EC2 and ECS calls,
 #: far below their throttling rates at this concurrency.
 SWEEP_CONCURRENCY = 5
+
+#: Where the Map puts its iterations' outcomes, one per orphaned session.
+TEARDOWNS_PATH = "$.teardowns"
+#: The sessions whose teardown was incomplete: a list, empty when none was.
+NOT_SWEPT_PATH = "$.sweep.notSwept"
+
+
+def _outcome(name: str, comment: str, parameters: dict[str, str]) -> Pass:
+    """The last state of an orphan's iteration: its session and how its teardown ended."""
+    return Pass(name=name, comment=comment, parameters=parameters, next=None)
 
 
 def sweeper_machine() -> StateMachine:
@@ -30,21 +46,52 @@ def sweeper_machine() -> StateMachine:
             ),
             Map(
                 name="TearDownOrphanedSessions",
-                comment="The teardown chain, once for each orphaned session.",
+                comment=(
+                    "The teardown chain, once for each orphaned session; one that cannot "
+                    "be torn down never stops the others."
+                ),
                 items_path="$.orphans.sessionIds",
                 item_selector={"sessionId.$": "$$.Map.Item.Value"},
                 max_concurrency=SWEEP_CONCURRENCY,
-                processor=teardown_chain("$.sessionId", then="SessionSwept")
-                + [Succeed(name="SessionSwept", comment="Nothing of this session is left.")],
-                result_path="$.swept",
-                catch=(Catch(("States.ALL",), next="SweepIncomplete", result_path="$.error"),),
-                next="SweepComplete",
+                processor=[
+                    *teardown_chain(
+                        "$.sessionId", then="SessionSwept", if_incomplete="SessionNotSwept"
+                    ),
+                    _outcome(
+                        "SessionSwept",
+                        "Nothing of this session is left.",
+                        {"swept.$": "$.sessionId"},
+                    ),
+                    _outcome(
+                        "SessionNotSwept",
+                        "A teardown step failed after its retries: the next sweep retries.",
+                        {"notSwept.$": "$.sessionId", "error.$": f"{TEARDOWN_FAILURE_PATH}.Error"},
+                    ),
+                ],
+                result_path=TEARDOWNS_PATH,
+                next="CheckSweep",
+            ),
+            Pass(
+                name="CheckSweep",
+                comment="List the orphaned sessions whose teardown was incomplete.",
+                parameters={"notSwept.$": f"{TEARDOWNS_PATH}[*].notSwept"},
+                result_path="$.sweep",
+                next="IsSweepComplete",
+            ),
+            Choice(
+                name="IsSweepComplete",
+                comment="Was every orphaned session torn down?",
+                rules=(Rule(is_present(f"{NOT_SWEPT_PATH}[0]"), next="SweepIncomplete"),),
+                default="SweepComplete",
             ),
             Fail(
                 name="SweepIncomplete",
-                comment="A session could not be torn down; the next sweep retries it.",
+                comment="Sessions could not be torn down; the next sweep retries them.",
                 error="SweepIncomplete",
-                cause_path="$.error.Cause",
+                cause_path=(
+                    "States.Format('These sessions could not be torn down; the next sweep "
+                    f"retries them: {{}}', States.JsonToString({NOT_SWEPT_PATH}))"
+                ),
             ),
             Succeed(name="SweepComplete", comment="Every orphaned session is torn down."),
         ],

@@ -4,7 +4,7 @@ Each step finds what the session owns by its tags, from the session id alone, an
 idempotent: a resource that never existed or is already gone is success. A step that
 still fails after its retries is recorded at ``$.teardownFailure`` and the chain goes
 on, so one stuck resource never stops the others from being removed; the chain then
-ends in ``TeardownIncomplete``.
+ends in ``TeardownIncomplete`` (or hands the failure to a state the machine names).
 """
 
 from __future__ import annotations
@@ -34,11 +34,14 @@ IS_TEARDOWN_COMPLETE = "IsTeardownComplete"
 TEARDOWN_INCOMPLETE = "TeardownIncomplete"
 
 
-def teardown_chain(session_id_path: str, then: str) -> list[State]:
+def teardown_chain(
+    session_id_path: str, then: str, *, if_incomplete: str | None = None
+) -> list[State]:
     """The teardown states, reading the session id at ``session_id_path``.
 
-    On success the chain goes to the state ``then``; when any step failed for good it
-    ends FAILED in ``TeardownIncomplete``, naming the step's error.
+    On success the chain goes to the state ``then``. When any step failed for good it
+    goes to the state ``if_incomplete``, the failure at ``$.teardownFailure``; without
+    one, it ends FAILED in its own ``TeardownIncomplete``, naming the step's error.
     """
     payload = {"sessionId.$": session_id_path}
     comments = {
@@ -72,9 +75,11 @@ def teardown_chain(session_id_path: str, then: str) -> list[State]:
     check = Choice(
         name=IS_TEARDOWN_COMPLETE,
         comment="Did every teardown step succeed?",
-        rules=(Rule(is_present(TEARDOWN_FAILURE_PATH), next=TEARDOWN_INCOMPLETE),),
+        rules=(Rule(is_present(TEARDOWN_FAILURE_PATH), next=if_incomplete or TEARDOWN_INCOMPLETE),),
         default=then,
     )
+    if if_incomplete is not None:
+        return [*steps, check]
     incomplete = Fail(
         name=TEARDOWN_INCOMPLETE,
         comment="A teardown step failed after its retries: the sweeper will retry.",

@@ -39,6 +39,7 @@ class InvocationFault:
     remaining: int | None
     crash_after: bool
     passes_left: int = 0
+    session_id: str | None = None
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Faults:
         times: int | None = 1,
         crash_after: bool = False,
         after: int = 0,
+        session_id: str | None = None,
     ) -> None:
         """Make the next ``times`` invocations of ``function_name`` fail with ``error_type``.
 
@@ -80,10 +82,13 @@ class Faults:
         ``app-CreateSessionSecurityGroupFunction-1X``.
         By default the handler is not called; with ``crash_after=True`` it runs first (its
         AWS calls take effect) and the invocation still fails, like a crash just before return.
-        The first ``after`` invocations succeed before the fault fires.
+        The first ``after`` invocations succeed before the fault fires. With ``session_id``
+        only invocations for that session (the event's ``sessionId``) count.
         """
         _check_times(times, after)
-        fault = InvocationFault(function_name, error_type, message, times, crash_after, after)
+        fault = InvocationFault(
+            function_name, error_type, message, times, crash_after, after, session_id
+        )
         with self._lock:
             self._invocation_faults.append(fault)
 
@@ -115,11 +120,14 @@ class Faults:
             self._invocation_faults.clear()
             self._call_faults.clear()
 
-    def take_invocation_fault(self, answers_to: Callable[[str], bool]) -> InvocationFault | None:
-        """The first armed fault whose function name ``answers_to`` accepts (one firing)."""
+    def take_invocation_fault(
+        self, answers_to: Callable[[str], bool], session_id: str | None = None
+    ) -> InvocationFault | None:
+        """The first armed fault whose function name ``answers_to`` accepts and whose
+        session, if it names one, is ``session_id`` (one firing)."""
         with self._lock:
             for fault in self._invocation_faults:
-                if answers_to(fault.function_name):
+                if answers_to(fault.function_name) and fault.session_id in (None, session_id):
                     return _fire(self._invocation_faults, fault)
         return None
 

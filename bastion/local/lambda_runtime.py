@@ -218,7 +218,7 @@ def invoke_in_process(
     context = _context_for(function)
     session_id = session_of(event)
     fault: InvocationFault | None = controls.faults.take_invocation_fault(
-        lambda target: answers_to(function, target)
+        lambda target: answers_to(function, target), session_id
     ) or _random_invocation_fault(controls, function, session_id)
     with (
         _INVOCATION_LOCK,

@@ -99,6 +99,24 @@ def test_a_crash_after_fault_runs_the_handler_then_fails(aws: LocalAws) -> None:
     assert "made-anyway" in _group_names(aws, vpc_id)
 
 
+def test_a_fault_for_one_session_spares_every_other_session(aws: LocalAws) -> None:
+    # GIVEN a fault on the function for session "stuck" only, every time
+    create_function(aws, "echo", "echo")
+    aws.faults.fail_invocation("echo", error_type="Boom", times=None, session_id="stuck")
+
+    # WHEN the function is invoked for another session, for none, and for "stuck"
+    other = invoke(aws, "echo", {"sessionId": "other"})
+    no_session = invoke(aws, "echo", {})
+    stuck = [invoke(aws, "echo", {"sessionId": "stuck"}) for _ in range(2)]
+
+    # THEN only the invocations for "stuck" failed, each of them
+    assert other[0] is None and no_session[0] is None
+    assert [(error, payload["errorType"]) for error, payload in stuck] == [
+        ("Unhandled", "Boom")
+    ] * 2
+    assert [i.outcome for i in aws.invocations] == [SUCCEEDED, SUCCEEDED, "Boom", "Boom"]
+
+
 def test_a_fault_finds_the_logical_id_in_a_generated_function_name(aws: LocalAws) -> None:
     # CloudFormation style names, one of them cut to Lambda's 64 characters
     short = "fargate-bastion-RunBastionTaskFunction-AB12CD34EF56"

@@ -24,6 +24,7 @@ from tests.workflow.harness import (
     Harness,
     ghost_session,
 )
+from workflows.sweeper_machine import SWEEP_CONCURRENCY
 
 pytestmark = pytest.mark.workflow
 
@@ -217,6 +218,53 @@ def test_one_sweep_removes_what_crashed_sessions_left_and_spares_a_live_one(
     # AND the live session is untouched, still holding
     assert harness.aws.inventory(live_id) == live_before
     assert harness.sfn.describe_execution(executionArn=live_arn)["status"] == "RUNNING"
+
+
+def test_an_orphan_that_cannot_be_torn_down_never_stops_the_sweep_of_the_others(
+    harness: Harness,
+) -> None:
+    # GIVEN more orphans than the sweep tears down at once
+    orphans = [f"ghost-{index}" for index in range(SWEEP_CONCURRENCY + 2)]
+    for orphan in orphans:
+        ghost_session(harness, orphan)
+    # AND the first one's group cannot be deleted, for good (its teardown fails fast,
+    # while the others are still being torn down and the last ones not yet started)
+    stuck = orphans[0]
+    harness.aws.faults.fail_invocation(
+        "DeleteSessionSecurityGroupFunction",
+        error_type="AccessDenied",
+        times=None,
+        session_id=stuck,
+    )
+
+    # WHEN the sweeper's schedule fires once
+    (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
+    sweep = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+
+    # THEN every other orphan is torn down
+    for orphan in orphans[1:]:
+        inventory = harness.aws.inventory(orphan)
+        assert inventory.is_empty, inventory.render()
+    # AND the sweep ends SweepIncomplete, naming the stuck session alone
+    assert sweep["status"] == "FAILED", sweep
+    assert sweep["error"] == "SweepIncomplete", sweep
+    assert sweep["cause"] == (
+        f'These sessions could not be torn down; the next sweep retries them: ["{stuck}"]'
+    )
+    # AND the stuck session keeps only its group, still tagged, and nothing else
+    left = harness.aws.inventory(stuck)
+    assert left.resources == left.security_groups, left.render()
+    assert len(left.security_groups) == 1, left.render()
+
+    # WHEN the cause is gone and the schedule fires again
+    harness.aws.faults.clear()
+    (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
+    second = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+
+    # THEN the next sweep tears down the stuck session too
+    assert second["status"] == "SUCCEEDED", second
+    assert json.loads(second["output"])["teardowns"] == [{"swept": stuck}]
+    assert harness.aws.inventory().is_empty, harness.aws.inventory().render()
 
 
 def test_a_sweep_with_nothing_to_do_succeeds(harness: Harness) -> None:
