@@ -4,11 +4,16 @@ Gathers the session ids on every session-tagged resource (security groups, contr
 rules, bastion tasks, hold parameters) and keeps those whose session execution is not
 RUNNING (or does not exist), or still runs although it is past its expiry plus a grace
 period. The sweeper tears each one down with the same chain as everywhere else.
+
+One sweep takes at most ``MAX_SESSIONS_PER_SWEEP`` of them; the rest wait for the next
+sweep. Which ones is drawn afresh for each sweep, so sessions that cannot be torn down
+never keep the others waiting for ever.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +35,12 @@ if TYPE_CHECKING:
 #: DescribeTasks takes at most this many tasks per call.
 _DESCRIBE_BATCH = 100
 _OWNED = [{"Name": "tag-key", "Values": [SESSION_TAG]}]
+
+#: Sessions one sweep tears down at most. The sweeper's inline Map writes every
+#: iteration's events into the sweep's own history, and an execution fails at 25,000
+#: events: a teardown takes about 30, and up to about 570 were every retrier of every
+#: step to run out, so that even then this many fit (a test checks it against the ASL).
+MAX_SESSIONS_PER_SWEEP = 40
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,14 @@ class OrphanedSessions:
 
     session_ids: tuple[str, ...]
     examined: int
+    deferred: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sessionIds": list(self.session_ids), "examined": self.examined}
+        return {
+            "sessionIds": list(self.session_ids),
+            "examined": self.examined,
+            "deferred": self.deferred,
+        }
 
 
 @dataclass
@@ -153,8 +169,15 @@ def find_orphaned_sessions(
     ecs: Any,
     ssm: Any,
     sfn: Any,
+    limit: int = MAX_SESSIONS_PER_SWEEP,
 ) -> OrphanedSessions:
-    """The sessions to tear down: not running, or running past expiry plus the grace period."""
+    """The sessions to tear down: not running, or running past expiry plus the grace period.
+
+    At most ``limit`` of them, drawn at random (seeded by the sweep's id) when there are
+    more; the others are counted as deferred to a later sweep.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     owners = _session_owners(ec2, ecs, ssm, settings)
     grace = timedelta(minutes=settings.sweeper_grace_minutes)
     orphans: list[str] = []
@@ -175,7 +198,15 @@ def find_orphaned_sessions(
                 "resources": sorted(owner.kinds),
             },
         )
-    return OrphanedSessions(tuple(orphans), examined=len(owners))
+    if len(orphans) <= limit:
+        return OrphanedSessions(tuple(orphans), examined=len(owners))
+    # Not a secret: a draw that differs from sweep to sweep and replays for one sweep.
+    chosen = sorted(random.Random(request.sweep_id).sample(orphans, limit))  # noqa: S311
+    logger.warning(
+        "more orphaned sessions than one sweep takes: the others wait for a later sweep",
+        extra={"orphans": len(orphans), "taken": limit, "deferred": len(orphans) - limit},
+    )
+    return OrphanedSessions(tuple(chosen), examined=len(owners), deferred=len(orphans) - limit)
 
 
 @task_handler

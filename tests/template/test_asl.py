@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tasks.common.errors import TASK_ERROR_NAMES
+from tasks.find_orphaned_sessions import MAX_SESSIONS_PER_SWEEP
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
 from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS
 from workflows.lint import all_states, duplicate_keys, lint_definition, placeholders
@@ -234,3 +235,31 @@ def test_a_teardown_step_outlasts_transient_errors_over_all_its_calls(file_name:
         for entry in state["Retry"]:
             if set(entry["ErrorEquals"]) & (TRANSIENT_ERRORS | {"States.Timeout"}):
                 assert entry["MaxAttempts"] >= TEARDOWN_TRANSIENT_ATTEMPTS, (name, entry)
+
+
+#: Step Functions fails an execution whose history reaches this many events.
+HISTORY_EVENT_LIMIT = 25_000
+
+
+def _most_events(state: dict) -> int:
+    """The most history events one pass through ``state`` can write: entered and exited,
+    and for a task three per attempt (scheduled, started, ended), every retrier run out."""
+    if state["Type"] != "Task":
+        return 2
+    attempts = 1 + sum(retrier.get("MaxAttempts", 3) for retrier in state.get("Retry", []))
+    return 2 + 3 * attempts
+
+
+def test_a_full_sweep_fits_in_one_execution_history_even_when_every_retry_runs_out() -> None:
+    states = load("sweeper.asl.json")["States"]
+    map_name = "TearDownOrphanedSessions"
+    sweep_map = states[map_name]
+    iteration = 2 + sum(  # MapIterationStarted and its end, then the longest path
+        _most_events(state)
+        for name, state in sweep_map["ItemProcessor"]["States"].items()
+        if name != "SessionSwept"  # an iteration ends in one of its two outcomes
+    )
+    # the execution's start and end, the Map's own four events, the states around it
+    others = sum(_most_events(state) for name, state in states.items() if name != map_name)
+    around = 2 + 4 + others
+    assert MAX_SESSIONS_PER_SWEEP * iteration + around < HISTORY_EVENT_LIMIT, iteration

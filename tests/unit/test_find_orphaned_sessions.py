@@ -19,6 +19,7 @@ from tasks.create_session_security_group import (
     create_session_security_group,
 )
 from tasks.find_orphaned_sessions import (
+    MAX_SESSIONS_PER_SWEEP,
     FindOrphanedSessionsInput,
     OrphanedSessions,
     find_orphaned_sessions,
@@ -90,14 +91,21 @@ def hold_parameter(session: Session) -> None:
     hold_session(HoldSessionInput("token", session), settings=Settings(), ssm=client("ssm"))
 
 
-def find(settings: Settings, at: datetime = SWEEP) -> OrphanedSessions:
+def find(
+    settings: Settings,
+    at: datetime = SWEEP,
+    *,
+    sweep_id: str = "sweeper-1",
+    limit: int = MAX_SESSIONS_PER_SWEEP,
+) -> OrphanedSessions:
     return find_orphaned_sessions(
-        FindOrphanedSessionsInput(sweep_id="sweeper-1", sweep_started_at=at),
+        FindOrphanedSessionsInput(sweep_id=sweep_id, sweep_started_at=at),
         settings=settings,
         ec2=client("ec2"),
         ecs=client("ecs"),
         ssm=client("ssm"),
         sfn=client("stepfunctions"),
+        limit=limit,
     )
 
 
@@ -127,6 +135,34 @@ def test_sessions_that_do_not_run_or_run_overdue_are_orphans(
 
     # THEN the ones not running, and the one running past expiry plus grace, are orphans
     assert found == OrphanedSessions(("aborted", "gone", "overdue"), examined=5)
+
+
+def test_one_sweep_takes_at_most_its_limit_and_defers_the_rest(
+    sweeper_settings: Settings, network: Network
+) -> None:
+    # GIVEN five orphaned sessions
+    orphans = {f"gone-{index}" for index in range(5)}
+    for session_id in orphans:
+        session_group(expiring(session_id, "2026-11-27T13:00:00Z"), network)
+
+    # WHEN sweeps that take two sessions each look
+    sweeps = [find(sweeper_settings, sweep_id=f"sweeper-{n}", limit=2) for n in range(20)]
+
+    # THEN each takes two of them, in order, and counts the other three as deferred
+    for found in sweeps:
+        assert (len(found.session_ids), found.deferred, found.examined) == (2, 3, 5)
+        assert list(found.session_ids) == sorted(found.session_ids)
+    # AND the same sweep takes the same two; different sweeps take different ones, so
+    # sessions that cannot be torn down never keep the others waiting
+    assert find(sweeper_settings, sweep_id="sweeper-0", limit=2) == sweeps[0]
+    assert {session_id for found in sweeps for session_id in found.session_ids} == orphans
+    # AND within the limit nothing is deferred
+    assert find(sweeper_settings, limit=5) == OrphanedSessions(tuple(sorted(orphans)), 5)
+
+
+def test_a_limit_below_one_is_refused(sweeper_settings: Settings) -> None:
+    with pytest.raises(ValueError, match="limit must be at least 1, got 0"):
+        find(sweeper_settings, limit=0)
 
 
 def test_the_grace_period_is_a_setting(sweeper_settings: Settings, network: Network) -> None:
@@ -196,4 +232,4 @@ def test_the_handler_reads_the_event_file(
     monkeypatch.setenv("SESSION_STATE_MACHINE_ARN", sweeper_settings.session_state_machine_arn)
     hold_parameter(make_session("crashed"))
     output = handler(load_event("find_orphaned_sessions"), context)
-    assert output == {"sessionIds": ["crashed"], "examined": 1}
+    assert output == {"sessionIds": ["crashed"], "examined": 1, "deferred": 0}

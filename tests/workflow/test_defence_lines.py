@@ -271,7 +271,11 @@ def test_a_sweep_with_nothing_to_do_succeeds(harness: Harness) -> None:
     (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
     sweep = harness.aws.wait_for_execution(str(delivery.result))
     assert sweep["status"] == "SUCCEEDED", sweep
-    assert json.loads(sweep["output"])["orphans"] == {"sessionIds": [], "examined": 0}
+    assert json.loads(sweep["output"])["orphans"] == {
+        "sessionIds": [],
+        "examined": 0,
+        "deferred": 0,
+    }
 
 
 # ---------------------------------------------------------------- what was deployed
