@@ -27,11 +27,6 @@ TEARDOWNS_PATH = "$.teardowns"
 NOT_SWEPT_PATH = "$.sweep.notSwept"
 
 
-def _outcome(name: str, comment: str, parameters: dict[str, str]) -> Pass:
-    """The last state of an orphan's iteration: its session and how its teardown ended."""
-    return Pass(name=name, comment=comment, parameters=parameters, next=None)
-
-
 def sweeper_machine() -> StateMachine:
     """Find orphaned sessions and tear each one down."""
     return StateMachine(
@@ -57,15 +52,19 @@ def sweeper_machine() -> StateMachine:
                     *teardown_chain(
                         "$.sessionId", then="SessionSwept", if_incomplete="SessionNotSwept"
                     ),
-                    _outcome(
-                        "SessionSwept",
-                        "Nothing of this session is left.",
-                        {"swept.$": "$.sessionId"},
+                    # Each iteration ends with its session and how its teardown ended.
+                    Pass(
+                        name="SessionSwept",
+                        comment="Nothing of this session is left.",
+                        parameters={"swept.$": "$.sessionId"},
                     ),
-                    _outcome(
-                        "SessionNotSwept",
-                        "A teardown step failed after its retries: the next sweep retries.",
-                        {"notSwept.$": "$.sessionId", "error.$": f"{TEARDOWN_FAILURE_PATH}.Error"},
+                    Pass(
+                        name="SessionNotSwept",
+                        comment="A teardown step failed after its retries: the next sweep retries.",
+                        parameters={
+                            "notSwept.$": "$.sessionId",
+                            "error.$": f"{TEARDOWN_FAILURE_PATH}.Error",
+                        },
                     ),
                 ],
                 result_path=TEARDOWNS_PATH,
