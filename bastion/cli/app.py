@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import socket
@@ -23,8 +24,17 @@ from bastion.cli.display import Progress, follow_until, live_capable
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.target import Target, caller_arn, resolve
 from bastion.follow import history, steps_from_history
+from tasks.common.errors import InvalidRequest
+from tasks.common.validation import check_session_id
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
+#: The longest session any stack allows (its MaxDurationMinutes may not exceed 7 days).
+MAX_DURATION_MINUTES = 7 * 24 * 60
+#: Waits (--timeout) are capped at a day; list sizes as the API caps them.
+MAX_TIMEOUT_SECONDS = 86_400.0
+MAX_LIST_LIMIT = 100
+MAX_TAIL_LINES = 1_000_000
+MAX_TIME_SCALE = 100_000.0
 END_STATES = ("ENDED", "FAILED")
 
 EXAMPLES = """\
@@ -47,15 +57,60 @@ credentials and region: as the AWS CLI (--profile, --region, AWS_PROFILE, AWS_RE
 
 
 def parse_duration(text: str) -> int:
-    """Minutes in ``90``, ``90m``, ``2h``, ``1h30m`` (argparse type)."""
-    match = re.fullmatch(r"\s*(?:(\d+)h)?\s*(?:(\d+)m?)?\s*", text)
+    """Minutes in ``90``, ``90m``, ``2h``, ``1h30m`` (argparse type), 1 to 7 days."""
+    match = re.fullmatch(r"\s*(?:(\d{1,6})h)?\s*(?:(\d{1,6})m?)?\s*", text)
     if not text.strip() or match is None or not any(match.groups()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 2h or 1h30m")
     hours, minutes = (int(group) if group else 0 for group in match.groups())
     total = hours * 60 + minutes
-    if total < 1:
-        raise argparse.ArgumentTypeError("the duration must be at least one minute")
+    if not 1 <= total <= MAX_DURATION_MINUTES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the duration must be from one minute to {MAX_DURATION_MINUTES // 60}h "
+            "(the stack's own maximum applies too)"
+        )
     return total
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high} (got {text!r})"
+            )
+        return value
+
+    return parse
+
+
+def seconds_between(low: float, high: float) -> Any:
+    """An argparse type: a finite number from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"must be a number from {low:g} to {high:g} (got {text!r})"
+            )
+        return value
+
+    return parse
+
+
+def session_id_type(text: str) -> str:
+    """An argparse type: a session id as the stack checks it (never a path, glob or filter)."""
+    try:
+        return check_session_id(text)
+    except InvalidRequest as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error.problem}") from None
 
 
 def _emit(args: argparse.Namespace, out: TextIO, document: Any, text: str) -> None:
@@ -161,26 +216,29 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
     if via == "sfn":
         requested_by = caller_arn(target)
         session_id = args.session_id or sessions.new_session_id(requested_by)
+        sessions.refuse_if_taken(target, session_id)
     else:
         requested_by = None
         session_id = args.session_id or sessions.new_session_id(os.environ.get("USER", "me"))
     root = target.sessions_dir
-    if user_key is not None:
-        public_key = user_key[1]
-        keys.remember_key(root, session_id, user_key[0])
-    else:
-        public_key = keys.generate_key(root, session_id)[1]
-    request: dict[str, Any] = {"cluster": cluster, "sshPublicKey": public_key}
-    if args.duration is not None:
-        request["durationMinutes"] = args.duration
+    # From here on the session's directory is this command's own (it did not exist): a
+    # start that fails removes it, and nothing else.
+    keys.create_session_dir(root, session_id)
     started = False
     try:
+        if user_key is not None:
+            public_key = user_key[1]
+            keys.remember_key(root, session_id, user_key[0])
+        else:
+            public_key = keys.generate_key(root, session_id)[1]
+        request: dict[str, Any] = {"cluster": cluster, "sshPublicKey": public_key}
+        if args.duration is not None:
+            request["durationMinutes"] = args.duration
         if via == "api":
             if args.cidr:
                 request["allowedCidrs"] = args.cidr
             request["sessionId"] = session_id
             _status, answer = api.call(target, "POST", "/sessions", request)
-            session_id = str(answer.get("sessionId") or session_id)
             execution_arn = str(answer.get("executionArn") or "")
         else:
             request["allowedCidrs"] = args.cidr or [_my_address_cidr(target)]
@@ -560,7 +618,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def session_arg(sub: Any) -> None:
         sub.add_argument(
-            "session_id", nargs="?", metavar="ID", help="session id (default: your latest)"
+            "session_id",
+            nargs="?",
+            metavar="ID",
+            type=session_id_type,
+            help="session id (default: your latest)",
         )
 
     up = command(
@@ -572,7 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  bastion up --cluster payments --wait --output json\n\n" + EXIT_CODE_HELP,
     )
     up.add_argument("--cluster", help="EKS cluster name (--local: default 'demo')")
-    up.add_argument("--duration", type=parse_duration, help="30m, 1h, 1h30m (default: stack's)")
+    up.add_argument(
+        "--duration", type=parse_duration, help="30m, 1h, 1h30m, at most 168h (default: stack's)"
+    )
     up.add_argument(
         "--key", help="your SSH private key (its .pub is sent); default: an ephemeral ed25519"
     )
@@ -589,8 +653,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="return only when ready (exit 0) or failed (non-zero); implied with text output",
     )
-    up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds")
-    up.add_argument("--session-id", help="choose the session id (default: <you>-<random>)")
+    up.add_argument(
+        "--timeout",
+        type=seconds_between(1, MAX_TIMEOUT_SECONDS),
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds (1 to 86400, default 600)",
+    )
+    up.add_argument(
+        "--session-id",
+        type=session_id_type,
+        help="choose the session id: 1-80 of A-Z a-z 0-9 _ - (default: <you>-<random>)",
+    )
 
     status = command("status", cmd_status, "show a session")
     session_arg(status)
@@ -598,12 +671,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls = command("ls", cmd_ls, "list your sessions, newest first")
     ls.add_argument("--all", action="store_true", help="everyone's sessions")
     ls.add_argument("--running", action="store_true", help="running sessions only")
-    ls.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    ls.add_argument(
+        "--limit",
+        type=whole_number(1, MAX_LIST_LIMIT),
+        default=20,
+        help=f"at most this many, 1 to {MAX_LIST_LIMIT} (default 20)",
+    )
 
     down = command("down", cmd_down, "end a session now and wait for its teardown")
     session_arg(down)
     down.add_argument("--no-wait", action="store_true", help="do not wait for the teardown")
-    down.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds")
+    down.add_argument(
+        "--timeout",
+        type=seconds_between(1, MAX_TIMEOUT_SECONDS),
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds (1 to 86400, default 600)",
+    )
     down.add_argument("--via", choices=("api", "sfn"), help=argparse.SUPPRESS)
 
     ssh = command(
@@ -622,11 +705,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     session_arg(kubeconfig)
     kubeconfig.add_argument("--kubeconfig", help="file to write (default: the session's own)")
-    kubeconfig.add_argument("--socks-port", type=int, help="local SOCKS port (default: a free one)")
+    kubeconfig.add_argument(
+        "--socks-port",
+        type=whole_number(1, 65535),
+        help="local SOCKS port, 1 to 65535 (default: a free one)",
+    )
 
     logs = command("logs", cmd_logs, "print the bastion container's log lines")
     session_arg(logs)
-    logs.add_argument("--tail", type=int, default=0, help="only the last N lines")
+    logs.add_argument(
+        "--tail",
+        type=whole_number(0, MAX_TAIL_LINES),
+        default=0,
+        help="only the last N lines (0: all)",
+    )
 
     completion = command("completion", cmd_completion, "print a shell completion script")
     completion.add_argument("shell", choices=("bash", "zsh"))
@@ -635,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=("start", "stop", "status"))
     local.add_argument(
         "--time-scale",
-        type=float,
+        type=seconds_between(0.001, MAX_TIME_SCALE),
         default=1.0,
         help="how much faster than real time workflow waits run (default 1)",
     )

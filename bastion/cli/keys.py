@@ -4,6 +4,11 @@
 when the command generated an ephemeral key, or ``key-path`` naming the user's own key
 (``--key``), plus ``known_hosts`` and ``kubeconfig``. The directory is removed when the
 session is seen ended (``down``, ``status``, ``ls``).
+
+A session id becomes a path only here, and only after the project's one check
+(:func:`tasks.common.validation.check_session_id`): ``..``, ``/`` and the like never
+reach the file system. ``up`` creates a session's directory exclusively, so an id in use
+on this machine is refused and its directory is left as it is.
 """
 
 from __future__ import annotations
@@ -13,28 +18,52 @@ import shutil
 from pathlib import Path
 
 from bastion.cli.errors import CliError, ExitCode
+from tasks.common.errors import InvalidRequest
 from tasks.common.ssh_keys import SshKeyError, normalize_public_key
+from tasks.common.validation import check_session_id
 
 EPHEMERAL_KEY = "id_ed25519"
 KEY_POINTER = "key-path"
 
 
 def session_dir(root: Path, session_id: str) -> Path:
-    """The session's directory (not created)."""
+    """The session's directory (not created); CliError when the id is not a session id."""
+    try:
+        check_session_id(session_id)
+    except InvalidRequest as error:
+        raise CliError(
+            f"sessionId: {session_id!r} {error.problem}", ExitCode.REFUSED, field="sessionId"
+        ) from None
     return root / session_id
 
 
 def ensure_session_dir(root: Path, session_id: str) -> Path:
     """The session's directory, created 0700 (and its parents 0700 when created)."""
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory = session_dir(root, session_id)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.mkdir(mode=0o700, exist_ok=True)
     directory.chmod(0o700)
     return directory
 
 
+def create_session_dir(root: Path, session_id: str) -> Path:
+    """A new directory for the session (0700); CliError REFUSED when it exists already."""
+    directory = session_dir(root, session_id)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        raise CliError(
+            f"sessionId: session {session_id!r} is already in use on this machine "
+            f"({directory}): choose another --session-id",
+            ExitCode.REFUSED,
+            field="sessionId",
+        ) from None
+    return directory
+
+
 def generate_key(root: Path, session_id: str) -> tuple[Path, str]:
-    """A new ed25519 key pair for the session: (private key path, public key line)."""
+    """A new ed25519 key pair in the session's directory: (private key, public key line)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -108,6 +137,9 @@ def private_key_for(root: Path, session_id: str) -> Path | None:
 def remove_session_dir(root: Path, session_id: str) -> bool:
     """Delete the session's directory (its ephemeral key with it); whether it existed."""
     directory = session_dir(root, session_id)
+    if directory.is_symlink():  # never followed: only the link is the session's
+        directory.unlink()
+        return True
     if not directory.exists():
         return False
     shutil.rmtree(directory)

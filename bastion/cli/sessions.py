@@ -208,6 +208,23 @@ def default_session(target: Target, requested_by: str, *, running_only: bool) ->
     )
 
 
+def refuse_if_taken(target: Target, session_id: str) -> None:
+    """CliError REFUSED when an execution named ``session_id`` exists (running or not)."""
+    try:
+        target.client("stepfunctions").describe_execution(
+            executionArn=execution_arn(target, session_id)
+        )
+    except ClientError as error:
+        if error.response["Error"].get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
+            return
+        raise
+    raise CliError(
+        f"sessionId: session {session_id!r} already exists: choose another --session-id",
+        ExitCode.REFUSED,
+        field="sessionId",
+    )
+
+
 def start_via_sfn(target: Target, session_id: str, request: dict[str, Any]) -> str:
     """Start the session's execution; its ARN."""
     sfn = target.client("stepfunctions")
@@ -220,6 +237,12 @@ def start_via_sfn(target: Target, session_id: str, request: dict[str, Any]) -> s
             )["executionArn"]
         )
     except ClientError as error:
+        if error.response["Error"].get("Code") == "ExecutionAlreadyExists":
+            raise CliError(
+                f"sessionId: session {session_id!r} already exists: choose another --session-id",
+                ExitCode.REFUSED,
+                field="sessionId",
+            ) from None
         raise CliError(
             f"cannot start the session: {error.response['Error'].get('Message', error)}",
             ExitCode.CONFIGURATION,
