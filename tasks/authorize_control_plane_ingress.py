@@ -1,7 +1,9 @@
 """AuthorizeControlPlaneIngress: let the session group reach the EKS API on 443.
 
-The rule is added to the cluster's control-plane security group, tagged with the
-session so teardown and the sweeper find it. A re-run finds the rule it made before.
+The rule is added to the group FindControlPlane chose (a control-plane-only group when
+the cluster has one marked for bastions, else the cluster security group), tagged with
+the session and its stack so teardown and the sweeper find it. A re-run finds the rule
+it made before.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ class AuthorizeControlPlaneIngressInput:
     def from_event(cls, event: Mapping[str, Any]) -> AuthorizeControlPlaneIngressInput:
         return cls(
             session=Session.from_dict(require(event, "session")),
-            cluster_security_group_id=str(require(event, "clusterSecurityGroupId")),
+            # The group FindControlPlane chose; older executions name it clusterSecurityGroupId.
+            cluster_security_group_id=str(
+                event.get("controlPlaneSecurityGroupId") or require(event, "clusterSecurityGroupId")
+            ),
             session_security_group_id=str(require(event, "sessionSecurityGroupId")),
         )
 

@@ -1,4 +1,12 @@
-"""FindControlPlane: the cluster's VPC and the security group guarding its API endpoint."""
+"""FindControlPlane: the cluster's VPC, API endpoint, and the group the session's rule goes on.
+
+The narrowest door first: when one of the cluster's additional security groups
+(``resourcesVpcConfig.securityGroupIds``, attached by EKS only to the control plane's
+network interfaces) carries the tag ``fargate-bastion:control-plane`` = the cluster's
+name, the rule goes there (``controlPlaneRuleScope`` ``control-plane-only``). Otherwise
+it goes on the cluster security group, which EKS also attaches to managed nodes and
+Fargate pods (``cluster-security-group``), and the ready document says so.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +22,16 @@ from tasks.common.errors import (
     ClusterNotPrivate,
     ControlPlaneSecurityGroupNotFound,
 )
-from tasks.common.models import ControlPlane, require
+from tasks.common.models import (
+    CLUSTER_SECURITY_GROUP,
+    CONTROL_PLANE_ONLY,
+    ControlPlane,
+    require,
+)
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.security_groups import describe_groups
+from tasks.common.tags import CONTROL_PLANE_GROUP_TAG
+from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,7 +52,8 @@ class FindControlPlaneInput:
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> FindControlPlaneInput:
         return cls(
-            session_id=str(require(event, "sessionId")), cluster=str(require(event, "cluster"))
+            session_id=check_session_id(require(event, "sessionId")),
+            cluster=str(require(event, "cluster")),
         )
 
 
@@ -61,11 +77,35 @@ def find_control_plane(request: FindControlPlaneInput, *, eks: Any, ec2: Any) ->
     group_id = vpc_config.get("clusterSecurityGroupId") or _eksctl_control_plane_group(
         ec2, request.cluster, vpc_id
     )
+    marked = _marked_control_plane_groups(
+        ec2, request.cluster, vpc_config.get("securityGroupIds") or []
+    )
     return ControlPlane(
         cluster_security_group_id=group_id,
         vpc_id=vpc_id,
         endpoint_public_access=bool(vpc_config.get("endpointPublicAccess", False)),
+        endpoint=str(cluster.get("endpoint") or ""),
+        rule_security_group_id=marked[0] if marked else group_id,
+        rule_scope=CONTROL_PLANE_ONLY if marked else CLUSTER_SECURITY_GROUP,
     )
+
+
+def _marked_control_plane_groups(ec2: Any, cluster: str, additional: list[str]) -> list[str]:
+    """The cluster's additional security groups the operator marked for bastions (sorted).
+
+    Only groups the cluster itself lists count: the tag alone never makes a group a
+    control-plane group.
+    """
+    if not additional:
+        return []
+    groups = describe_groups(
+        ec2,
+        [
+            {"Name": "group-id", "Values": sorted(additional)},
+            {"Name": f"tag:{CONTROL_PLANE_GROUP_TAG}", "Values": [cluster]},
+        ],
+    )
+    return sorted(str(group["GroupId"]) for group in groups if group["GroupId"] in additional)
 
 
 def _vpc_of_subnets(ec2: Any, subnet_ids: list[str]) -> str:
@@ -103,4 +143,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FindControlPlaneInput.from_event(event)
     control_plane = find_control_plane(request, eks=client("eks"), ec2=client("ec2"))
     logger.info("found the control plane", extra=control_plane.to_dict())
+    if control_plane.rule_scope == CLUSTER_SECURITY_GROUP:
+        logger.warning(
+            "no control-plane-only security group is marked for bastions: the rule goes on "
+            "the cluster security group, which also reaches nodes and Fargate pods on 443",
+            extra={"cluster": request.cluster, "markWith": CONTROL_PLANE_GROUP_TAG},
+        )
     return control_plane.to_dict()

@@ -77,7 +77,7 @@ def session_machine() -> StateMachine:
                 "FindControlPlane",
                 {"sessionId.$": SESSION_ID, "cluster.$": "$.session.cluster"},
                 "$.controlPlane",
-                comment="Find the cluster's VPC and control-plane security group.",
+                comment="Find the cluster's VPC, endpoint and the group the rule goes on.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
@@ -100,7 +100,7 @@ def session_machine() -> StateMachine:
                 "AuthorizeControlPlaneIngress",
                 _session_payload(
                     session="$.session",
-                    clusterSecurityGroupId="$.controlPlane.clusterSecurityGroupId",
+                    controlPlaneSecurityGroupId="$.controlPlane.controlPlaneSecurityGroupId",
                     sessionSecurityGroupId="$.sessionSecurityGroup.groupId",
                 ),
                 "$.controlPlaneIngress",
@@ -124,6 +124,9 @@ def session_machine() -> StateMachine:
                     "address.$": "$.bastion.address",
                     "sshCommand.$": "$.bastion.sshCommand",
                     "expiresAt.$": "$.bastion.expiresAt",
+                    # What the control-plane rule reaches: the control plane only, or
+                    # (on the cluster security group) its nodes and Fargate pods too.
+                    "controlPlaneRuleScope.$": "$.controlPlane.controlPlaneRuleScope",
                 },
                 result_path="$.ready",
             ),

@@ -6,10 +6,14 @@ its Python side. ``from_dict`` accepts exactly what ``to_dict`` produces.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
+
+from tasks.common.validation import check_session_id
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -61,7 +65,7 @@ class Session:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
         return cls(
-            session_id=str(require(data, "sessionId")),
+            session_id=check_session_id(require(data, "sessionId")),
             cluster=str(require(data, "cluster")),
             ssh_public_key=str(require(data, "sshPublicKey")),
             allowed_cidrs=tuple(require(data, "allowedCidrs")),
@@ -72,25 +76,83 @@ class Session:
         )
 
 
+#: Where the session's control-plane rule lands (the ready document's ``controlPlaneRuleScope``).
+#: A security group that sits only on the control plane's network interfaces: one of the
+#: cluster's additional security groups the operator marked for bastions.
+CONTROL_PLANE_ONLY = "control-plane-only"
+#: The EKS cluster security group: EKS attaches it to the control plane's interfaces and
+#: also to managed node groups' nodes and Fargate pods, so the rule reaches them on 443 too.
+CLUSTER_SECURITY_GROUP = "cluster-security-group"
+RULE_SCOPES = (CONTROL_PLANE_ONLY, CLUSTER_SECURITY_GROUP)
+
+
+#: A DNS host name, as EKS spells its endpoints' (upper-case letters kept as they are).
+HOST_NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host name of the cluster's API endpoint URL (``https://<host>``), or ``""``
+    when there is no endpoint; ValueError when the URL names no plain host name."""
+    if not endpoint:
+        return ""
+    host = urlsplit(endpoint).netloc.rsplit("@", 1)[-1].split(":", 1)[0]
+    if not HOST_NAME_PATTERN.fullmatch(host):
+        raise ValueError(f"the cluster endpoint {endpoint!r} names no host")
+    return host
+
+
 @dataclass(frozen=True)
 class ControlPlane:
-    """Where the cluster's API endpoint lives: what FindControlPlane returns."""
+    """Where the cluster's API endpoint lives: what FindControlPlane returns.
+
+    ``cluster_security_group_id`` is the cluster security group (as before);
+    ``rule_security_group_id`` is the group the session's rule goes on, which is a
+    control-plane-only group when the cluster has one marked for bastions, and
+    ``rule_scope`` says which of the two it is.
+    """
 
     cluster_security_group_id: str
     vpc_id: str
     endpoint_public_access: bool
+    #: The cluster's API endpoint URL, as DescribeCluster reports it.
+    endpoint: str = ""
+    #: The group the control-plane rule goes on; the cluster security group when empty.
+    rule_security_group_id: str = ""
+    rule_scope: str = CLUSTER_SECURITY_GROUP
+
+    def __post_init__(self) -> None:
+        if self.rule_scope not in RULE_SCOPES:
+            raise ValueError(f"controlPlaneRuleScope must be one of {RULE_SCOPES}")
+
+    @property
+    def security_group_id(self) -> str:
+        """The group the session's control-plane rule goes on."""
+        return self.rule_security_group_id or self.cluster_security_group_id
+
+    @property
+    def endpoint_host(self) -> str:
+        """The API endpoint's host name (what a tunnel may forward to, on 443)."""
+        return endpoint_host(self.endpoint)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "clusterSecurityGroupId": self.cluster_security_group_id,
             "vpcId": self.vpc_id,
             "endpointPublicAccess": self.endpoint_public_access,
+            "endpoint": self.endpoint,
+            "endpointHost": self.endpoint_host,
+            "controlPlaneSecurityGroupId": self.security_group_id,
+            "controlPlaneRuleScope": self.rule_scope,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ControlPlane:
+        cluster_group = str(require(data, "clusterSecurityGroupId"))
         return cls(
-            cluster_security_group_id=str(require(data, "clusterSecurityGroupId")),
+            cluster_security_group_id=cluster_group,
             vpc_id=str(require(data, "vpcId")),
             endpoint_public_access=bool(data.get("endpointPublicAccess", False)),
+            endpoint=str(data.get("endpoint") or ""),
+            rule_security_group_id=str(data.get("controlPlaneSecurityGroupId") or ""),
+            rule_scope=str(data.get("controlPlaneRuleScope") or CLUSTER_SECURITY_GROUP),
         )

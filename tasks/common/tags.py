@@ -16,6 +16,13 @@ SESSION_TAG = f"{TAG_PREFIX}:session"
 CLUSTER_TAG = f"{TAG_PREFIX}:cluster"
 REQUESTED_BY_TAG = f"{TAG_PREFIX}:requested-by"
 EXPIRES_AT_TAG = f"{TAG_PREFIX}:expires-at"
+#: Set by the operator (never by the stack) on one of a cluster's additional security
+#: groups, to the cluster's name: "this group sits only on the control plane's network
+#: interfaces; bastions may add their rule to it". The functions' IAM lets them change a
+#: group that carries it only when its value is an allowed cluster.
+CONTROL_PLANE_GROUP_TAG = f"{TAG_PREFIX}:control-plane"
+#: EKS tags the cluster security group with the cluster's name.
+EKS_CLUSTER_NAME_TAG = "aws:eks:cluster-name"
 
 
 def session_tags(session: Session) -> dict[str, str]:
