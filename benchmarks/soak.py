@@ -123,13 +123,22 @@ class SessionPlan:
         return None
 
 
+def _draw_cidrs(rng: random.Random) -> tuple[str, ...]:
+    """One to three distinct /32 networks: ValidateRequest refuses a repeated entry, and no
+    plan is meant to be refused. A drawn network already in the list is drawn again."""
+    count = rng.choice((1, 1, 2, 3))
+    cidrs: list[str] = []
+    while len(cidrs) < count:
+        cidr = f"198.51.{rng.randrange(100)}.{rng.randrange(1, 255)}/32"
+        if cidr not in cidrs:
+            cidrs.append(cidr)
+    return tuple(cidrs)
+
+
 def plan_session(seed: int, index: int, clusters: int, *, planned_faults: bool) -> SessionPlan:
     """Session ``index``'s plan: a pure function of the seed and the index."""
     rng = random.Random(f"{seed}/{index}")  # noqa: S311 - a reproducible plan, not a secret
-    cidrs = tuple(
-        f"198.51.{rng.randrange(100)}.{rng.randrange(1, 255)}/32"
-        for _ in range(rng.choice((1, 1, 2, 3)))
-    )
+    cidrs = _draw_cidrs(rng)
     ending = rng.choices((ENDED_EARLY, EXPIRED, TASK_DIED, ABORTED), (45, 25, 15, 15))[0]
     faults = SessionFaults()
     if planned_faults:
@@ -365,18 +374,24 @@ def _end_session(fleet: _Fleet, plan: SessionPlan) -> None:
     raise RuntimeError(f"EndSession kept failing for {plan.session_id}: {last!r}")
 
 
-def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
-    """Run one session to its end, as its plan says."""
-    sfn = fleet.aws.client("stepfunctions")
-    request = {
-        "cluster": fleet.clusters[plan.cluster].name,
-        "sshPublicKey": _public_key(),
+def session_request(plan: SessionPlan, cluster: str, public_key: str) -> dict[str, Any]:
+    """The session machine's input for ``plan``: a request ValidateRequest accepts with the
+    stack's default settings (no plan is a refusal)."""
+    return {
+        "cluster": cluster,
+        "sshPublicKey": public_key,
         "allowedCidrs": list(plan.cidrs),
         # An expiring session holds a minute; the others would hold for eight hours, so
         # they end the way their plan says however slow the campaign runs.
         "durationMinutes": 1 if plan.ending == EXPIRED else 480,
         "requestedBy": REQUESTER,
     }
+
+
+def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
+    """Run one session to its end, as its plan says."""
+    sfn = fleet.aws.client("stepfunctions")
+    request = session_request(plan, fleet.clusters[plan.cluster].name, _public_key())
     arn = sfn.start_execution(
         stateMachineArn=fleet.session_machine, name=plan.session_id, input=json.dumps(request)
     )["executionArn"]
