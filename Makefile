@@ -42,10 +42,18 @@ demo: $(STAMP)
 	@bash scripts/install-test-deps.sh || echo "make demo: continuing without a real sshd: the bastion task is simulated"
 	$(BIN)/python -m bastion.demo $(DEMO_ARGS)
 
+# The second ASL engine (aws-local-stepfunctions) and AWS's ASL language service, at the
+# versions tools/node/package-lock.json pins; reinstalled only when the lock file changes.
+NODE_TOOLS := tools/node
+NODE_STAMP := $(NODE_TOOLS)/node_modules/.installed
+$(NODE_STAMP): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The tiers run in parallel processes (pytest-xdist), one per core by default: each
 # process runs its own local AWS.
 PYTEST_WORKERS ?= 2
-test: $(STAMP) $(CHECKOV_STAMP) system-deps lint
+test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) system-deps lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -78,7 +86,7 @@ check-render: $(STAMP)
 	$(BIN)/python -m workflows.render --check
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NODE_TOOLS)/node_modules .pytest_cache .ruff_cache .mypy_cache .aws-sam
 
 # `sam build` calls build-<LogicalId> for each function (Metadata BuildMethod: makefile):
 # every function ships the tasks package, and nothing else of the repository.
