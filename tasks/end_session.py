@@ -3,8 +3,10 @@
 Used by the API (``DELETE /sessions/{id}``, input ``{"sessionId", "reason"}``) and by the
 EventBridge rule on the bastion task's ECS "Task State Change" to STOPPED (the event
 itself: the session id comes from the task's ``BASTION_SESSION_ID`` override, the reason
-is ``bastion-stopped``). The session's execution then runs its teardown and ends
-SUCCEEDED, saying why.
+is ``bastion-stopped``, or ``expired`` when the task stopped at or after the session's
+``BASTION_EXPIRES_AT``: the container's own expiry exit can reach EndSession before the
+hold's timeout acts, and the session expired either way). The session's execution then
+runs its teardown and ends SUCCEEDED, saying why.
 
 A session that is not holding is SessionNotHeld on the direct path. On the event path it
 is the normal case (every teardown stops the task, so the event follows every session's
@@ -23,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
+from tasks.common.container_contract import EXPIRES_AT as EXPIRES_AT_VARIABLE
 from tasks.common.container_contract import SESSION_ID as SESSION_ID_VARIABLE
 from tasks.common.errors import SessionNotHeld
-from tasks.common.models import format_timestamp, require
+from tasks.common.models import format_timestamp, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
 from tasks.common.validation import check_end_reason, check_session_id
@@ -39,6 +42,10 @@ TOKEN_GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 MAX_TOKEN_READS = 3
 #: The reason a session ends when its bastion task stopped by itself.
 BASTION_STOPPED = "bastion-stopped"
+#: The reason when it stopped at or after the session's expiry: the container's own expiry
+#: exit, which may reach EndSession before the hold's timeout acts (the hold times out at
+#: the expiry rounded up to a whole second, plus delays).
+EXPIRED = "expired"
 ECS_EVENT_SOURCE = "aws.ecs"
 ECS_TASK_STATE_CHANGE = "ECS Task State Change"
 
@@ -75,6 +82,9 @@ class TaskStopped:
     stopped_reason: str
     #: None when the task carries no session id (not a bastion of this stack).
     session_id: str | None
+    #: When ECS stopped the task, and the session's expiry (None when not given).
+    stopped_at: datetime | None = None
+    expires_at: datetime | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> TaskStopped:
@@ -85,24 +95,40 @@ class TaskStopped:
             task_arn=str(detail.get("taskArn", "")),
             last_status=str(detail.get("lastStatus", "")),
             stopped_reason=str(detail.get("stoppedReason") or ""),
-            session_id=_overridden_session_id(detail),
+            session_id=_overridden_variable(detail, SESSION_ID_VARIABLE),
+            stopped_at=_timestamp_or_none(detail.get("stoppedAt")),
+            expires_at=_timestamp_or_none(_overridden_variable(detail, EXPIRES_AT_VARIABLE)),
         )
 
     def as_request(self) -> EndSessionInput | None:
-        """The session to end for a stopped task (None when there is none)."""
+        """The session to end for a stopped task (None when there is none): ``expired`` if
+        the task stopped at or after the session's expiry, else ``bastion-stopped``."""
         if self.last_status != "STOPPED" or self.session_id is None:
             return None
-        return EndSessionInput(check_session_id(self.session_id), BASTION_STOPPED)
+        reached_expiry = (
+            self.stopped_at is not None
+            and self.expires_at is not None
+            and self.stopped_at >= self.expires_at
+        )
+        reason = EXPIRED if reached_expiry else BASTION_STOPPED
+        return EndSessionInput(check_session_id(self.session_id), reason)
 
 
-def _overridden_session_id(detail: Mapping[str, Any]) -> str | None:
-    """``BASTION_SESSION_ID`` from the container overrides RunBastionTask set."""
+def _overridden_variable(detail: Mapping[str, Any], name: str) -> str | None:
+    """A variable of the container overrides RunBastionTask set (``BASTION_SESSION_ID``...)."""
     overrides = detail.get("overrides") or {}
     for container in overrides.get("containerOverrides") or []:
         for variable in container.get("environment") or []:
-            if variable.get("name") == SESSION_ID_VARIABLE and variable.get("value"):
+            if variable.get("name") == name and variable.get("value"):
                 return str(variable["value"])
     return None
+
+
+def _timestamp_or_none(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -68,14 +68,18 @@ class EcsControl:
         task_arn: str,
         reason: str = "Essential container in task exited",
         exit_code: int = 0,
+        *,
+        at: datetime | None = None,
     ) -> None:
-        """The task's essential container exits (idle timeout, expiry, crash)."""
+        """The task's essential container exits (idle timeout, expiry, crash), ``at`` a given
+        moment (now by default: a test plays a container whose own clock says its expiry
+        came, while the local AWS's waits run fast)."""
         controls = require_active()
         task = find_task(ecs_backend(controls), task_arn)
         if task is None:
             raise KeyError(f"no ECS task {task_arn!r} in the local AWS")
         if task.last_status != "STOPPED":
-            stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code)
+            stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code, at=at)
 
     def take_start_failure(self) -> str | None:
         """The stop reason armed for the next task, if any (consumed)."""
@@ -169,11 +173,17 @@ def mark_running(task: Any) -> None:
 
 
 def stop_task_now(
-    controls: Controls, task: Any, reason: str, stop_code: str, exit_code: int | None
+    controls: Controls,
+    task: Any,
+    reason: str,
+    stop_code: str,
+    exit_code: int | None,
+    *,
+    at: datetime | None = None,
 ) -> None:
-    """The task is STOPPED for ``reason``; its network interface is released; EventBridge
-    gets the task's "Task State Change" event."""
-    moment = now()
+    """The task is STOPPED for ``reason`` (``at`` a given moment, now by default); its
+    network interface is released; EventBridge gets the task's "Task State Change" event."""
+    moment = now() if at is None else at
     task.desired_status = "STOPPED"
     task.last_status = "STOPPED"
     task.stopped_reason = reason

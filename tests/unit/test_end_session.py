@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from tasks.common.errors import InvalidRequest, SessionNotHeld
 from tasks.common.models import Session
 from tasks.common.settings import Settings
-from tasks.end_session import EndedSession, EndSessionInput, end_session, handler
+from tasks.end_session import EndedSession, EndSessionInput, TaskStopped, end_session, handler
 from tasks.hold_session import HoldSessionInput, hold_session
 from tests.unit.support import LambdaContextStub, client, failing_client, load_event, wait_until
 
@@ -285,3 +285,45 @@ def test_an_event_naming_a_malformed_session_id_is_refused(
     with pytest.raises(InvalidRequest) as raised:
         handler(task_stopped_event(session_id="../other"), context)
     assert raised.value.field == "sessionId"
+
+
+@pytest.mark.parametrize(
+    ("stopped_at", "expires_at", "reason"),
+    [
+        ("2026-11-27T11:00:00.000Z", "2026-11-27T11:00:00Z", "expired"),
+        ("2026-11-27T11:00:01.250Z", "2026-11-27T11:00:00Z", "expired"),
+        ("2026-11-27T10:59:59.999Z", "2026-11-27T11:00:00Z", "bastion-stopped"),
+        ("2026-11-27T10:30:05.000Z", "2026-11-27T11:00:00Z", "bastion-stopped"),
+        (None, "2026-11-27T11:00:00Z", "bastion-stopped"),
+        ("2026-11-27T11:00:01.000Z", None, "bastion-stopped"),
+        ("not a time", "2026-11-27T11:00:00Z", "bastion-stopped"),
+        ("2026-11-27T11:00:01.000Z", "tomorrow", "bastion-stopped"),
+    ],
+    ids=[
+        "at-expiry",
+        "after-expiry",
+        "just-before",
+        "mid-session",
+        "no-stop-time",
+        "no-expiry",
+        "bad-stop-time",
+        "bad-expiry",
+    ],
+)
+def test_a_task_that_stopped_at_its_expiry_ends_its_session_as_expired(
+    stopped_at: str | None, expires_at: str | None, reason: str
+) -> None:
+    # The container exits at its own expiry, and its event may reach EndSession before the
+    # hold's timeout acts: the session expired all the same.
+    event = task_stopped_event()
+    detail = event["detail"]
+    if stopped_at is not None:
+        detail["stoppedAt"] = stopped_at
+    if expires_at is not None:
+        environment = detail["overrides"]["containerOverrides"][0]["environment"]
+        environment.append({"name": "BASTION_EXPIRES_AT", "value": expires_at})
+
+    request = TaskStopped.from_event(event).as_request()
+
+    assert request is not None
+    assert (request.session_id, request.reason) == ("s-0001", reason)

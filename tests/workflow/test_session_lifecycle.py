@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
+from tasks.common.models import parse_timestamp
 from tests.workflow.harness import Harness
 
 pytestmark = pytest.mark.workflow
@@ -126,6 +128,41 @@ def test_bastion_stopping_by_itself_ends_the_session_the_same_way(harness: Harne
     assert final["status"] == "SUCCEEDED"
     assert json.loads(final["output"])["end"]["reason"] == "bastion-stopped"
     assert harness.aws.inventory(session_id).is_empty
+
+
+def test_a_bastion_exiting_at_its_expiry_before_the_hold_times_out_reports_expired(
+    harness: Harness,
+) -> None:
+    # GIVEN a holding session (its hold times out a little after the expiry, rounded up)
+    session_id, arn = harness.start(harness.request(durationMinutes=480))
+    ready = harness.wait_until_holding(arn, session_id)
+    expires_at = parse_timestamp(ready["session"]["expiresAt"])
+
+    # WHEN the container's own expiry acts first: it exits at the expiry, and the stack's
+    # rule calls EndSession with the task-stopped event while the hold still holds
+    harness.aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"], at=expires_at)
+
+    # THEN the session is reported expired, as when the hold's timeout acts first
+    final = harness.finish(arn, timeout=30)
+    assert final["status"] == "SUCCEEDED", final
+    assert json.loads(final["output"])["end"]["reason"] == "expired"
+    assert "MarkSessionExpired" not in harness.states_entered(arn)
+    assert harness.aws.inventory(session_id).is_empty
+
+
+def test_a_bastion_stopping_a_second_before_its_expiry_is_not_reported_expired(
+    harness: Harness,
+) -> None:
+    session_id, arn = harness.start(harness.request(durationMinutes=480))
+    ready = harness.wait_until_holding(arn, session_id)
+    expires_at = parse_timestamp(ready["session"]["expiresAt"])
+
+    harness.aws.ecs_control.stop_task_by_itself(
+        ready["bastionTask"]["taskArn"], exit_code=137, at=expires_at - timedelta(seconds=1)
+    )
+
+    final = harness.finish(arn, timeout=30)
+    assert json.loads(final["output"])["end"]["reason"] == "bastion-stopped"
 
 
 def test_ending_a_session_that_is_not_holding_is_a_named_error(harness: Harness) -> None:
