@@ -37,19 +37,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bastion.follow import history
+from tests.node_tools import ROOT, run_script, unavailable
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_TOOLS = ROOT / "tools" / "node"
-RUNNER = NODE_TOOLS / "run-asl.mjs"
-ENGINE_PACKAGE = NODE_TOOLS / "node_modules" / "aws-local-stepfunctions" / "package.json"
+ENGINE = "aws-local-stepfunctions"
 ASL_DIR = ROOT / "workflows" / "asl"
 #: Where the TimeoutSecondsPath workaround copies the timeout into the Parameters.
 TIMEOUT_KEY = "replayTimeoutSeconds"
@@ -63,14 +58,7 @@ _SUBSTITUTION = re.compile(r"\$\{(\w+)\}")
 
 def node_unavailable() -> str | None:
     """Why the second engine cannot run here, or None when it can."""
-    if shutil.which("node") is None:
-        return "no `node` on PATH (Node 20+ runs aws-local-stepfunctions)"
-    if not ENGINE_PACKAGE.is_file():
-        return (
-            f"aws-local-stepfunctions is not installed in {NODE_TOOLS.relative_to(ROOT)} "
-            "(`make test` installs it: npm ci --prefix tools/node)"
-        )
-    return None
+    return unavailable(ENGINE)
 
 
 # --------------------------------------------------------------------------- the loader
@@ -254,18 +242,7 @@ class Replay:
 
 def run_node(batch: Mapping[str, Any], timeout: float = 300.0) -> dict[str, Any]:
     """Run ``tools/node/run-asl.mjs`` on one batch; its report per execution name."""
-    completed = subprocess.run(  # noqa: S603 - a fixed script of the repository
-        ["node", str(RUNNER)],  # noqa: S607 - node from PATH, checked by node_unavailable
-        input=json.dumps(batch),
-        capture_output=True,
-        text=True,
-        cwd=NODE_TOOLS,
-        timeout=timeout,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"the second engine failed:\n{completed.stderr[-4000:]}")
-    return dict(json.loads(completed.stdout))
+    return dict(json.loads(run_script("run-asl.mjs", stdin=json.dumps(batch), timeout=timeout)))
 
 
 def replay(recordings: list[Recording], substitutions: Mapping[str, str]) -> dict[str, Replay]:
