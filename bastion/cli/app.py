@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bastion.cli import api, keys, sessions
+from bastion.cli import api, keys, kubeconfig, sessions
 from bastion.cli.display import Progress, follow_until, live_capable
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.target import Target, caller_arn, resolve
@@ -159,12 +159,14 @@ def _session_text(doc: dict[str, Any]) -> str:
         lines.append(f"  error:    {doc['error']['code']}: {doc['error']['message']}")
     elif doc["expiresAt"]:
         lines.append(f"  expires:  {doc['expiresAt']}")
+    if doc.get("unreadable"):
+        lines.append(f"  unreadable: {doc['unreadable']}")
     return "\n".join(lines)
 
 
 def _forget_if_ended(target: Target, doc: dict[str, Any]) -> None:
     """An ended session's directory (its ephemeral key) is removed once it is seen ended."""
-    if doc["status"] in END_STATES:
+    if doc["status"] in END_STATES and keys.is_session_id(doc["sessionId"]):
         keys.remove_session_dir(target.sessions_dir, str(doc["sessionId"]))
         doc["keyFile"] = None
 
@@ -310,7 +312,7 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
     rows += [
         (
             str(d["sessionId"]),
-            str(d["status"]),
+            "UNREADABLE" if d.get("unreadable") else str(d["status"]),
             str(d["cluster"] or "-"),
             f"{d['address']}:{d['port']}" if d["address"] else "-",
             str(d["expiresAt"] or "-"),
@@ -337,21 +339,14 @@ def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
         return ExitCode.OK
     sfn = target.client("stepfunctions")
     progress = _progress(args)
-    if doc["status"] == "STARTING":
-        # Only a holding session can be ended early: let it reach the hold first.
-        follow_until(
-            sfn,
-            doc["executionArn"],
-            Progress(None, live=False),
-            lambda step: step.kind == "entered" and step.state == "HoldSession",
-            timeout_seconds=args.timeout,
-        )
     already = len(steps_from_history(history(sfn, doc["executionArn"])))
     if doc["status"] != "ENDING":
         if target.api_url and not target.is_local and args.via != "sfn":
             api.call(target, "DELETE", f"/sessions/{session_id}")
-        else:
-            sessions.end_via_function(target, session_id)
+        elif not sessions.end_via_function(target, session_id):
+            # Nothing holds the session (still starting, or its hold parameter is gone):
+            # stop its execution, as the API's DELETE does; the teardown follows.
+            sessions.stop_unheld(target, session_id, caller_arn(target))
         _note(args, f"ending session {session_id}")
     if not args.no_wait:
         try:
@@ -423,27 +418,18 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
                 "interactiveMode": "IfAvailable",
             }
         }
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": context,
-        "clusters": [
-            {
-                "name": context,
-                "cluster": {
-                    "server": cluster["endpoint"],
-                    "certificate-authority-data": cluster["certificateAuthority"]["data"],
-                    "proxy-url": f"socks5://127.0.0.1:{socks_port}",
-                },
-            }
-        ],
-        "users": [{"name": context, "user": user}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(json.dumps(config, indent=2) + "\n")
+    kubeconfig.write(
+        path,
+        kubeconfig.Context(
+            name=context,
+            cluster={
+                "server": cluster["endpoint"],
+                "certificate-authority-data": cluster["certificateAuthority"]["data"],
+                "proxy-url": f"socks5://127.0.0.1:{socks_port}",
+            },
+            user=user,
+        ),
+    )
     tunnel = sessions.ssh_argv(target, doc)
     tunnel[1:1] = ["-N", "-D", f"127.0.0.1:{socks_port}", "-o", "ExitOnForwardFailure=yes"]
     document = {
@@ -698,14 +684,18 @@ def build_parser() -> argparse.ArgumentParser:
     session_arg(ssh)
     ssh.usage = "bastion ssh [ID] [options] [-- COMMAND ...]"
 
-    kubeconfig = command(
+    kubeconfig_command = command(
         "kubeconfig",
         cmd_kubeconfig,
         "write a kubectl context that reaches the private endpoint through ssh -D",
     )
-    session_arg(kubeconfig)
-    kubeconfig.add_argument("--kubeconfig", help="file to write (default: the session's own)")
-    kubeconfig.add_argument(
+    session_arg(kubeconfig_command)
+    kubeconfig_command.add_argument(
+        "--kubeconfig",
+        help="merge the context into this file, as kubectl config does (default: the "
+        "session's own file)",
+    )
+    kubeconfig_command.add_argument(
         "--socks-port",
         type=whole_number(1, 65535),
         help="local SOCKS port, 1 to 65535 (default: a free one)",

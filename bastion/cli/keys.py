@@ -26,6 +26,15 @@ EPHEMERAL_KEY = "id_ed25519"
 KEY_POINTER = "key-path"
 
 
+def is_session_id(value: object) -> bool:
+    """Whether ``value`` is a session id (and so may name a directory)."""
+    try:
+        check_session_id(value)
+    except InvalidRequest:
+        return False
+    return True
+
+
 def session_dir(root: Path, session_id: str) -> Path:
     """The session's directory (not created); CliError when the id is not a session id."""
     try:

@@ -8,6 +8,7 @@ in its execution: the request (input), how far it got (history), where the basti
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,9 @@ from bastion.follow import error_message, history
 #: States of the teardown: once one is entered, the session is ending.
 TEARDOWN_STATES = frozenset({"RecordValidationError", "MarkSessionExpired", "StopBastionTask"})
 READY_STATE = "BastionReady"
+#: The error an execution is stopped with when its user ends it while nothing holds it
+#: (the API's DELETE uses the same).
+ABORTED_BY_USER = "SessionEndedByUser"
 #: Execution errors that mean "refused before anything was created".
 REFUSALS = frozenset({"InvalidRequest", "ClusterNotFound", "ClusterNotPrivate"})
 
@@ -62,21 +66,29 @@ def describe(target: Target, session_id: str) -> dict[str, Any]:
 def document(
     target: Target, description: dict[str, Any], events: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The session document of an execution, from its description and history."""
-    request = _json(description.get("input")) or {}
+    """The session document of an execution, from its description and history.
+
+    Anyone who may start executions can give one any input, so nothing in it is trusted:
+    a value of the wrong type is left out, a long one is cut, and an execution whose input
+    is not a session request is described with ``unreadable`` saying why.
+    """
+    raw_request = _json(description.get("input"))
+    request = _object(raw_request)
     session_id = str(description["name"])
+    # Only a session id ever becomes a path (AWS allows execution names such as "..").
+    named = keys.is_session_id(session_id)
     ready: dict[str, Any] = {}
     state: dict[str, Any] = {}
     entered: set[str] = set()
     for event in events:
         if "stateEnteredEventDetails" in event:
-            entered.add(str(event["stateEnteredEventDetails"]["name"]))
+            entered.add(str(event["stateEnteredEventDetails"].get("name")))
         details = event.get("stateExitedEventDetails") or {}
         if details.get("name") == READY_STATE:
-            state = _json(details.get("output")) or {}
-            ready = state.get("ready") or {}
+            state = _object(_json(details.get("output")))
+            ready = _object(state.get("ready"))
     status_name = str(description["status"])
-    output = _json(description.get("output")) or {}
+    output = _object(_json(description.get("output")))
     error = None
     end_reason = None
     if status_name == "RUNNING":
@@ -88,36 +100,40 @@ def document(
             status = "STARTING"
     elif status_name == "SUCCEEDED":
         status = "ENDED"
-        end_reason = (output.get("end") or {}).get("reason")
+        end_reason = _text(_object(output.get("end")).get("reason"))
     elif status_name == "ABORTED":
         status, end_reason = "ENDED", "aborted"
     else:
         status = "FAILED"
         error = {
-            "code": str(description.get("error") or status_name),
-            "message": error_message(str(description.get("cause") or status_name.lower())),
+            "code": _text(description.get("error")) or status_name,
+            "message": _text(
+                error_message(str(description.get("cause") or status_name.lower())),
+                MAX_MESSAGE_CHARS,
+            )
+            or status_name.lower(),
         }
-    bastion = state.get("bastion") or {}
-    session = state.get("session") or {}
-    address = ready.get("address")
+    bastion = _object(state.get("bastion"))
+    session = _object(state.get("session"))
+    address = _text(ready.get("address"))
     port = 22
-    user = bastion.get("sshUser") or "bastion"
-    key_file = keys.private_key_for(target.sessions_dir, session_id)
-    if target.local_dir is not None and status == "READY":
+    user = _text(bastion.get("sshUser")) or "bastion"
+    key_file = keys.private_key_for(target.sessions_dir, session_id) if named else None
+    if target.local_dir is not None and status == "READY" and named:
         from bastion.local.task_runner import read_record
 
         record = read_record(target.local_dir, session_id)
         if record is not None:
             address, port, user = record.address, record.port, record.user
     doc: dict[str, Any] = {
-        "sessionId": session_id,
+        "sessionId": session_id if named else _text(repr(session_id)),
         "status": status,
-        "cluster": ready.get("cluster") or request.get("cluster"),
-        "requestedBy": session.get("requestedBy") or request.get("requestedBy"),
+        "cluster": _text(ready.get("cluster")) or _text(request.get("cluster")),
+        "requestedBy": _text(session.get("requestedBy")) or _text(request.get("requestedBy")),
         "executionArn": description["executionArn"],
         "executionStatus": status_name,
         "startedAt": _iso(description.get("startDate")),
-        "expiresAt": ready.get("expiresAt") or session.get("expiresAt"),
+        "expiresAt": _timestamp(ready.get("expiresAt")) or _timestamp(session.get("expiresAt")),
         "endedAt": _iso(description.get("stopDate")),
         "address": address if status in ("READY", "ENDING") else None,
         "port": port,
@@ -127,10 +143,47 @@ def document(
         "endReason": end_reason,
         "error": error,
         "local": target.is_local,
+        "unreadable": _unreadable(raw_request)
+        if named
+        else "its execution's name is not a session id",
     }
-    if status == "READY" and address:
+    if status == "READY" and address and named:
         doc["sshCommand"] = " ".join(ssh_argv(target, doc))
     return doc
+
+
+#: How much of a value read from an execution a document shows.
+MAX_VALUE_CHARS = 256
+MAX_MESSAGE_CHARS = 2000
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def _unreadable(request: Any) -> str | None:
+    """Why an execution's input is not a session request, or None when it is one."""
+    if not isinstance(request, dict):
+        return "its input is not a session request (a JSON object)"
+    for field in ("cluster", "requestedBy"):
+        value = request.get(field)
+        if not isinstance(value, str) or not value:
+            return f"its input has no {field} (a string)"
+        if len(value) > MAX_VALUE_CHARS:
+            return f"its input's {field} is too long ({len(value)} characters)"
+    return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str | None:
+    """``value`` if it is a non-empty string, cut to ``limit`` characters; else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
+def _timestamp(value: Any) -> str | None:
+    return value if isinstance(value, str) and _TIMESTAMP.fullmatch(value) else None
 
 
 def ssh_argv(target: Target, doc: dict[str, Any], command: list[str] | None = None) -> list[str]:
@@ -173,7 +226,10 @@ def _json(text: Any) -> Any:
 def list_sessions(
     target: Target, *, requested_by: str | None, limit: int = 20, running_only: bool = False
 ) -> list[dict[str, Any]]:
-    """Recent sessions (newest first), of ``requested_by`` only unless it is None."""
+    """Recent sessions (newest first), of ``requested_by`` only unless it is None.
+
+    Executions of any input or name are listed: see :func:`document`.
+    """
     sfn = target.client("stepfunctions")
     machine = target.require_state_machine()
     found: list[dict[str, Any]] = []
@@ -183,7 +239,7 @@ def list_sessions(
     for page in sfn.get_paginator("list_executions").paginate(**kwargs):
         for item in page["executions"]:
             description = sfn.describe_execution(executionArn=item["executionArn"])
-            request = _json(description.get("input")) or {}
+            request = _object(_json(description.get("input")))
             if requested_by is not None and request.get("requestedBy") != requested_by:
                 continue
             found.append(description)
@@ -267,6 +323,28 @@ def end_via_function(target: Target, session_id: str, reason: str = "ended-by-us
         raise CliError(
             f"EndSession failed: {payload.get('errorType')}: {payload.get('errorMessage')}"
         )
+    return True
+
+
+def stop_unheld(target: Target, session_id: str, caller: str) -> bool:
+    """Stop the execution of a session that nothing holds, unless it is ending already.
+
+    Its teardown then runs as for any stopped session execution (the teardown machine
+    runs for it); whether this stopped it.
+    """
+    doc = describe(target, session_id)
+    if doc["status"] != "STARTING" and doc["status"] != "READY":
+        return False
+    try:
+        target.client("stepfunctions").stop_execution(
+            executionArn=doc["executionArn"],
+            error=ABORTED_BY_USER,
+            cause=f"ended-by-user: {caller} ended the session while nothing held it",
+        )
+    except ClientError as error:
+        if error.response["Error"].get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
     return True
 
 

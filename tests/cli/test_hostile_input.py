@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import time
 from pathlib import Path
 
 import pytest
 
+from bastion import local_daemon
 from bastion.cli.app import main
 from bastion.cli.errors import ExitCode
 from bastion.local.inventory import read_inventory
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, validate
 
 pytestmark = pytest.mark.cli
 
@@ -185,3 +188,102 @@ def test_a_failed_start_removes_only_the_folder_it_created(cli: Cli) -> None:
     assert not (sessions / "fails-1").exists()
     assert (neighbour / "key-path").read_text() == "/somewhere/id_ed25519\n"
     assert sessions.stat().st_mode & 0o777 == 0o700
+
+
+# --------------------------------------------------------------------------- any execution
+
+
+#: Inputs anyone allowed to start executions can give the session machine.
+HOSTILE_INPUTS = {
+    "hostile-text": '"text"',
+    "hostile-list": "[1, 2]",
+    "hostile-null": "null",
+    "hostile-empty": "{}",
+    "hostile-types": json.dumps(
+        {"cluster": {"a": 1}, "requestedBy": "arn:aws:sts::123456789012:user/moto", "x": [1]}
+    ),
+    "hostile-huge": json.dumps(
+        {"cluster": "c" * 200_000, "requestedBy": "arn:aws:sts::123456789012:user/moto"}
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_executions(cli: Cli) -> list[str]:
+    sfn = cli.clients()("stepfunctions")
+    endpoint = local_daemon.running(cli.local_dir)
+    assert endpoint is not None
+    machine = endpoint.outputs["SessionStateMachineArn"]
+    arns = []
+    for name, text in HOSTILE_INPUTS.items():
+        arns.append(
+            sfn.start_execution(stateMachineArn=machine, name=name, input=text)["executionArn"]
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        statuses = {sfn.describe_execution(executionArn=arn)["status"] for arn in arns}
+        if statuses != {"RUNNING"} and "RUNNING" not in statuses:
+            break
+        time.sleep(0.2)
+    return list(HOSTILE_INPUTS)
+
+
+@pytest.mark.parametrize("command", [["ls"], ["ls", "--all"], ["ls", "--running"]])
+def test_listing_survives_any_execution_and_shows_the_unreadable(
+    cli: Cli, hostile_executions: list[str], command: list[str]
+) -> None:
+    done = cli.run(*command, "--local")
+    assert done.returncode == 0, done.stderr
+    code, listing = cli.json(*command, "--local")
+    assert code == 0, listing
+    validate(listing, "sessionList")
+    if command == ["ls", "--all"]:
+        unreadable = {
+            entry["sessionId"]: entry for entry in listing["sessions"] if entry["unreadable"]
+        }
+        assert set(hostile_executions) <= set(unreadable), listing
+        assert all(len(str(entry["cluster"] or "")) < 1000 for entry in listing["sessions"])
+        table = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[1:]}
+        assert all(table[name] == "UNREADABLE" for name in hostile_executions), done.stdout
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_INPUTS))
+def test_status_of_any_execution_is_a_document_not_a_crash(
+    cli: Cli, hostile_executions: list[str], name: str
+) -> None:
+    code, status = cli.json("status", "--local", name)
+    assert code == 0, status
+    validate(status, "session")
+    assert status["unreadable"], status
+    assert len(json.dumps(status)) < 10_000
+    done = cli.run("status", "--local", name)
+    assert done.returncode == 0 and "unreadable" in done.stdout, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- down
+
+
+def test_down_ends_a_session_whose_hold_parameter_is_gone(cli: Cli) -> None:
+    code, document = cli.json("up", "--local", "--wait", "--session-id", "hold-gone")
+    assert code == 0, document
+    ssm = cli.clients()("ssm")
+    names = [
+        parameter["Name"]
+        for page in ssm.get_paginator("describe_parameters").paginate()
+        for parameter in page["Parameters"]
+        if parameter["Name"].endswith("/hold-gone")
+    ]
+    assert len(names) == 1, names
+    ssm.delete_parameter(Name=names[0])
+    # Before: `down` waited, silently, for its --timeout; the session kept everything.
+    done = cli.run("down", "--local", "hold-gone", "--timeout", "60")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 60
+    status: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        code, status = cli.json("status", "--local", "hold-gone")
+        if status["status"] == "ENDED" and read_inventory(cli.clients(), "hold-gone").is_empty:
+            break
+        time.sleep(0.2)
+    assert status["status"] == "ENDED", status
+    assert read_inventory(cli.clients(), "hold-gone").is_empty

@@ -100,7 +100,9 @@ def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
     code, document = cli.json("kubeconfig", "--local")
     assert code == 0, document
     validate(document, "kubeconfig")
-    config = json.loads(Path(document["kubeconfig"]).read_text())
+    import yaml
+
+    config = yaml.safe_load(Path(document["kubeconfig"]).read_text())
     cluster = config["clusters"][0]["cluster"]
     assert cluster["proxy-url"] == f"socks5://127.0.0.1:{document['socksPort']}"
     tunnel = subprocess.Popen(  # noqa: S603 - the command the CLI printed
@@ -133,6 +135,31 @@ def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(tunnel.pid, signal.SIGTERM)
         tunnel.wait(timeout=10)
+
+
+def test_kubeconfig_merges_into_the_users_own_file(
+    cli: Cli, session: dict[str, Any], tmp_path: Path
+) -> None:
+    import yaml
+
+    path = tmp_path / "config"
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "prod",
+        "clusters": [{"name": "prod", "cluster": {"server": "https://prod.example:6443"}}],
+        "users": [{"name": "prod-admin", "user": {"token": "prod-secret-token"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "prod-admin"}}],
+    }
+    path.write_text(yaml.safe_dump(theirs))
+    path.chmod(0o640)
+    code, document = cli.json("kubeconfig", "--local", "--kubeconfig", str(path))
+    assert code == 0, document
+    merged = yaml.safe_load(path.read_text())
+    assert [c["name"] for c in merged["contexts"]] == ["prod", document["context"]]
+    assert merged["users"][0] == theirs["users"][0]
+    assert merged["current-context"] == document["context"]
+    assert path.stat().st_mode & 0o777 == 0o640
 
 
 def test_status_and_ls_print_documented_json(cli: Cli, session: dict[str, Any]) -> None:
