@@ -59,7 +59,7 @@ QUOTA = 60
 
 #: The fault model, after the AWS facts: EC2's mutating calls have the smallest throttling
 #: buckets (5 refills a second), so they are throttled most; every action sees throttling,
-#: server errors and latency; functions crash after acting or time out.
+#: server errors and latency; functions crash or run out of memory after acting, or time out.
 DEFAULT_MODEL = FaultModel(
     calls={
         "*": CallRates(throttled=0.05, server_error=0.02, slow=0.02),
@@ -69,7 +69,7 @@ DEFAULT_MODEL = FaultModel(
         "ec2:DeleteSecurityGroup": CallRates(throttled=0.08, server_error=0.02),
         "lambda:Invoke": CallRates(throttled=0.03, server_error=0.02),
     },
-    invocations=InvocationRates(crashed_after_call=0.03, timed_out=0.01),
+    invocations=InvocationRates(crashed_after_call=0.03, timed_out=0.01, out_of_memory=0.005),
 )
 #: Every AWS action (Lambda's Invoke included) throttled one call in five, nothing else.
 THROTTLING_ONLY = FaultModel(calls={"*": CallRates(throttled=0.20)})
@@ -346,7 +346,14 @@ def _wait_holding_or_ended(fleet: _Fleet, plan: SessionPlan, timeout: float) -> 
 
 
 #: Errors a client retries EndSession after (the function died, or AWS was throttling).
-_TRANSIENT_ERRORS = (b"Lambda.Unknown", b"AwsThrottled", b"AwsUnavailable")
+_TRANSIENT_ERRORS = (
+    b"Sandbox.Timedout",
+    b"Runtime.ExitError",
+    b"Runtime.OutOfMemory",
+    b"Lambda.Unknown",
+    b"AwsThrottled",
+    b"AwsUnavailable",
+)
 
 
 def _end_session(fleet: _Fleet, plan: SessionPlan) -> None:

@@ -8,7 +8,8 @@ from dataclasses import replace
 from workflows.asl import Catch, JsonObject, Retry, Task
 
 #: AWS's recommended retrier for transient Lambda service errors (the function may not
-#: have run), with jitter so that sessions failing together do not retry in lockstep.
+#: have run), with jitter so that sessions failing together do not retry in lockstep
+#: (Step Functions developer guide, "Handle Lambda service exceptions").
 LAMBDA_SERVICE_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -34,11 +35,21 @@ RETRY_AWS_TRANSIENT = Retry(
     max_delay_seconds=20,
     full_jitter=True,
 )
-#: The function died without an answer (timed out, ran out of memory, crashed), perhaps
-#: after its AWS call took effect. Every task is idempotent, so running it again is safe:
-#: the re-run finds what the first run made instead of making it twice.
+#: How Lambda names a function that died without an answer, perhaps after its AWS call
+#: took effect: it ran past its timeout, its process exited, it ran out of memory (Lambda
+#: developer guide, "Troubleshoot invocation issues in Lambda"), or, as Step Functions named
+#: every unhandled function error before those names, ``Lambda.Unknown``.
+FUNCTION_DIED_ERRORS = (
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+    "Runtime.OutOfMemory",
+    "Lambda.Unknown",
+)
+#: Every task is idempotent, so running a function that died again is safe: the re-run
+#: finds what the first run made instead of making it twice. A few attempts only: a
+#: function that dies each time (always out of memory) is a bug, not a blip.
 RETRY_FUNCTION_DIED = Retry(
-    ("Lambda.Unknown",),
+    FUNCTION_DIED_ERRORS,
     interval_seconds=2,
     max_attempts=3,
     backoff_rate=2.0,

@@ -13,7 +13,8 @@ from typing import Any
 
 from workflows.asl import MAX_STATE_NAME_LENGTH
 
-#: Lambda's service errors as Step Functions names them.
+#: The errors Lambda reports as Step Functions names them: the service's own
+#: (``Lambda.<code>``) and a function's death (timed out, exited, out of memory).
 LAMBDA_ERROR_NAMES = frozenset(
     {
         "Lambda.ServiceException",
@@ -21,7 +22,11 @@ LAMBDA_ERROR_NAMES = frozenset(
         "Lambda.SdkClientException",
         "Lambda.ClientExecutionTimeoutException",
         "Lambda.TooManyRequestsException",
+        "Lambda.ResourceNotReadyException",
         "Lambda.Unknown",
+        "Sandbox.Timedout",
+        "Runtime.ExitError",
+        "Runtime.OutOfMemory",
     }
 )
 STATES_ERROR_NAMES = frozenset(

@@ -4,6 +4,13 @@ moto without Docker only echoes the payload back. Here the handler runs in this 
 with the function's environment, a Lambda-like context object, and errors reported the way
 the Lambda service reports them (``x-amz-function-error: Unhandled`` and a JSON body whose
 ``errorType`` is the exception's class name, which Step Functions uses as the error name).
+
+A function that dies is named as Lambda names it (:mod:`bastion.local.lambda_errors`): a
+handler that exits the process (``SystemExit``) answers ``Runtime.ExitError``, one that
+runs out of memory (``MemoryError``) ``Runtime.OutOfMemory``, and one that runs past the
+function's timeout ``Sandbox.Timedout``, its result discarded. The timeout is measured in
+real seconds: the local AWS's time scale speeds up waits between steps, not a handler's own
+run, and a stopped handler cannot be interrupted in-process, so it is judged when it ends.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from bastion.local import lambda_errors
 from bastion.local.actions import Principal, acting_as
 from bastion.local.active import Controls, current
 from bastion.local.environ import thread_environ
 from bastion.local.fair_lock import FairReentrantLock
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
-from bastion.local.random_faults import FUNCTION_DIED, session_of, session_scope
+from bastion.local.random_faults import session_of, session_scope
 
 #: The outcome of an invocation whose handler returned normally.
 SUCCEEDED = "Succeeded"
@@ -147,9 +155,15 @@ def _error_payload(error_type: str, message: str, stack: list[str], request_id: 
 
 def _run_handler(function: Any, event: Any, context: LambdaContext) -> tuple[str, str | None]:
     """Call the handler: (payload, errorType or None)."""
+    started = time.monotonic()
     try:
         handler = load_handler(str(function.handler or ""))
         result = handler(event, context)
+        if time.monotonic() - started > context.timeout_seconds:
+            raise _HandlerError(
+                lambda_errors.TIMED_OUT,
+                lambda_errors.timed_out_message(context.aws_request_id, context.timeout_seconds),
+            )
         try:
             return json.dumps(result), None
         except (TypeError, ValueError) as error:
@@ -160,11 +174,28 @@ def _run_handler(function: Any, event: Any, context: LambdaContext) -> tuple[str
         return _error_payload(
             error.error_type, str(error), [], context.aws_request_id
         ), error.error_type
+    except SystemExit as error:  # the process exited: Lambda reports the exit, not a trace
+        status = error.code if isinstance(error.code, int) else 1
+        return _death_payload(lambda_errors.EXITED, context, f"exit status {status}")
+    except MemoryError:
+        return _death_payload(lambda_errors.OUT_OF_MEMORY, context, "signal: killed")
     except Exception as error:  # the handler's own failure, reported like the Lambda runtime
         # The first frame is this runtime calling the handler: not the user's code.
         stack = traceback.format_list(traceback.extract_tb(error.__traceback__)[1:])
         error_type = type(error).__name__
         return _error_payload(error_type, str(error), stack, context.aws_request_id), error_type
+
+
+def _death_payload(
+    error_type: str, context: LambdaContext, reason: str | None = None
+) -> tuple[str, str]:
+    """The answer for a function that died: Lambda's name and message, no stack trace."""
+    if error_type == lambda_errors.TIMED_OUT:
+        message = lambda_errors.timed_out_message(context.aws_request_id, context.timeout_seconds)
+    else:
+        default = "exit status 1" if error_type == lambda_errors.EXITED else "signal: killed"
+        message = lambda_errors.exited_message(context.aws_request_id, reason or default)
+    return _error_payload(error_type, message, [], context.aws_request_id), error_type
 
 
 #: Lambda's limit on function names: CloudFormation cuts generated names to fit it.
@@ -204,9 +235,9 @@ def _random_invocation_fault(
     drawn = controls.random_faults.invocation_fault(stable_name(function), session_id)
     if drawn is None:
         return None
-    message, runs_first = drawn
+    error_type, runs_first = drawn
     return InvocationFault(
-        function.function_name, FUNCTION_DIED, message, remaining=1, crash_after=runs_first
+        function.function_name, error_type, "", remaining=1, crash_after=runs_first
     )
 
 
@@ -233,9 +264,11 @@ def invoke_in_process(
                 payload, error_type = _run_handler(function, event, context)
     # Outside the invocation's scope: stopping the execution is not a call of the session's.
     controls.random_faults.after_invocation(lambda target: answers_to(function, target), session_id)
-    if fault is not None:
+    if fault is not None and fault.message:
         payload = _error_payload(fault.error_type, fault.message, [], context.aws_request_id)
         error_type = fault.error_type
+    elif fault is not None:  # a drawn death: Lambda's own message for it
+        payload, error_type = _death_payload(fault.error_type, context)
     controls.invocations.append(Invocation(function.function_name, event, error_type or SUCCEEDED))
     if error_type is not None:
         response_headers["x-amz-function-error"] = "Unhandled"

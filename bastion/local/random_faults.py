@@ -2,9 +2,11 @@
 
 Where :mod:`bastion.local.faults` arms one fault for a test, this draws faults at random
 for a whole campaign: throttling, server errors and added latency on any AWS action;
-Lambda invocations that fail before the function runs, crash after its AWS calls took
-effect, or time out; and per session, RunTask refusing capacity, a task that stops before
-it runs, a network interface released late, and the execution stopped after a given step.
+Lambda invocations that crash after the function's AWS calls took effect
+(``Runtime.ExitError``), run out of memory (``Runtime.OutOfMemory``) or time out before it
+acted (``Sandbox.Timedout``), named as Lambda names them (:mod:`bastion.local.lambda_errors`);
+and per session, RunTask refusing capacity, a task that stops before it runs, a network
+interface released late, and the execution stopped after a given step.
 
 Every decision is a pure function of ``(seed, session, what, n)``: the session a call is
 made for (the ``sessionId`` of the invocation running in the thread, or of an Invoke
@@ -25,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bastion.local import lambda_errors
+
 _scope = threading.local()
 
 #: Throttling error codes by service (the code AWS answers with), and their HTTP status.
@@ -38,14 +42,13 @@ _SERVER_ERROR = {
     "ssm": ("InternalServerError", 500),
 }
 _DEFAULT_SERVER_ERROR = ("ServiceUnavailable", 503)
-#: What Lambda reports when a function dies without answering.
-FUNCTION_DIED = "Lambda.Unknown"
 
 # The kinds of fault, as the campaign's table names them.
 THROTTLED = "throttled"
 SERVER_ERROR = "server error (5xx)"
 SLOW = "added latency"
 CRASHED_AFTER_CALL = "function crashed after its AWS calls"
+OUT_OF_MEMORY = "function ran out of memory"
 TIMED_OUT = "function timed out"
 CAPACITY_REFUSED = "RunTask capacity refused"
 STOPPED_BEFORE_RUNNING = "task stopped before RUNNING"
@@ -112,11 +115,13 @@ class InvocationRates:
     crashed_after_call: float = 0.0
     #: The function times out before it acted.
     timed_out: float = 0.0
+    #: The handler runs, its AWS calls take effect, then it runs out of memory.
+    out_of_memory: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_probability("crashed_after_call", self.crashed_after_call)
-        _check_probability("timed_out", self.timed_out)
-        if self.crashed_after_call + self.timed_out > 1.0 + _SUM_TOLERANCE:
+        for name in ("crashed_after_call", "timed_out", "out_of_memory"):
+            _check_probability(name, getattr(self, name))
+        if self.crashed_after_call + self.timed_out + self.out_of_memory > 1.0 + _SUM_TOLERANCE:
             raise ValueError("the invocation rates must not add up to more than 1")
 
 
@@ -270,21 +275,27 @@ class RandomFaults:
         return fault
 
     def invocation_fault(self, function_id: str, session_id: str | None) -> tuple[str, bool] | None:
-        """(message, whether the handler runs first) if this invocation is to die."""
+        """(Lambda's error type, whether the handler runs first) if this invocation is to die."""
         model = self._model
         if model is None or session_id is None:
             return None
         rates = model.invocations
-        if not (rates.crashed_after_call or rates.timed_out):
+        if not (rates.crashed_after_call or rates.timed_out or rates.out_of_memory):
             return None
         target = f"invoke:{function_id}"
         draw, number = self._draw(session_id, target)
-        if draw < rates.crashed_after_call:
-            self._record(CRASHED_AFTER_CALL, session_id, target, number)
-            return "Runtime.ExitError: the function's process exited before it answered", True
-        if draw < rates.crashed_after_call + rates.timed_out:
-            self._record(TIMED_OUT, session_id, target, number)
-            return "Task timed out after 30.00 seconds", False
+        # In this order, so that a model without out-of-memory draws as it always did.
+        deaths = (
+            (rates.crashed_after_call, CRASHED_AFTER_CALL, lambda_errors.EXITED, True),
+            (rates.timed_out, TIMED_OUT, lambda_errors.TIMED_OUT, False),
+            (rates.out_of_memory, OUT_OF_MEMORY, lambda_errors.OUT_OF_MEMORY, True),
+        )
+        bound = 0.0
+        for rate, kind, error_type, runs_first in deaths:
+            bound += rate
+            if draw < bound:
+                self._record(kind, session_id, target, number)
+                return error_type, runs_first
         return None
 
     def _session_fault(self, session_id: str | None) -> SessionFaults | None:

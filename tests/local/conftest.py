@@ -40,7 +40,11 @@ def role_arn(aws: LocalAws, name: str = "local-test-role") -> str:
 
 
 def create_function(
-    aws: LocalAws, name: str, handler: str, environment: dict[str, str] | None = None
+    aws: LocalAws,
+    name: str,
+    handler: str,
+    environment: dict[str, str] | None = None,
+    timeout: int = 30,
 ) -> str:
     """A Lambda function whose Handler is ``tests.local.handlers_for_tests.<handler>``."""
     response = aws.client("lambda").create_function(
@@ -49,7 +53,7 @@ def create_function(
         Role=role_arn(aws),
         Handler=f"{HANDLERS}.{handler}",
         Code={"ZipFile": _code_zip()},
-        Timeout=30,
+        Timeout=timeout,
         Environment={"Variables": environment or {}},
     )
     return str(response["FunctionArn"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import boto3
@@ -75,3 +76,19 @@ def create_group(event: Any, context: Any) -> dict[str, Any]:
 def unserializable(event: Any, context: Any) -> Any:
     """Return something JSON cannot carry."""
     return {"when": object()}
+
+
+def exit_process(event: Any, context: Any) -> dict[str, Any]:
+    """Exit the runtime's process, as ``sys.exit`` in a handler does."""
+    raise SystemExit(int(event.get("status", 1)))
+
+
+def exhaust_memory(event: Any, context: Any) -> dict[str, Any]:
+    """Run out of memory (without really allocating it)."""
+    raise MemoryError
+
+
+def overrun(event: Any, context: Any) -> dict[str, Any]:
+    """Keep working until past the function's timeout, then answer (too late)."""
+    time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
+    return {"answered": "too late"}

@@ -68,6 +68,36 @@ def test_runtime_errors_are_named_like_the_lambda_runtime(aws: LocalAws) -> None
     assert invoke(aws, "unserializable", {})[1]["errorType"] == "Runtime.MarshalError"
 
 
+def test_a_function_that_dies_is_named_as_lambda_names_it(aws: LocalAws) -> None:
+    # GIVEN functions whose process exits, that run out of memory, that run past a 1 s timeout
+    create_function(aws, "exits", "exit_process")
+    create_function(aws, "hungry", "exhaust_memory")
+    create_function(aws, "slow", "overrun", timeout=1)
+
+    # WHEN each is invoked
+    exited = invoke(aws, "exits", {"status": 3})
+    hungry = invoke(aws, "hungry", {})
+    slow = invoke(aws, "slow", {})
+
+    # THEN each answers Unhandled with Lambda's name and message, and no stack trace
+    assert exited[0] == hungry[0] == slow[0] == "Unhandled"
+    assert exited[1]["errorType"] == "Runtime.ExitError"
+    assert exited[1]["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+    assert hungry[1]["errorType"] == "Runtime.OutOfMemory"
+    assert hungry[1]["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    assert slow[1]["errorType"] == "Sandbox.Timedout"
+    assert slow[1]["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    assert "answered" not in slow[1]
+    for _error, payload in (exited, hungry, slow):
+        assert payload["stackTrace"] == []
+        assert payload["errorMessage"].startswith(f"RequestId: {payload['requestId']} ")
+    assert [invocation.outcome for invocation in aws.invocations] == [
+        "Runtime.ExitError",
+        "Runtime.OutOfMemory",
+        "Sandbox.Timedout",
+    ]
+
+
 def test_an_injected_invocation_fault_answers_before_the_handler(aws: LocalAws) -> None:
     # GIVEN a fault on the function, once
     create_function(aws, "creator", "create_group")

@@ -17,7 +17,7 @@ from bastion.local.random_faults import (
     CAPACITY_REFUSED,
     CRASHED_AFTER_CALL,
     ENI_RELEASED_LATE,
-    FUNCTION_DIED,
+    OUT_OF_MEMORY,
     SERVER_ERROR,
     SLOW,
     STOPPED_BEFORE_RUNNING,
@@ -176,6 +176,8 @@ def test_real_calls_meet_the_faults_the_pure_function_draws(aws: LocalAws) -> No
         (lambda: InvocationRates(crashed_after_call=2.0), "crashed_after_call must be"),
         (lambda: InvocationRates(timed_out=-1.0), "timed_out must be"),
         (lambda: InvocationRates(crashed_after_call=0.6, timed_out=0.6), "more than 1"),
+        (lambda: InvocationRates(out_of_memory=1.5), "out_of_memory must be"),
+        (lambda: InvocationRates(timed_out=0.6, out_of_memory=0.6), "more than 1"),
     ],
 )
 def test_rates_refuse_what_is_not_a_probability(make: Callable[[], Any], message: str) -> None:
@@ -330,11 +332,29 @@ def test_a_crash_after_the_call_keeps_the_handlers_effects(aws: LocalAws) -> Non
 
     # THEN its group exists, yet the invocation died without answering
     assert "made-anyway" in _group_names(aws, network.vpc_id)
-    assert (error, payload["errorType"]) == ("Unhandled", FUNCTION_DIED)
-    assert aws.invocations[-1].outcome == FUNCTION_DIED
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ExitError")
+    assert "Runtime exited with error: exit status 1" in payload["errorMessage"]
+    assert aws.invocations[-1].outcome == "Runtime.ExitError"
     assert aws.random_faults.injected == [
         InjectedFault(CRASHED_AFTER_CALL, "s-1", "invoke:creator", 0)
     ]
+
+
+def test_an_invocation_that_runs_out_of_memory_kept_its_effects(aws: LocalAws) -> None:
+    # GIVEN every invocation of every session running out of memory after its calls
+    network = create_network(aws)
+    create_function(aws, "creator", "create_group")
+    aws.random_faults.arm(1, FaultModel(invocations=InvocationRates(out_of_memory=1.0)))
+
+    # WHEN the function is invoked for a session
+    event = {"sessionId": "s-1", "name": "made-anyway", "vpcId": network.vpc_id}
+    error, payload = invoke(aws, "creator", event)
+
+    # THEN its group exists, and Lambda reports the death under its name, with no trace
+    assert "made-anyway" in _group_names(aws, network.vpc_id)
+    assert (error, payload["errorType"]) == ("Unhandled", "Runtime.OutOfMemory")
+    assert payload["stackTrace"] == []
+    assert aws.random_faults.counts() == {OUT_OF_MEMORY: 1}
 
 
 def test_a_timed_out_invocation_did_not_act(aws: LocalAws) -> None:
@@ -349,8 +369,8 @@ def test_a_timed_out_invocation_did_not_act(aws: LocalAws) -> None:
 
     # THEN the session's handler did not run and the invocation timed out; the other ran
     error, payload = timed_out
-    assert (error, payload["errorType"]) == ("Unhandled", FUNCTION_DIED)
-    assert "timed out" in payload["errorMessage"]
+    assert (error, payload["errorType"]) == ("Unhandled", "Sandbox.Timedout")
+    assert "Task timed out after 30.00 seconds" in payload["errorMessage"]
     assert answered[0] is None
     assert _group_names(aws, network.vpc_id) == {"default", "session-sg", "y"}
     assert aws.random_faults.counts() == {TIMED_OUT: 1}

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from bastion.local import lambda_errors
 from tasks.common.errors import TASK_ERROR_NAMES
 from tasks.find_orphaned_sessions import MAX_SESSIONS_PER_SWEEP
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
-from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS
-from workflows.lint import all_states, duplicate_keys, lint_definition, placeholders
+from workflows.lambda_tasks import FUNCTION_DIED_ERRORS, TEARDOWN_TRANSIENT_ATTEMPTS
+from workflows.lint import (
+    LAMBDA_ERROR_NAMES,
+    all_states,
+    duplicate_keys,
+    lint_definition,
+    placeholders,
+)
 from workflows.machines import ASL_DIR, MACHINES
 from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
 from workflows.session import SETUP_STEPS
@@ -130,6 +137,34 @@ def test_lint_reports_each_kind_of_problem(definition: dict, problem: str) -> No
     assert problem in lint_definition(definition, TASK_ERROR_NAMES)
 
 
+def _retrying(error_name: str) -> dict:
+    retry = [{"ErrorEquals": [error_name]}]
+    return {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Task", "Resource": "x", "End": True, "Retry": retry}},
+    }
+
+
+@pytest.mark.parametrize("name", FUNCTION_DIED_ERRORS)
+def test_lint_knows_the_names_lambda_gives_a_function_that_died(name: str) -> None:
+    assert lint_definition(_retrying(name), TASK_ERROR_NAMES) == []
+
+
+@pytest.mark.parametrize("misspelt", ["Sandbox.TimedOut", "Lambda.Timeout", "Runtime.OOM"])
+def test_lint_reports_a_misspelt_lambda_error_name(misspelt: str) -> None:
+    # A retrier on a name Lambda never reports never fires: the timeout fails the step.
+    assert lint_definition(_retrying(misspelt), TASK_ERROR_NAMES) == [
+        f"A: Retry[0] names {misspelt!r}, which no task raises"
+        " and is not a States.* or Lambda error"
+    ]
+
+
+def test_the_retriers_and_the_local_aws_agree_on_how_a_function_dies() -> None:
+    # The local AWS reports a dead function under Lambda's names; the retrier must match each.
+    assert set(FUNCTION_DIED_ERRORS) == set(lambda_errors.FUNCTION_DIED)
+    assert set(FUNCTION_DIED_ERRORS) <= LAMBDA_ERROR_NAMES
+
+
 def test_duplicate_state_names_are_refused() -> None:
     with pytest.raises(DuplicateStateName, match="'Same'"):
         StateMachine(comment="", states=[Pass(name="Same", next="Same"), Succeed(name="Same")])
@@ -178,6 +213,10 @@ TRANSIENT_ERRORS = {
     "Lambda.TooManyRequestsException",
     "AwsThrottled",
     "AwsUnavailable",
+    # a function that died, under each name Lambda gives it
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+    "Runtime.OutOfMemory",
     "Lambda.Unknown",
 }
 #: Names that would retry what is not transient (a refusal, a bad request, a quota).

@@ -25,8 +25,12 @@ from workflows.teardown import TEARDOWN_STEPS
 
 pytestmark = pytest.mark.workflow
 
-#: The error Step Functions sees when a function dies without answering.
-FUNCTION_DIED = "Lambda.Unknown"
+#: The error Step Functions sees when a function's process dies without answering.
+FUNCTION_DIED = "Runtime.ExitError"
+#: Every name Lambda gives a function that died without answering (Lambda developer
+#: guide, "Troubleshoot invocation issues"; Step Functions developer guide, "Handle
+#: Lambda service exceptions", for the older ``Lambda.Unknown``).
+FUNCTION_DEATHS = ("Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory", "Lambda.Unknown")
 #: The setup steps that change something in AWS (the others only read).
 MUTATING_SETUP_STEPS = (
     "CreateSessionSecurityGroup",
@@ -327,6 +331,34 @@ def test_teardown_steps_that_die_in_the_teardown_machine_are_retried_and_it_comp
     inventory = harness.aws.inventory(session_id)
     assert inventory.is_empty, inventory.render()
     assert harness.control_plane_rules() == rules_before
+
+
+# ----------------------------------------------------------------------- Lambda's names
+
+
+@pytest.mark.parametrize("death", FUNCTION_DEATHS)
+def test_a_function_that_dies_once_under_any_of_lambdas_names_is_retried(
+    harness: Harness, death: str
+) -> None:
+    # GIVEN a setup step and a teardown step whose functions each die once before acting,
+    # reported under one of the names Lambda gives a function that died
+    rules_before = harness.control_plane_rules()
+    for step in ("CreateSessionSecurityGroup", "DeleteSessionSecurityGroup"):
+        harness.aws.faults.fail_invocation(
+            f"{step}Function", error_type=death, message=f"{step}: {death}", times=1
+        )
+
+    # WHEN a session starts: it must reach its hold all the same
+    session_id, arn, ready = start_and_hold(harness)
+
+    # THEN the setup step was retried, and the session holds one of each resource
+    assert state_attempts(harness, arn, "CreateSessionSecurityGroup") == [death, SUCCEEDED]
+    assert_one_of_each(harness, session_id, ready)
+
+    # WHEN the session ends early, THEN its teardown retries the step and completes
+    end_early(harness, session_id)
+    assert_ended_cleanly(harness, arn, session_id, rules_before, "ended-by-user")
+    assert state_attempts(harness, arn, "DeleteSessionSecurityGroup") == [death, SUCCEEDED]
 
 
 # ----------------------------------------------------------------------- EndSession
