@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.failure import failure_state_names
+
 SETUP = "setup"
 READY_POLL = "ready poll"
 HOLD = "hold"
@@ -36,9 +38,9 @@ SESSION_PHASES: dict[str, str] = {
     "DeleteSessionSecurityGroup": TEARDOWN,
     "DeleteHoldParameter": TEARDOWN,
     "IsTeardownComplete": TEARDOWN,
-    "TeardownIncomplete": TEARDOWN,
+    **dict.fromkeys(failure_state_names("TeardownIncomplete"), TEARDOWN),
     "DidSessionFail": TEARDOWN,
-    "SessionFailed": TEARDOWN,
+    **dict.fromkeys(failure_state_names("SessionFailed"), TEARDOWN),
     "SessionEnded": TEARDOWN,
 }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from workflows.asl import (
     Catch,
     Choice,
-    Fail,
     Pass,
     Retry,
     Rule,
@@ -22,6 +21,7 @@ from workflows.asl import (
     chain,
     is_present,
 )
+from workflows.failure import fail_with_message
 from workflows.lambda_tasks import TRANSIENT, function_arn, lambda_task
 from workflows.teardown import teardown_chain
 
@@ -166,19 +166,19 @@ def session_machine() -> StateMachine:
         result_path="$.end",
         next=FIRST_TEARDOWN_STEP,
     )
+    failed = fail_with_message(
+        "SessionFailed",
+        comment="Torn down after a failed step: the step's error, and its message as the cause.",
+        error_source=ERROR_PATH,
+    )
     outcome = [
         Choice(
             name="DidSessionFail",
             comment="Did a setup step fail?",
-            rules=(Rule(is_present(ERROR_PATH), next="SessionFailed"),),
+            rules=(Rule(is_present(ERROR_PATH), next=failed[0].name),),
             default="SessionEnded",
         ),
-        Fail(
-            name="SessionFailed",
-            comment="Torn down after a failed step: the step's error and cause.",
-            error_path=f"{ERROR_PATH}.Error",
-            cause_path=f"{ERROR_PATH}.Cause",
-        ),
+        *failed,
         Succeed(name="SessionEnded", comment="Torn down; $.end.reason says why the session ended."),
     ]
     return StateMachine(

@@ -9,7 +9,8 @@ ends in ``TeardownIncomplete`` (or hands the failure to a state the machine name
 
 from __future__ import annotations
 
-from workflows.asl import Catch, Choice, Fail, Retry, Rule, State, chain, is_present
+from workflows.asl import Catch, Choice, Retry, Rule, State, chain, is_present
+from workflows.failure import fail_with_message
 from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS, lambda_task
 
 TEARDOWN_FAILURE_PATH = "$.teardownFailure"
@@ -72,18 +73,18 @@ def teardown_chain(
     for step, following in zip(steps, [*steps[1:], None], strict=True):
         target = following.name if following is not None else IS_TEARDOWN_COMPLETE
         step.catch = (Catch(("States.ALL",), next=target, result_path=TEARDOWN_FAILURE_PATH),)  # type: ignore[attr-defined]
+    incomplete = fail_with_message(
+        TEARDOWN_INCOMPLETE,
+        comment="A teardown step failed after its retries: the sweeper will retry.",
+        error_source=TEARDOWN_FAILURE_PATH,
+        error=TEARDOWN_INCOMPLETE,
+    )
     check = Choice(
         name=IS_TEARDOWN_COMPLETE,
         comment="Did every teardown step succeed?",
-        rules=(Rule(is_present(TEARDOWN_FAILURE_PATH), next=if_incomplete or TEARDOWN_INCOMPLETE),),
+        rules=(Rule(is_present(TEARDOWN_FAILURE_PATH), next=if_incomplete or incomplete[0].name),),
         default=then,
     )
     if if_incomplete is not None:
         return [*steps, check]
-    incomplete = Fail(
-        name=TEARDOWN_INCOMPLETE,
-        comment="A teardown step failed after its retries: the sweeper will retry.",
-        error=TEARDOWN_INCOMPLETE,
-        cause_path=f"{TEARDOWN_FAILURE_PATH}.Cause",
-    )
-    return [*steps, check, incomplete]
+    return [*steps, check, *incomplete]

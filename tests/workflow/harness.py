@@ -16,7 +16,8 @@ from tasks.common.models import format_timestamp
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
 REQUESTER = "arn:aws:iam::123456789012:user/alice"
-#: The last states of a session that failed: the whole teardown chain, then the failure.
+#: The last states of a session that failed in a function: the whole teardown chain, then
+#: the failure, its cause reduced to the function's message.
 FAILED_AFTER_TEARDOWN = [
     "StopBastionTask",
     "RevokeControlPlaneIngress",
@@ -24,6 +25,9 @@ FAILED_AFTER_TEARDOWN = [
     "DeleteHoldParameter",
     "IsTeardownComplete",
     "DidSessionFail",
+    "ReadSessionFailedCause",
+    "ParseSessionFailedError",
+    "KeepSessionFailedMessage",
     "SessionFailed",
 ]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from bastion.follow import error_message
-from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness
+from bastion.follow import error_message, history
+from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness, ed25519_public_key
+from workflows.failure import NO_CAUSE
 from workflows.session import SETUP_STEPS
 
 pytestmark = pytest.mark.workflow
@@ -64,6 +67,82 @@ def test_aws_refusing_to_create_the_group_fails_the_session(harness: Harness) ->
     session_id, arn = harness.start()
     final = _assert_failed_cleanly(harness, arn, session_id, "ClientError")
     assert "UnauthorizedOperation" in error_message(final["cause"])
+    assert_cause_is_the_message(harness, arn, final)
+
+
+def assert_cause_is_the_message(harness: Harness, arn: str, final: dict) -> None:
+    """The execution's cause is the failing function's message: the history has the
+    function's error answer, with its stack trace; the cause has only its message."""
+    failed = [
+        event["lambdaFunctionFailedEventDetails"]["cause"]
+        for event in history(harness.sfn, arn)
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+    answer = json.loads(failed[-1])
+    assert answer["stackTrace"], answer  # a real exception, raised in the function's code
+    assert final["cause"] == answer["errorMessage"]
+    for leak in ("stackTrace", "Traceback", ".py", "/tasks/", "File "):
+        assert leak not in final["cause"], final["cause"]
+
+
+def test_a_refusal_is_caused_by_its_message_alone(harness: Harness) -> None:
+    # GIVEN a request the validation refuses (two keys where one is allowed)
+    key = ed25519_public_key()
+    session_id, arn = harness.start(harness.request(sshPublicKey=f"{key}\n{key}"))
+
+    # WHEN it fails, THEN its cause is the refusal's message, no stack trace, no paths
+    final = harness.finish(arn)
+    assert (final["status"], final["error"]) == ("FAILED", "InvalidRequest"), final
+    assert final["cause"].startswith("sshPublicKey:"), final["cause"]
+    assert_cause_is_the_message(harness, arn, final)
+    assert harness.aws.inventory(session_id).is_empty
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "shown"),
+    [
+        (
+            "InvalidRequest",
+            json.dumps(
+                {
+                    "errorMessage": "cluster: no such cluster",
+                    "errorType": "InvalidRequest",
+                    "stackTrace": ['  File "/var/task/tasks/validate_request.py", line 9\n'],
+                }
+            ),
+            "cluster: no such cluster",
+        ),
+        ("Lambda.ServiceException", "Lambda failed (Status Code: 500)", None),
+        ("SessionNotHeld", None, NO_CAUSE),
+        ("Odd", '{"not": "a function error"', None),
+    ],
+    ids=["function error", "plain cause", "no cause", "brace but no function error"],
+)
+def test_failing_with_a_message_never_fails_itself(
+    error: str, cause: str | None, shown: str | None
+) -> None:
+    # GIVEN the states a machine fails through, alone, and an error in each shape
+    from bastion.local import LocalAws
+    from tests.local.conftest import create_state_machine, start
+    from workflows.asl import Pass, StateMachine
+    from workflows.failure import fail_with_message
+
+    definition = StateMachine(
+        comment="fail with a message",
+        states=[
+            Pass(name="Start", comment="", result_path="$.unused", next="ReadFailedCause"),
+            *fail_with_message("Failed", comment="", error_source="$.error"),
+        ],
+    ).to_asl()
+    caught = {"Error": error} if cause is None else {"Error": error, "Cause": cause}
+    with LocalAws(region="us-east-1", time_scale=60.0) as aws:
+        machine = create_state_machine(aws, "fail-with-a-message", definition)
+        arn = start(aws, machine, "one", {"error": caught})
+        final = aws.wait_for_execution(arn, timeout=20)
+
+    # THEN it fails with the error, its cause the message (or the cause, or a fixed one)
+    assert (final["status"], final["error"]) == ("FAILED", error), final
+    assert final["cause"] == (cause if shown is None else shown)
 
 
 def test_task_stopping_before_it_runs_fails_with_bastion_task_stopped(harness: Harness) -> None:
