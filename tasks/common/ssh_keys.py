@@ -111,7 +111,13 @@ def parse_public_key(text: str) -> PublicKey:
     except (binascii.Error, ValueError):
         raise SshKeyError("key data is not valid base64") from None
     bits = _check_blob(key_type, blob)
-    return PublicKey(key_type, blob_base64, " ".join(fields[2:]), bits)
+    comment = fields[2:]
+    if any(_is_key(field) for field in comment):
+        raise SshKeyError(
+            "must be exactly one key: the text after it holds another key (a key type or "
+            "key data); give one '<type> <base64> [comment]' line"
+        )
+    return PublicKey(key_type, blob_base64, " ".join(comment), bits)
 
 
 def normalize_public_key(text: str) -> str:
@@ -121,6 +127,22 @@ def normalize_public_key(text: str) -> str:
 
 def _looks_like_type(field: str) -> bool:
     return field in SUPPORTED_KEY_TYPES or bool(_KEY_TYPE_SHAPE.fullmatch(field))
+
+
+def _is_key(field: str) -> bool:
+    """Whether a word of the comment is itself a key: a key type in any case, or base64
+    that decodes to SSH key data (a length-prefixed key type name)."""
+    if _looks_like_type(field.lower()):
+        return True
+    try:
+        data = base64.b64decode(field, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(data) < 4:
+        return False
+    length = int.from_bytes(data[:4], "big")
+    name = data[4 : 4 + length].decode("ascii", errors="replace")
+    return len(data) >= 4 + length and bool(_KEY_TYPE_SHAPE.fullmatch(name))
 
 
 def _supported() -> str:

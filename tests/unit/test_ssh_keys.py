@@ -120,3 +120,55 @@ def _ed25519_blob() -> bytes:
 def test_rejects(text: str, problem: str) -> None:
     with pytest.raises(SshKeyError, match=problem):
         parse_public_key(text)
+
+
+def _blob_text(line: str) -> str:
+    return line.split()[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A second whole key after the comment: OpenSSH would read it as comment text,
+        # but a reviewer (or a later parser) could take it for a second authorized key.
+        f"{ed25519_key('alice@laptop')} {ed25519_key('mallory@evil')}",
+        # ... straight after the first key's data, with no comment between.
+        f"{ed25519_key('')} {ed25519_key('')}",
+        # ... of another type, or in a comment of several words.
+        f"{ed25519_key('alice')} and also {rsa_key(2048, '')}",
+        f"{rsa_key(2048, 'ops')} {ecdsa_key(ec.SECP256R1(), '')}",
+        # ... its data alone, without the type in front.
+        f"{ed25519_key('alice')} {_blob_text(ed25519_key(''))}",
+        # ... a type alone, or a certificate or security-key type, in any case.
+        f"{ed25519_key('alice')} ssh-rsa",
+        f"{ed25519_key('alice')} SSH-ED25519",
+        f"{ed25519_key('alice')} ssh-ed25519-cert-v01@openssh.com",
+        f"{ed25519_key('alice')} {sk_ed25519_key()}",
+        # ... separated by tabs instead of spaces.
+        f"{ed25519_key('')}\t{ed25519_key('')}",
+    ],
+    ids=[
+        "second-key-after-comment",
+        "second-key-no-comment",
+        "rsa-key-inside-comment",
+        "ecdsa-after-rsa",
+        "bare-key-data",
+        "bare-type",
+        "type-upper-case",
+        "certificate-type",
+        "security-key",
+        "tab-separated",
+    ],
+)
+def test_anything_after_the_key_that_is_itself_a_key_is_refused(text: str) -> None:
+    with pytest.raises(SshKeyError, match="exactly one key"):
+        parse_public_key(text)
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["alice@laptop", "ops team key 2026", "ssh_user@host", "rsa-2048 yubikey", "AAAA"],
+)
+def test_a_comment_that_only_looks_keyish_is_kept(comment: str) -> None:
+    key = ed25519_key(comment)
+    assert parse_public_key(key).comment == comment
