@@ -132,6 +132,8 @@ def _run_demo_in(
             parameters={
                 "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
                 "BastionImageUri": DEMO_IMAGE,
+                "AllowedClusters": cluster.name,
+                "ApiAllowedPrincipals": "*",
                 "LogLevel": log_level,
             },
         )

@@ -231,6 +231,9 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
             parameters={
                 "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
                 "BastionImageUri": LOCAL_IMAGE,
+                "AllowedClusters": cluster.name,
+                # Locally the daemon's own user is the only caller.
+                "ApiAllowedPrincipals": "*",
             },
         )
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -91,6 +91,11 @@ def local_stack(time_scale: float) -> Iterator[LocalStack]:
             parameters={
                 "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
                 "BastionImageUri": IMAGE,
+                "AllowedClusters": cluster.name,
+                "ApiAllowedPrincipals": "*",
+                "MaxSessionsPerCaller": "50",
+                "MaxSessionsPerCluster": "55",
+                "MaxSessionsPerStack": "1000",
                 "LogLevel": "WARNING",
             },
         )

@@ -292,6 +292,12 @@ def _fleet(clusters: int, time_scale: float) -> Iterator[_Fleet]:
             parameters={
                 "BastionSubnetIds": ",".join(first.public_subnet_ids),
                 "BastionImageUri": IMAGE,
+                "AllowedClusters": "*",
+                "ApiAllowedPrincipals": "*",
+                # The campaign runs many sessions at once: the caps at their widest.
+                "MaxSessionsPerCaller": "50",
+                "MaxSessionsPerCluster": "55",
+                "MaxSessionsPerStack": "1000",
                 "LogLevel": "WARNING",
             },
         )

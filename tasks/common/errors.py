@@ -44,6 +44,23 @@ def _cut(text: str, limit: int) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
+class StackMisconfigured(BastionError):
+    """The stack's own settings forbid every request (for example an empty AllowedClusters):
+    a deployment error, refused before anything is created."""
+
+
+class SessionLimitReached(BastionError):
+    """Starting this session would exceed one of the stack's caps on running sessions.
+
+    The message names the limit (MaxSessionsPerCaller, MaxSessionsPerCluster or
+    MaxSessionsPerStack); nothing has been created.
+    """
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(f"{limit}: {message}")
+        self.limit = limit
+
+
 class ClusterNotFound(BastionError):
     """No EKS cluster of that name exists in this account and region."""
 

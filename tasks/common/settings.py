@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_SESSION_PARAMETER_PREFIX = "/fargate-bastion/sessions"
+#: ALLOWED_CLUSTERS's value for "every cluster": a choice the operator makes on purpose.
+#: An empty setting is a deployment error, never "all".
+ALL_CLUSTERS = "*"
 #: An administrator of the API: an IAM user or role ARN, or one assumed-role session.
 ADMIN_PRINCIPAL_PATTERN = re.compile(
     r"arn:aws[a-z-]*:(iam::[0-9]{12}:(user|role)/[\w+=.@/-]+"
@@ -65,6 +68,10 @@ class Settings:
     admin_principal_arns: tuple[str, ...] = ()
     #: How long past its expiry a still-running session is left alone by the sweeper.
     sweeper_grace_minutes: int = 15
+    #: Running sessions allowed per caller (requestedBy), per cluster and per stack.
+    max_sessions_per_caller: int = 2
+    max_sessions_per_cluster: int = 20
+    max_sessions_per_stack: int = 50
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -104,6 +111,9 @@ class Settings:
             end_session_function_name=env.get("END_SESSION_FUNCTION_NAME", ""),
             admin_principal_arns=admins,
             sweeper_grace_minutes=_int(env, "SWEEPER_GRACE_MINUTES", 15, 0, 24 * 60),
+            max_sessions_per_caller=_int(env, "MAX_SESSIONS_PER_CALLER", 2, 1, 50),
+            max_sessions_per_cluster=_int(env, "MAX_SESSIONS_PER_CLUSTER", 20, 1, 55),
+            max_sessions_per_stack=_int(env, "MAX_SESSIONS_PER_STACK", 50, 1, 1000),
         )
 
     def parameter_name(self, session_id: str) -> str:

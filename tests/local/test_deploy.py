@@ -29,7 +29,12 @@ REGION = "eu-west-1"
 STACK = "fargate-bastion"
 SUBNETS = "subnet-0123456789abcdef0,subnet-0fedcba9876543210"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fargate-bastion:test"
-PARAMETERS = {"BastionSubnetIds": SUBNETS, "BastionImageUri": IMAGE}
+PARAMETERS = {
+    "BastionSubnetIds": SUBNETS,
+    "BastionImageUri": IMAGE,
+    "AllowedClusters": "*",
+    "ApiAllowedPrincipals": "*",
+}
 TASKS = {
     "ValidateRequest": "tasks.validate_request",
     "FindControlPlane": "tasks.find_control_plane",
@@ -126,7 +131,7 @@ def test_every_resource_is_created(stack: DeployedStack) -> None:
     # teardown on abnormal ends, EndSession on the bastion task stopping, the sweep schedule
     assert kinds.count("AWS::Events::Rule") == 3
     # EventBridge may invoke EndSession; API Gateway the API function, once per route
-    assert kinds.count("AWS::Lambda::Permission") == 1 + 4
+    assert kinds.count("AWS::Lambda::Permission") == 1 + 5
     assert set(stack.resources) == set(stack.resource_types) == set(stack.attributes)
 
 
@@ -155,7 +160,7 @@ def test_functions_keep_handler_environment_role_and_limits(
             settings = Settings.from_environ(variables)
             assert settings.subnets == tuple(SUBNETS.split(","))
             assert (settings.default_duration_minutes, settings.max_duration_minutes) == (60, 480)
-            assert settings.allowed_clusters == ()
+            assert settings.allowed_clusters == ("*",)
 
 
 def test_state_machine_definitions_name_the_created_functions(
@@ -348,6 +353,8 @@ def test_stack_name_and_parameters_reach_the_resources(plain_moto: None) -> None
         ("BastionSubnetIds", "", "must name at least one"),
         ("BastionImageUri", "an image", "must match pattern"),
         ("AllowedClusters", "payments,bad name", "must match pattern"),
+        ("AllowedClusters", "", "must match pattern"),
+        ("ApiAllowedPrincipals", "123456789012", "must match pattern"),
         ("PowertoolsLayerArn", "latest", "must match pattern"),
     ],
 )
@@ -363,6 +370,11 @@ def test_bad_parameter_value_is_refused_by_name(
 def test_missing_and_unknown_parameters_are_refused(plain_moto: None) -> None:
     with pytest.raises(ParameterError, match="'BastionImageUri' must have a value"):
         deploy_stack(TEMPLATE, {"BastionSubnetIds": SUBNETS}, REGION)
+    # Who may open which door has no default: a deploy must choose (* on purpose).
+    for name in ("AllowedClusters", "ApiAllowedPrincipals"):
+        chosen = {key: value for key, value in PARAMETERS.items() if key != name}
+        with pytest.raises(ParameterError, match=f"'{name}' must have a value"):
+            deploy_stack(TEMPLATE, chosen, REGION)
     with pytest.raises(ParameterError, match="SubnetIds"):
         deploy_stack(TEMPLATE, {**PARAMETERS, "SubnetIds": SUBNETS}, REGION)
 

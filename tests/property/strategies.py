@@ -16,8 +16,9 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from tasks.common.errors import field_label
+from tasks.common.session_request import MAX_REQUESTED_BY_CHARS
 from tasks.common.ssh_keys import MAX_KEY_LINE_CHARS, MIN_RSA_BITS, SUPPORTED_KEY_TYPES
-from tasks.validate_request import ALLOWED_FIELDS, MAX_REQUESTED_BY_CHARS
+from tasks.validate_request import ALLOWED_FIELDS
 
 #: The stack's defaults (Settings()): the limits a request is checked against.
 MAX_DURATION_MINUTES = 480

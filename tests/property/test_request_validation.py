@@ -21,7 +21,8 @@ from hypothesis import event, example, given
 import tasks.validate_request as validate_request_module
 from tasks.common.errors import InvalidRequest, field_label
 from tasks.common.models import Session, format_timestamp
-from tasks.validate_request import ALLOWED_FIELDS, DEFAULT_REQUESTED_BY, handler
+from tasks.common.session_request import DEFAULT_REQUESTED_BY
+from tasks.validate_request import ALLOWED_FIELDS, handler
 from tests.property.strategies import (
     MAX_CIDRS,
     MAX_DURATION_MINUTES,
@@ -55,9 +56,11 @@ ENVIRONMENT = {
     "WIDEST_IPV4_PREFIX": str(WIDEST_IPV4_PREFIX),
     "WIDEST_IPV6_PREFIX": str(WIDEST_IPV6_PREFIX),
     "MAX_ALLOWED_CIDRS": str(MAX_CIDRS),
+    "ALLOWED_CLUSTERS": "*",
+    "SESSION_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:123456789012:stateMachine:s",
 }
 #: Variables of the host that would change what the function reads.
-REMOVED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ALLOWED_CLUSTERS", "ADMIN_PRINCIPAL_ARNS")
+REMOVED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ADMIN_PRINCIPAL_ARNS")
 SESSION_KEYS = {*ALLOWED_FIELDS, "sessionId", "startedAt", "expiresAt"}
 
 
@@ -84,6 +87,14 @@ class PrivateClusterEks:
         return {"cluster": {"name": name, "status": "ACTIVE", "resourcesVpcConfig": vpc_config}}
 
 
+class NoRunningSessions:
+    """Step Functions as the caps see it when no other session runs."""
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_executions"
+        return SimpleNamespace(paginate=lambda **_: [{"executions": []}])
+
+
 @pytest.fixture(scope="module", autouse=True)
 def function_environment() -> Iterator[None]:
     """The function's environment, and its EKS client, for every example of the module."""
@@ -93,7 +104,10 @@ def function_environment() -> Iterator[None]:
         for name in REMOVED:
             env.delenv(name, raising=False)
         eks = PrivateClusterEks()
-        env.setattr(validate_request_module, "client", lambda service: eks)
+        sfn = NoRunningSessions()
+        env.setattr(
+            validate_request_module, "client", lambda service: eks if service == "eks" else sfn
+        )
         yield
 
 

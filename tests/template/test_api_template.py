@@ -18,10 +18,11 @@ pytestmark = pytest.mark.template
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ROUTES = {
-    ("post", "/sessions"),
+    ("post", "/clusters/{cluster}/sessions"),
+    ("get", "/clusters/{cluster}/sessions"),
+    ("get", "/clusters/{cluster}/sessions/{id}"),
+    ("delete", "/clusters/{cluster}/sessions/{id}"),
     ("get", "/sessions"),
-    ("get", "/sessions/{id}"),
-    ("delete", "/sessions/{id}"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 SESSION_MACHINE = (
@@ -117,7 +118,7 @@ def statements() -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------- authorization
 
 
-def test_the_api_has_exactly_the_four_routes() -> None:
+def test_the_api_has_exactly_its_five_routes() -> None:
     operations = api_operations(translated())
     assert {(method, path) for _, method, path in operations} == ROUTES
     # ... all on the one API: no implicit (and unauthenticated) ServerlessRestApi
@@ -136,7 +137,9 @@ def test_the_authorization_check_is_not_vacuous() -> None:
     events = template["Resources"]["ApiFunction"]["Properties"]["Events"]
     events["GetSession"]["Properties"]["Auth"] = {"Authorizer": "NONE"}
     # THEN the check names it
-    assert unsigned_operations(translate(template)) == ["BastionApi GET /sessions/{id}"]
+    assert unsigned_operations(translate(template)) == [
+        "BastionApi GET /clusters/{cluster}/sessions/{id}"
+    ]
 
 
 def test_iam_auth_is_the_api_default_and_the_function_is_invoked_by_api_gateway() -> None:
@@ -237,8 +240,9 @@ def test_the_function_may_do_exactly_what_the_api_does() -> None:
 
 
 def test_every_call_the_api_makes_is_granted() -> None:
-    # The client calls in tasks/api.py, as IAM actions, are all in the policy above.
-    source = (ROOT / "tasks" / "api.py").read_text(encoding="utf-8")
+    # The client calls of the API's modules, as IAM actions, are all in the policy above.
+    modules = [*sorted((ROOT / "tasks").glob("api*.py")), ROOT / "tasks/common/session_caps.py"]
+    source = "\n".join(path.read_text(encoding="utf-8") for path in modules)
     calls = set(re.findall(r"\b(sfn|lambda_client|eks)\.(\w+)\(", source)) - {
         ("sfn", "get_paginator")
     }
@@ -293,3 +297,128 @@ def test_the_api_url_is_an_output() -> None:
     assert output == (
         "https://${BastionApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${BastionApi.Stage}"
     )
+
+
+# ----------------------------------------------------------------------- who may open which door
+
+
+def parameter(name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = sam()["Parameters"][name]
+    return spec
+
+
+def test_allowed_clusters_has_no_default_and_star_is_the_only_way_to_say_all() -> None:
+    spec = parameter("AllowedClusters")
+    # No default: a deploy must choose, and an empty value is refused by CloudFormation.
+    assert "Default" not in spec
+    pattern = re.compile(spec["AllowedPattern"])
+    for good in ("*", "payments", "payments,ledger", "a_b-1,C2"):
+        assert pattern.fullmatch(good), good
+    for bad in ("", " ", "payments,", "*,payments", "payments,*", "pay*", "**", "-x", "a b"):
+        assert not pattern.fullmatch(bad), bad
+    assert spec["MinLength"] == 1
+
+
+def test_the_api_resource_policy_names_who_may_call_and_has_no_default() -> None:
+    spec = parameter("ApiAllowedPrincipals")
+    assert "Default" not in spec
+    pattern = re.compile(spec["AllowedPattern"])
+    for good in (
+        "*",
+        "arn:aws:iam::123456789012:role/platform-*",
+        "arn:aws:iam::123456789012:role/ops/BastionUser,arn:aws:iam::123456789012:user/alice",
+    ):
+        assert pattern.fullmatch(good), good
+    for bad in ("", "**", "arn:aws:iam::123456789012:role/a,*", "123456789012", "alice"):
+        assert not pattern.fullmatch(bad), bad
+    organization = parameter("ApiAllowedOrganizationId")
+    assert organization["Default"] == ""
+    assert re.fullmatch(organization["AllowedPattern"], "o-a1b2c3d4e5")
+    assert not re.fullmatch(organization["AllowedPattern"], "o-*")
+
+
+def resource_policy(cfn: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = cfn["Resources"]["BastionApi"]["Properties"]["Body"][
+        "x-amazon-apigateway-policy"
+    ]["Statement"]
+    return statements
+
+
+def test_the_resource_policy_denies_unnamed_principals_and_admits_the_organization() -> None:
+    # SAM puts the statements into the API's definition (resolving what it can).
+    assert len(resource_policy(translated())) == 3
+    auth = sam()["Resources"]["BastionApi"]["Properties"]["Auth"]
+    allow_account, organization, deny_unnamed = auth["ResourcePolicy"]["CustomStatements"]
+    # This account's principals, as their identity policies allow them.
+    assert allow_account["Effect"] == "Allow"
+    assert allow_account["Principal"]["AWS"]["Fn::Sub"].endswith(":iam::${AWS::AccountId}:root")
+    # Other accounts of the organization, when one is named (never this account: its
+    # principals stay bound to the routes their identity policies grant).
+    condition, allowed, absent = organization["Fn::If"]
+    assert condition == "AllowApiOrganization" and absent == {"Ref": "AWS::NoValue"}
+    assert allowed["Effect"] == "Allow"
+    assert allowed["Condition"]["StringEquals"] == {
+        "aws:PrincipalOrgID": {"Ref": "ApiAllowedOrganizationId"}
+    }
+    assert allowed["Condition"]["StringNotEquals"] == {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"}
+    }
+    # Everyone not named is denied, whatever their identity policies say.
+    condition, denied, absent = deny_unnamed["Fn::If"]
+    assert condition == "NameApiPrincipals" and absent == {"Ref": "AWS::NoValue"}
+    assert (denied["Effect"], denied["Principal"], denied["Action"]) == (
+        "Deny",
+        "*",
+        "execute-api:Invoke",
+    )
+    assert denied["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == {
+        "Fn::Split": [",", {"Ref": "ApiAllowedPrincipals"}]
+    }
+    conditions = sam()["Conditions"]
+    assert conditions["NameApiPrincipals"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiAllowedPrincipals"}, "*"]}]
+    }
+
+
+# ----------------------------------------------------------------------- caps
+
+
+def test_the_caps_are_parameters_with_safe_defaults_below_the_rule_quota() -> None:
+    caller, cluster, stack = (
+        parameter(f"MaxSessionsPer{name}") for name in ("Caller", "Cluster", "Stack")
+    )
+    assert (caller["Default"], cluster["Default"], stack["Default"]) == (2, 20, 50)
+    # A security group holds 60 inbound rules: neither one caller nor one cluster's
+    # sessions can take them all, whatever the operator sets.
+    assert caller["MaxValue"] < 60 and cluster["MaxValue"] < 60
+    variables = sam()["Globals"]["Function"]["Environment"]["Variables"]
+    for name, env in (
+        ("MaxSessionsPerCaller", "MAX_SESSIONS_PER_CALLER"),
+        ("MaxSessionsPerCluster", "MAX_SESSIONS_PER_CLUSTER"),
+        ("MaxSessionsPerStack", "MAX_SESSIONS_PER_STACK"),
+    ):
+        assert variables[env] == {"Ref": name}
+    # ... and the settings accept no more than the template does.
+    from tasks.common.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="MAX_SESSIONS_PER_CLUSTER"):
+        Settings.from_environ({"MAX_SESSIONS_PER_CLUSTER": "60"})
+
+
+def test_validate_request_may_count_the_session_machines_executions_and_nothing_more() -> None:
+    function = sam()["Resources"]["ValidateRequestFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["SESSION_STATE_MACHINE_ARN"] == {
+        "Fn::Sub": SESSION_MACHINE
+    }
+    granted = {
+        (statement["Action"], statement["Resource"]["Fn::Sub"])
+        for policy in function["Policies"]
+        for statement in policy["Statement"]
+    }
+    assert ("states:ListExecutions", SESSION_MACHINE) in granted
+    assert ("states:DescribeExecution", SESSION_EXECUTIONS) in granted
+    assert {action for action, _ in granted} == {
+        "eks:DescribeCluster",
+        "states:ListExecutions",
+        "states:DescribeExecution",
+    }

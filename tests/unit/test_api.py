@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-from tasks import api
-from tasks.api import ApiError, Caller, caller_from_event, is_admin
+from tasks import api, api_routes
+from tasks import api_sessions as sessions
+from tasks import api_view as views
+from tasks.api_identity import ApiError, Caller, caller_from_event, is_admin, may_manage
+from tasks.common.aws import client as aws_client
+from tasks.common.errors import InvalidRequest
 from tasks.common.settings import Settings, SettingsError
 from tasks.common.validation import SESSION_ID_PATTERN
 from tests.unit.keys import ed25519_key
@@ -44,7 +48,7 @@ def assumed(role: str, session: str, account: str = ACCOUNT, partition: str = "a
 
 def event(
     method: str = "POST",
-    path: str = "/sessions",
+    path: str = f"/clusters/{EKS_CLUSTER}/sessions",
     body: Any = None,
     *,
     user_arn: str | None = ALICE,
@@ -54,13 +58,16 @@ def event(
 ) -> dict[str, Any]:
     """A REST proxy event as API Gateway sends it after verifying the SigV4 signature."""
     sample = load_event("api_post_sessions")
-    resource = "/sessions/{id}" if path.count("/") > 1 else "/sessions"
+    parts = path.split("/")
+    names = {2: "cluster", 4: "id"} if parts[1:2] == ["clusters"] else {}
+    parameters = {name: parts[i] for i, name in names.items() if i < len(parts)}
+    resource = "/".join(f"{{{names[i]}}}" if i in names else part for i, part in enumerate(parts))
     sample.update(
         resource=resource,
         path=path,
         httpMethod=method,
         queryStringParameters=query,
-        pathParameters={"id": path.rsplit("/", 1)[1]} if resource != "/sessions" else None,
+        pathParameters=parameters or None,
         body=raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
     )
     sample["requestContext"].update(resourcePath=resource, httpMethod=method, path=f"/v1{path}")
@@ -77,6 +84,7 @@ def settings(**changes: Any) -> Settings:
         "session_state_machine_arn": MACHINE_ARN,
         "end_session_function_name": END_SESSION,
         "admin_principal_arns": (ADMIN_ROLE,),
+        "allowed_clusters": ("*",),
         **changes,
     }
     return Settings(**values)
@@ -138,14 +146,14 @@ def test_the_default_cidr_is_the_callers_own_address(
 def test_generated_session_ids_are_readable_and_valid(user_arn: str, short: str) -> None:
     caller = Caller(user_arn)
     assert caller.short_name == short
-    session_id = api.new_session_id(caller)
+    session_id = sessions.new_session_id(caller)
     assert session_id.startswith(f"{short}-")
     assert SESSION_ID_PATTERN.fullmatch(session_id)
-    assert api.new_session_id(caller) != session_id
+    assert sessions.new_session_id(caller) != session_id
 
 
 def test_a_very_long_name_still_gives_a_valid_session_id() -> None:
-    session_id = api.new_session_id(Caller(assumed("r", "x" * 64)))
+    session_id = sessions.new_session_id(Caller(assumed("r", "x" * 64)))
     assert SESSION_ID_PATTERN.fullmatch(session_id)
     assert len(session_id) <= 80
 
@@ -185,11 +193,11 @@ def test_who_is_an_admin(caller: str, admins: list[str], expected: bool) -> None
 
 def test_the_requester_and_admins_may_manage_a_session_and_no_one_else() -> None:
     config = settings()
-    assert api.may_manage(Caller(ALICE), ALICE, config)
-    assert api.may_manage(Caller(assumed("BastionAdmin", "carol")), ALICE, config)
-    assert not api.may_manage(Caller(BOB), ALICE, config)
+    assert may_manage(Caller(ALICE), ALICE, config)
+    assert may_manage(Caller(assumed("BastionAdmin", "carol")), ALICE, config)
+    assert not may_manage(Caller(BOB), ALICE, config)
     # Sessions started outside the API may name no requester: admins only.
-    assert not api.may_manage(Caller(ALICE), None, config)
+    assert not may_manage(Caller(ALICE), None, config)
 
 
 def test_admin_principals_are_parsed_and_checked() -> None:
@@ -207,9 +215,9 @@ def test_admin_principals_are_parsed_and_checked() -> None:
 
 
 def test_body_parsing() -> None:
-    assert api.parse_body('{"cluster": "demo"}') == {"cluster": "demo"}
+    assert sessions.parse_body('{"cluster": "demo"}') == {"cluster": "demo"}
     encoded = base64.b64encode(b'{"cluster": "demo"}').decode()
-    assert api.parse_body(encoded, is_base64=True) == {"cluster": "demo"}
+    assert sessions.parse_body(encoded, is_base64=True) == {"cluster": "demo"}
     for raw, base64_encoded in (
         (None, False),
         ("", False),
@@ -220,7 +228,7 @@ def test_body_parsing() -> None:
         (base64.b64encode(b"\xff\xfe").decode(), True),
     ):
         with pytest.raises(ApiError) as raised:
-            api.parse_body(raw, base64_encoded)
+            sessions.parse_body(raw, base64_encoded)
         assert (raised.value.status, raised.value.field) == (400, "body")
 
 
@@ -238,36 +246,37 @@ def test_a_start_request_is_the_callers() -> None:
             }
 
     # WHEN it is checked
-    request = api.check_start_request(
-        body, caller, settings=settings(), eks=Eks(), new_id=lambda _: "alice-1"
+    request = sessions.check_start_request(
+        EKS_CLUSTER, body, caller, settings=settings(), eks=Eks(), new_id=lambda _: "alice-1"
     )
     # THEN the requester and the door come from the signed context
-    assert request.requested_by == ALICE
-    assert request.allowed_cidrs == ("2001:db8::7/128",)
+    assert request.request.requested_by == ALICE
+    assert request.request.allowed_cidrs == ("2001:db8::7/128",)
     assert request.session_id == "alice-1"
-    assert request.duration_minutes is None
+    assert request.request.duration_minutes == 60
     # AND the execution input is stable (a retry must send the same input)
     assert json.loads(request.execution_input()) == {
         "cluster": EKS_CLUSTER,
         "sshPublicKey": body["sshPublicKey"],
         "allowedCidrs": ["2001:db8::7/128"],
+        "durationMinutes": 60,
         "requestedBy": ALICE,
     }
     assert request.execution_input() == request.execution_input()
 
 
 def test_list_parameters() -> None:
-    assert api.list_parameters(None) == (api.DEFAULT_LIST_LIMIT, None)
-    assert api.list_parameters({"limit": "5", "status": "RUNNING"}) == (5, "RUNNING")
+    assert sessions.list_limit(None) == sessions.DEFAULT_LIST_LIMIT
+    assert sessions.list_limit({"limit": "5"}) == 5
     for query, field in (
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"limit": "ten"}, "limit"),
-        ({"status": "running"}, "status"),
+        ({"status": "RUNNING"}, "status"),
         ({"owner": "bob"}, "owner"),
     ):
-        with pytest.raises(api.InvalidRequest) as raised:
-            api.list_parameters(query)
+        with pytest.raises(InvalidRequest) as raised:
+            sessions.list_limit(query)
         assert raised.value.field == field
 
 
@@ -288,6 +297,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch, eks_cluster: str) -> Iterator[str]:
     monkeypatch.setenv("SESSION_STATE_MACHINE_ARN", arn)
     monkeypatch.setenv("END_SESSION_FUNCTION_NAME", END_SESSION)
     monkeypatch.setenv("ADMIN_PRINCIPAL_ARNS", ADMIN_ROLE)
+    monkeypatch.setenv("ALLOWED_CLUSTERS", EKS_CLUSTER)
     yield arn
 
 
@@ -395,9 +405,9 @@ def test_an_unsigned_request_is_403_and_starts_nothing(api_env: str) -> None:
 
 def test_unknown_session_is_404_and_a_bad_id_400(api_env: str) -> None:
     for method in ("GET", "DELETE"):
-        status, body = call(event(method, "/sessions/nobody-1"))
+        status, body = call(event(method, f"/clusters/{EKS_CLUSTER}/sessions/nobody-1"))
         assert (status, body["field"]) == (404, None), body
-        status, body = call(event(method, "/sessions/bad%20id"))
+        status, body = call(event(method, f"/clusters/{EKS_CLUSTER}/sessions/bad%20id"))
         assert (status, body["field"]) == (400, "sessionId"), body
 
 
@@ -432,26 +442,145 @@ def test_list_shows_the_callers_sessions_and_an_admin_everyones(api_env: str) ->
     assert limited["truncated"] is True
 
 
-def test_list_scans_a_bounded_number_of_executions(
+def test_listing_reads_the_running_sessions_only_not_every_execution_ever_run(
     api_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(3):
-        call(event(body=valid_body(), user_arn=BOB))
-    monkeypatch.setattr(api, "MAX_EXECUTIONS_SCANNED", 2)
+    # GIVEN eight sessions, of which six have ended and two still run (one of alice's)
+    monkeypatch.setenv("MAX_SESSIONS_PER_CALLER", "10")
+    sfn = aws_client("stepfunctions")
+    for index in range(8):
+        call(event(body=valid_body(), user_arn=BOB if index % 2 else ALICE))
+    for execution in executions(api_env)[2:]:
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    calls: list[str] = []
+    sfn.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    # WHEN alice lists her sessions
     status, body = call(event("GET", "/sessions"))
+    # THEN she sees her running one, and it cost one list and one read per running session
     assert status == 200
-    assert body == {"sessions": [], "truncated": True}
+    assert [s["requestedBy"] for s in body["sessions"]] == [ALICE]
+    assert sorted(calls) == ["DescribeExecution", "DescribeExecution", "ListExecutions"]
+
+
+def test_a_cluster_route_lists_that_clusters_sessions_only(api_env: str) -> None:
+    call(event(body=valid_body()))
+    status, mine = call(event("GET", f"/clusters/{EKS_CLUSTER}/sessions"))
+    assert status == 200 and len(mine["sessions"]) == 1
+    status, other = call(event("GET", "/clusters/ledger/sessions"))
+    assert (status, other["sessions"]) == (200, [])
+
+
+def test_a_start_past_the_callers_cap_is_429_naming_the_limit_and_starts_nothing(
+    api_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_SESSIONS_PER_CALLER", "1")
+    request = valid_body(sessionId="alice-one")
+    first = call(event(body=request))
+    assert first[0] == 201
+    status, body = call(event(body=valid_body()))
+    assert status == 429
+    assert body["limit"] == "MaxSessionsPerCaller"
+    assert body["message"].startswith(f"MaxSessionsPerCaller: {ALICE} already has 1 running")
+    assert len(executions(api_env)) == 1
+    # A retry of the running session is not a new one: it still answers 201.
+    assert call(event(body=request))[0] == 201
+    # Another caller is not held back by alice's cap.
+    assert call(event(body=valid_body(), user_arn=BOB))[0] == 201
+
+
+def test_an_empty_allowed_clusters_refuses_every_start_naming_the_setting(
+    api_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_CLUSTERS", "")
+    status, body = call(event(body=valid_body()))
+    assert status == 500
+    assert "AllowedClusters" in body["message"] and "* for every cluster" in body["message"]
+    assert executions(api_env) == []
+
+
+def test_a_body_naming_another_cluster_than_the_route_is_400(api_env: str) -> None:
+    status, body = call(event(body=valid_body(cluster="ledger")))
+    assert (status, body["field"]) == (400, "cluster")
+    assert executions(api_env) == []
+
+
+HOSTILE_IDS = [
+    ("wildcard", "*"),
+    ("question-mark-encoded", "%3F"),
+    ("dot-dot", ".."),
+    ("slash-encoded", "a%2Fb"),
+    ("dot-dot-slash-encoded", "..%2F..%2Fvictim"),
+    ("prefix-wildcard", "sess*"),
+    ("non-ascii", "s\u00e9ssion"),
+    ("non-ascii-encoded", "s%C3%A9ssion"),
+    ("huge", "a" * 10_000),
+]
+
+
+@pytest.mark.parametrize(
+    "session_id", [case[1] for case in HOSTILE_IDS], ids=[case[0] for case in HOSTILE_IDS]
+)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_hostile_session_id_in_the_route_is_400_naming_the_field(
+    api_env: str, method: str, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sfn = aws_client("stepfunctions")
+    calls: list[str] = []
+    sfn.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    status, body = call(event(method, f"/clusters/{EKS_CLUSTER}/sessions/{session_id}"))
+    assert (status, body["field"]) == (400, "sessionId"), body
+    assert body["message"].startswith("sessionId: ")
+    assert len(body["message"]) < 200
+    # Refused before the id reached any AWS call.
+    assert calls == []
+
+
+def test_an_empty_session_id_is_400_naming_the_field(api_env: str) -> None:
+    status, body = call(event("DELETE", f"/clusters/{EKS_CLUSTER}/sessions/"))
+    assert (status, body["field"]) == (400, "sessionId"), body
+
+
+@pytest.mark.parametrize("cluster", ["*", "..", "a%2Fb", "-x", "x" * 101, ""])
+def test_a_hostile_cluster_in_the_route_is_400_naming_the_field(api_env: str, cluster: str) -> None:
+    status, body = call(event("POST", f"/clusters/{cluster}/sessions", body=valid_body()))
+    assert (status, body["field"]) == (400, "cluster"), body
+    assert executions(api_env) == []
+
+
+def test_a_session_is_found_only_under_its_own_cluster(api_env: str) -> None:
+    # GIVEN alice's session on the payments cluster
+    started = call(event(body=valid_body()))[1]
+    session_id = started["sessionId"]
+    # THEN under another cluster's route it does not exist, for reading or for ending
+    for method in ("GET", "DELETE"):
+        status, body = call(event(method, f"/clusters/ledger/sessions/{session_id}"))
+        assert status == 404, body
+    status, body = call(event("GET", f"/clusters/{EKS_CLUSTER}/sessions/{session_id}"))
+    assert (status, body["cluster"]) == (200, EKS_CLUSTER)
+
+
+def test_the_old_routes_without_a_cluster_are_gone(api_env: str) -> None:
+    for method, path in (
+        ("POST", "/sessions"),
+        ("GET", "/sessions/x-1"),
+        ("DELETE", "/sessions/x-1"),
+    ):
+        status, _ = call(event(method, path, body=valid_body()))
+        assert status == 404
+    assert executions(api_env) == []
 
 
 def test_aws_throttling_is_503_and_other_aws_errors_502(
     api_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "client", lambda service: failing_client(service))
+    monkeypatch.setattr(api_routes, "client", lambda service: failing_client(service))
     status, body = call(event(body=valid_body()))
     assert status == 503
     assert "retry" in body["message"]
     monkeypatch.setattr(
-        api, "client", lambda service: failing_client(service, {"DescribeCluster": "AccessDenied"})
+        api_routes,
+        "client",
+        lambda service: failing_client(service, {"DescribeCluster": "AccessDenied"}),
     )
     status, body = call(event(body=valid_body()))
     assert status == 502
@@ -464,7 +593,7 @@ def test_an_unexpected_error_is_500_with_the_request_id(
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(api, "start_session", broken)
+    monkeypatch.setattr(api_routes, "start_session", broken)
     status, body = call(event(body=valid_body()))
     assert status == 500
     assert LambdaContextStub().aws_request_id in body["message"]
@@ -545,7 +674,7 @@ HOLDING = [
 
 
 def test_a_starting_session_shows_its_steps_but_no_address() -> None:
-    view = api.view_session(described("RUNNING"), SETUP).to_dict()
+    view = views.view_session(described("RUNNING"), SETUP).to_dict()
     assert view["phase"] == "starting"
     assert view["address"] is None and view["sshCommand"] is None
     assert view["steps"] == [
@@ -561,7 +690,7 @@ def test_a_starting_session_shows_its_steps_but_no_address() -> None:
 
 
 def test_a_ready_session_shows_where_to_connect_and_until_when() -> None:
-    view = api.view_session(described("RUNNING"), HOLDING).to_dict()
+    view = views.view_session(described("RUNNING"), HOLDING).to_dict()
     assert view["phase"] == "ready"
     assert view["address"] == "54.1.2.3"
     assert view["sshCommand"] == "ssh bastion@54.1.2.3"
@@ -569,13 +698,13 @@ def test_a_ready_session_shows_where_to_connect_and_until_when() -> None:
 
 
 def test_a_session_in_teardown_is_ending_and_no_longer_offers_its_address() -> None:
-    view = api.view_session(described("RUNNING"), [*HOLDING, entered("StopBastionTask", 9)])
+    view = views.view_session(described("RUNNING"), [*HOLDING, entered("StopBastionTask", 9)])
     assert (view.phase, view.address, view.expires_at) == ("ending", None, READY["expiresAt"])
 
 
 def test_an_ended_session_says_why() -> None:
     output = json.dumps({"end": {"reason": "ended-by-user", "endedAt": "2026-11-27T10:30:00Z"}})
-    view = api.view_session(
+    view = views.view_session(
         described("SUCCEEDED", output=output, stopDate=T0.replace(minute=30)), HOLDING
     )
     assert (view.phase, view.end_reason, view.error) == ("ended", "ended-by-user", None)
@@ -587,13 +716,13 @@ def test_a_failed_session_says_what_went_wrong() -> None:
     cause = json.dumps(
         {"errorType": "ClusterNotPrivate", "errorMessage": "cluster 'demo' has no private endpoint"}
     )
-    view = api.view_session(described("FAILED", error="ClusterNotPrivate", cause=cause), SETUP)
+    view = views.view_session(described("FAILED", error="ClusterNotPrivate", cause=cause), SETUP)
     assert (view.phase, view.end_reason) == ("failed", "failed")
     assert view.error == {
         "error": "ClusterNotPrivate",
         "message": "cluster 'demo' has no private endpoint",
     }
-    plain = api.view_session(described("FAILED", error="States.Runtime", cause="plain text"), [])
+    plain = views.view_session(described("FAILED", error="States.Runtime", cause="plain text"), [])
     assert plain.error == {"error": "States.Runtime", "message": "plain text"}
 
 
@@ -601,11 +730,11 @@ def test_a_stopped_session_says_whether_the_user_stopped_it() -> None:
     aborted = {
         "timestamp": T0,
         "type": "ExecutionAborted",
-        "executionAbortedEventDetails": {"error": api.ABORTED_BY_USER, "cause": "..."},
+        "executionAbortedEventDetails": {"error": views.ABORTED_BY_USER, "cause": "..."},
     }
-    by_user = api.view_session(described("ABORTED"), [*SETUP, aborted])
+    by_user = views.view_session(described("ABORTED"), [*SETUP, aborted])
     assert (by_user.phase, by_user.end_reason) == ("ended", "ended-by-user")
-    from_console = api.view_session(described("ABORTED"), SETUP)
+    from_console = views.view_session(described("ABORTED"), SETUP)
     assert (from_console.phase, from_console.end_reason) == ("ended", "aborted")
 
 
@@ -615,9 +744,9 @@ def test_the_phases_know_every_state_of_the_session_machine() -> None:
     asl = json.loads((ROOT / "workflows" / "asl" / "session.asl.json").read_text())
     names = set(asl["States"])
     # The starting and holding states are exactly the machine's setup steps and BastionReady.
-    assert api.STARTING_STATES | api.HOLDING_STATES == {*SETUP_STEPS, api.READY_STATE}
-    assert api.STARTING_STATES | api.HOLDING_STATES <= names
-    assert FIRST_TEARDOWN_STEP in names - api.STARTING_STATES - api.HOLDING_STATES
+    assert views.STARTING_STATES | views.HOLDING_STATES == {*SETUP_STEPS, views.READY_STATE}
+    assert views.STARTING_STATES | views.HOLDING_STATES <= names
+    assert FIRST_TEARDOWN_STEP in names - views.STARTING_STATES - views.HOLDING_STATES
 
 
 # ----------------------------------------------------------------------- DELETE /sessions/{id}
@@ -661,12 +790,13 @@ def waiting_execution(aws: Any, state_name: str, requested_by: str = ALICE) -> t
         name="alice-1",
         input=json.dumps({"cluster": EKS_CLUSTER, "requestedBy": requested_by}),
     )["executionArn"]
-    wait_until(lambda: any("stateEnteredEventDetails" in e for e in api.history(sfn, arn)))
+    wait_until(lambda: any("stateEnteredEventDetails" in e for e in views.history(sfn, arn)))
     return arn, settings(session_state_machine_arn=machine)
 
 
-def end(aws: Any, config: Settings, fake: FakeLambda, user_arn: str = ALICE) -> api.Ending:
-    return api.end_session(
+def end(aws: Any, config: Settings, fake: FakeLambda, user_arn: str = ALICE) -> sessions.Ending:
+    return sessions.end_session(
+        EKS_CLUSTER,
         "alice-1",
         Caller(user_arn),
         settings=config,

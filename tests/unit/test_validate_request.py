@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from moto import mock_aws
 
-from tasks.common.errors import InvalidRequest
+from tasks.common.errors import InvalidRequest, SessionLimitReached, StackMisconfigured
 from tasks.common.settings import Settings
 from tasks.validate_request import ValidateRequestInput, handler, validate_request
 from tests.unit.keys import blob_of, ecdsa_key, ed25519_key, key_line, rsa_key, ssh_string
@@ -19,6 +20,7 @@ from tests.unit.support import LambdaContextStub, assert_nothing_created, client
 pytestmark = pytest.mark.unit
 
 STARTED_AT = "2026-11-27T10:00:00Z"
+MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:fargate-bastion-session"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,13 +40,26 @@ def eks_clusters() -> Iterator[None]:
                 roleArn="arn:aws:iam::123456789012:role/eks",
                 resourcesVpcConfig={"subnetIds": [subnet_id], "endpointPrivateAccess": private},
             )
+        # The session machine, whose RUNNING executions the caps count (none by default).
+        client("stepfunctions").create_state_machine(
+            name="fargate-bastion-session",
+            definition='{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}',
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )
         yield
+
+
+@pytest.fixture(autouse=True)
+def function_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler's environment: every cluster served, the session machine to count."""
+    monkeypatch.setenv("ALLOWED_CLUSTERS", "*")
+    monkeypatch.setenv("SESSION_STATE_MACHINE_ARN", MACHINE_ARN)
 
 
 @pytest.fixture
 def settings() -> Settings:
-    """The stack's defaults: ValidateRequest reads only the limits."""
-    return Settings()
+    """The stack's defaults, serving every cluster (``*``), with its session machine."""
+    return Settings(allowed_clusters=("*",), session_state_machine_arn=MACHINE_ARN)
 
 
 def good_request(**changes: Any) -> dict[str, Any]:
@@ -64,7 +79,9 @@ def validate(
     body: Any, settings: Settings, session_id: Any = "s-0001", started_at: str = STARTED_AT
 ):
     request = ValidateRequestInput(session_id=session_id, started_at=started_at, request=body)
-    return validate_request(request, settings=settings, eks=client("eks"))
+    return validate_request(
+        request, settings=settings, eks=client("eks"), sfn=client("stepfunctions")
+    )
 
 
 def test_a_valid_request_becomes_a_session(settings: Settings) -> None:
@@ -362,3 +379,131 @@ def test_a_huge_value_is_cut_short_in_the_message(settings: Settings) -> None:
     assert str(raised.value).startswith("allowedCidrs")
     assert len(str(raised.value)) < 1_200
     assert "characters)" in str(raised.value)
+
+
+# ----------------------------------------------------------------------- AllowedClusters
+
+
+def test_star_serves_every_cluster_and_a_list_only_its_own(settings: Settings) -> None:
+    assert validate(good_request(), replace(settings, allowed_clusters=("*",))).cluster == "demo"
+    assert validate(good_request(), replace(settings, allowed_clusters=("x", "demo"))).cluster
+    with pytest.raises(InvalidRequest, match="'demo' is not a cluster this stack serves"):
+        validate(good_request(), replace(settings, allowed_clusters=("x",)))
+
+
+@pytest.mark.parametrize("allowed", [(), ("*", "demo")], ids=["empty", "star-and-names"])
+def test_an_empty_allowed_clusters_refuses_every_request_as_a_deployment_error(
+    settings: Settings, allowed: tuple[str, ...]
+) -> None:
+    # GIVEN a stack whose AllowedClusters is empty (never "all"), or mixes * with names
+    misconfigured = replace(settings, allowed_clusters=allowed)
+    # WHEN a request that is otherwise perfect arrives
+    with pytest.raises(StackMisconfigured) as raised:
+        validate(good_request(), misconfigured)
+    # THEN it is refused, saying what the operator must do, and nothing exists
+    assert "AllowedClusters" in str(raised.value)
+    assert "* for every cluster" in str(raised.value)
+    assert_nothing_created("s-0001")
+
+
+def test_the_handler_refuses_when_the_environment_allows_no_cluster(
+    context: LambdaContextStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_CLUSTERS", "")
+    with pytest.raises(StackMisconfigured, match="serves no cluster"):
+        handler(load_event("validate_request"), context)
+
+
+# ----------------------------------------------------------------------- caps
+
+
+@pytest.fixture
+def machine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A session machine of its own for one test; its executions are stopped after it."""
+    sfn = client("stepfunctions")
+    name = "caps-" + request.node.name.split("[")[0][-40:].replace("_", "-")
+    arn = sfn.create_state_machine(
+        name=name,
+        definition='{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}',
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    yield arn
+    for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")[
+        "executions"
+    ]:
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    sfn.delete_state_machine(stateMachineArn=arn)
+
+
+def run(machine: str, name: str, requested_by: str = "alice", cluster: str = "demo") -> None:
+    """An execution of the session machine, RUNNING (moto keeps it so until stopped)."""
+    body = good_request(requestedBy=requested_by, cluster=cluster)
+    client("stepfunctions").start_execution(
+        stateMachineArn=machine, name=name, input=json.dumps(body)
+    )
+
+
+def capped(settings: Settings, machine: str, **caps: int) -> Settings:
+    values = {f"max_sessions_per_{key}": value for key, value in caps.items()}
+    return replace(settings, session_state_machine_arn=machine, **values)
+
+
+def test_the_first_n_of_a_callers_running_sessions_pass_and_the_next_is_refused(
+    settings: Settings, machine: str
+) -> None:
+    # GIVEN three running executions of alice's, started in this order
+    for name in ("a-1", "a-2", "a-3"):
+        run(machine, name)
+    two_each = capped(settings, machine, caller=2)
+    # THEN the first two pass (only the ones started before each count)...
+    assert validate(good_request(), two_each, session_id="a-1").session_id == "a-1"
+    assert validate(good_request(), two_each, session_id="a-2").session_id == "a-2"
+    # ... and the third is refused naming the cap, before anything exists
+    with pytest.raises(SessionLimitReached) as raised:
+        validate(good_request(), two_each, session_id="a-3")
+    assert raised.value.limit == "MaxSessionsPerCaller"
+    assert str(raised.value).startswith("MaxSessionsPerCaller: alice already has 2 running")
+    assert_nothing_created("a-3")
+
+
+def test_another_callers_sessions_do_not_count_against_the_caller_cap(
+    settings: Settings, machine: str
+) -> None:
+    for name in ("b-1", "b-2"):
+        run(machine, name, requested_by="bob")
+    run(machine, "a-1")
+    session = validate(good_request(), capped(settings, machine, caller=2), session_id="a-1")
+    assert session.requested_by == "alice"
+
+
+def test_many_callers_cannot_fill_a_cluster_past_its_cap(
+    settings: Settings, machine: str
+) -> None:
+    # GIVEN two sessions on demo, of two callers, and one on another cluster
+    run(machine, "a-1", requested_by="alice")
+    run(machine, "b-1", requested_by="bob")
+    run(machine, "x-1", requested_by="xavier", cluster="other")
+    run(machine, "c-1", requested_by="carol")
+    # THEN a cluster cap of 2 refuses carol's, naming the cluster cap
+    with pytest.raises(SessionLimitReached) as raised:
+        validate(good_request(), capped(settings, machine, cluster=2), session_id="c-1")
+    assert raised.value.limit == "MaxSessionsPerCluster"
+    assert "'demo' already has 2" in str(raised.value)
+
+
+def test_the_stack_cap_counts_every_running_session(settings: Settings, machine: str) -> None:
+    run(machine, "a-1", requested_by="alice")
+    run(machine, "b-1", requested_by="bob", cluster="other")
+    run(machine, "c-1", requested_by="carol", cluster="third")
+    with pytest.raises(SessionLimitReached) as raised:
+        validate(good_request(), capped(settings, machine, stack=2), session_id="c-1")
+    assert raised.value.limit == "MaxSessionsPerStack"
+
+
+def test_ended_sessions_free_their_place(settings: Settings, machine: str) -> None:
+    sfn = client("stepfunctions")
+    run(machine, "a-1")
+    run(machine, "a-2")
+    first = sfn.list_executions(stateMachineArn=machine)["executions"]
+    sfn.stop_execution(executionArn=next(e for e in first if e["name"] == "a-1")["executionArn"])
+    assert validate(good_request(), capped(settings, machine, caller=1), session_id="a-2")

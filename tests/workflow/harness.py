@@ -150,6 +150,17 @@ class Harness:
         ]
 
 
+#: Who may open which door, for the tests: the seeded cluster, the account's IAM, and caps
+#: high enough that no scenario meets one unless it sets them (tests of the caps do).
+TEST_DOOR_PARAMETERS = {
+    "AllowedClusters": "payments",
+    "ApiAllowedPrincipals": "*",
+    "MaxSessionsPerCaller": "50",
+    "MaxSessionsPerCluster": "55",
+    "MaxSessionsPerStack": "1000",
+}
+
+
 def deploy_for_tests(aws: Any, *, parameters: dict[str, str] | None = None) -> Harness:
     """Seed the ``payments`` cluster on ``aws`` and deploy the stack for it
     (with ``parameters`` beside the subnets and image)."""
@@ -159,6 +170,7 @@ def deploy_for_tests(aws: Any, *, parameters: dict[str, str] | None = None) -> H
         parameters={
             "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
             "BastionImageUri": TEST_IMAGE,
+            **TEST_DOOR_PARAMETERS,
             **(parameters or {}),
         },
     )

@@ -327,6 +327,8 @@ def test_the_sweeper_schedule_is_a_rate_or_cron_parameter() -> None:
             parameters={
                 "BastionSubnetIds": "subnet-0123456789abcdef0",
                 "BastionImageUri": TEST_IMAGE,
+                "AllowedClusters": "payments",
+                "ApiAllowedPrincipals": "*",
                 "SweeperSchedule": "every 15 minutes",
             },
         )

@@ -1,0 +1,354 @@
+"""The session service behind the API's routes: start, look at, list and end sessions.
+
+Every function takes the verified caller, the settings and the AWS clients it needs, and
+raises :class:`~tasks.api_identity.ApiError` (or InvalidRequest, a 400) for anything but
+success. A session belongs to one cluster: a route that names another cluster does not
+find it, so a grant of ``execute-api:Invoke`` on one cluster's routes reaches that
+cluster's sessions and no other's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tasks.api_identity import ApiError, Caller, is_admin, may_manage
+from tasks.api_view import (
+    ABORTED_BY_USER,
+    END_REASON,
+    SessionView,
+    execution_request,
+    history,
+    iso,
+    phase_of,
+    ready_document,
+    steps_of,
+    view_session,
+)
+from tasks.common.errors import InvalidRequest, SessionLimitReached
+from tasks.common.observability import error_code, logger
+from tasks.common.session_caps import check_session_caps, running_sessions
+from tasks.common.session_request import (
+    CLUSTER_NAME_PATTERN,
+    REQUEST_FIELDS,
+    SessionRequest,
+    check_request,
+)
+from tasks.common.settings import Settings
+from tasks.common.validation import check_session_id
+
+#: What a POST body may hold: the request's fields but ``requestedBy`` (the signed
+#: identity's), and ``sessionId`` to make a retry idempotent.
+BODY_FIELDS = (REQUEST_FIELDS - {"requestedBy"}) | {"sessionId"}
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+
+
+def parse_body(raw: Any, is_base64: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 naming ``body``."""
+    if raw is None or raw == "":
+        raise ApiError(HTTPStatus.BAD_REQUEST, "body: is required (a JSON object)", "body")
+    try:
+        text = base64.b64decode(raw, validate=True).decode() if is_base64 else str(raw)
+        body = json.loads(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "body: is not valid JSON", "body") from None
+    if not isinstance(body, dict):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "body: must be a JSON object", "body")
+    return body
+
+
+def check_cluster_in_route(value: str) -> str:
+    """The route's cluster, if it is a well-formed EKS cluster name."""
+    if not CLUSTER_NAME_PATTERN.fullmatch(value):
+        raise InvalidRequest(
+            "cluster", "must be an EKS cluster name (1-100 letters, digits, '-' and '_')"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A checked request to start a session: the execution's name and input."""
+
+    session_id: str
+    request: SessionRequest
+
+    def execution_input(self) -> str:
+        """The execution's input; sorted keys keep a retried request's input identical."""
+        return json.dumps(self.request.to_input(), sort_keys=True)
+
+
+def new_session_id(caller: Caller) -> str:
+    """``<short name>-<random>``: readable in the console, unique, a valid execution name."""
+    return f"{caller.short_name}-{secrets.token_hex(4)}"
+
+
+def check_start_request(
+    cluster: str,
+    body: Mapping[str, Any],
+    caller: Caller,
+    *,
+    settings: Settings,
+    eks: Any,
+    new_id: Callable[[Caller], str] = new_session_id,
+) -> StartRequest:
+    """The request the route, the body and the caller make, checked as ValidateRequest
+    checks it (the same function), plus what only the API knows."""
+    if "requestedBy" in body:
+        raise InvalidRequest(
+            "requestedBy",
+            "is taken from your signed IAM identity and cannot be set in the body",
+        )
+    unknown = sorted(str(name) for name in body if name not in BODY_FIELDS)
+    if unknown:
+        known = ", ".join(sorted(BODY_FIELDS))
+        raise InvalidRequest(unknown[0], f"is not a known field (known: {known})")
+    if body.get("cluster", cluster) != cluster:
+        raise InvalidRequest("cluster", f"must be the route's cluster ({cluster!r}) or absent")
+    session_id = check_session_id(
+        new_id(caller) if body.get("sessionId") is None else body["sessionId"]
+    )
+    request = {key: value for key, value in body.items() if key != "sessionId"}
+    request.update(cluster=cluster, requestedBy=caller.user_arn)
+    if request.get("allowedCidrs") is None:
+        request["allowedCidrs"] = caller.default_cidrs()
+        if request["allowedCidrs"] is None:
+            raise InvalidRequest(
+                "allowedCidrs", "is required: the request carries no source address to default to"
+            )
+    return StartRequest(session_id, check_request(request, settings=settings, eks=eks))
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """What POST answers."""
+
+    session_id: str
+    cluster: str
+    execution_arn: str
+    started_at: str
+    status: str = "RUNNING"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "cluster": self.cluster,
+            "executionArn": self.execution_arn,
+            "status": self.status,
+            "startedAt": self.started_at,
+        }
+
+
+def start_session(start: StartRequest, *, settings: Settings, sfn: Any) -> StartedSession:
+    """Start the session's execution (named by the session id: a retry starts nothing new).
+
+    The caps are checked first, for a 429 before anything starts; the session machine's
+    ValidateRequest checks them again by its place among the running sessions, which
+    settles a burst of simultaneous starts.
+    """
+    try:
+        # A retry of a running session ranks where that session stands, so it still passes.
+        check_session_caps(
+            sfn,
+            settings,
+            requested_by=start.request.requested_by,
+            cluster=start.request.cluster,
+            session_id=start.session_id,
+        )
+    except SessionLimitReached as refused:
+        raise ApiError(HTTPStatus.TOO_MANY_REQUESTS, str(refused), limit=refused.limit) from None
+    try:
+        started = sfn.start_execution(
+            stateMachineArn=settings.session_state_machine_arn,
+            name=start.session_id,
+            input=start.execution_input(),
+        )
+    except ClientError as error:
+        if error_code(error) != "ExecutionAlreadyExists":
+            raise
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            f"sessionId: session {start.session_id!r} already exists with another request, "
+            "or has already ended; choose another id (or leave it out for a new one)",
+            "sessionId",
+        ) from None
+    return StartedSession(
+        session_id=start.session_id,
+        cluster=start.request.cluster,
+        execution_arn=str(started["executionArn"]),
+        started_at=iso(started["startDate"]),
+    )
+
+
+def find_session(
+    sfn: Any, settings: Settings, cluster: str, session_id: str, caller: Caller
+) -> dict[str, Any]:
+    """The execution of ``session_id`` on ``cluster``: 404 when there is none there,
+    403 when the caller is neither its requester nor an administrator."""
+    try:
+        described: dict[str, Any] = sfn.describe_execution(
+            executionArn=settings.session_execution_arn(session_id)
+        )
+    except ClientError as error:
+        if error_code(error) != "ExecutionDoesNotExist":
+            raise
+        described = {}
+    request = execution_request(described)
+    if not described or request.get("cluster") != cluster:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no session {session_id!r} on cluster {cluster!r}")
+    requested_by = request.get("requestedBy")
+    if not may_manage(caller, requested_by if isinstance(requested_by, str) else None, settings):
+        raise ApiError(
+            HTTPStatus.FORBIDDEN,
+            "only the IAM identity that started this session, or an administrator, may see "
+            "or end it",
+        )
+    return described
+
+
+def get_session(
+    cluster: str, session_id: str, caller: Caller, *, settings: Settings, sfn: Any
+) -> SessionView:
+    """GET one session."""
+    described = find_session(sfn, settings, cluster, session_id, caller)
+    return view_session(described, history(sfn, str(described["executionArn"])))
+
+
+@dataclass(frozen=True)
+class SessionList:
+    """What the list routes answer."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    #: More running sessions exist than the limit let through.
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sessions": self.sessions, "truncated": self.truncated}
+
+
+def list_sessions(
+    caller: Caller,
+    *,
+    settings: Settings,
+    sfn: Any,
+    limit: int = DEFAULT_LIST_LIMIT,
+    cluster: str | None = None,
+) -> SessionList:
+    """The caller's running sessions (everyone's for an admin), newest first.
+
+    Costs one ListExecutions of the RUNNING executions and one DescribeExecution per
+    running session of the stack (which the caps bound), never the executions that ended:
+    an ended session is looked at by its id.
+    """
+    admin = is_admin(caller.user_arn, settings.admin_principal_arns)
+    found = [
+        {
+            "sessionId": running.session_id,
+            "status": "RUNNING",
+            "cluster": running.cluster,
+            "requestedBy": running.requested_by,
+            "startedAt": iso(running.started_at),
+        }
+        for running in reversed(running_sessions(sfn, settings.session_state_machine_arn))
+        if (admin or running.requested_by == caller.user_arn)
+        and (cluster is None or running.cluster == cluster)
+    ]
+    return SessionList(found[:limit], truncated=len(found) > limit)
+
+
+def list_limit(query: Mapping[str, str] | None) -> int:
+    """``limit`` (1 to MAX_LIST_LIMIT) from the query string."""
+    query = query or {}
+    unknown = sorted(set(query) - {"limit"})
+    if unknown:
+        raise InvalidRequest(unknown[0], "is not a known query parameter (known: limit)")
+    raw = query.get("limit")
+    if raw is None:
+        return DEFAULT_LIST_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        raise InvalidRequest("limit", f"must be a whole number from 1 to {MAX_LIST_LIMIT}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What DELETE answers (202: teardown runs in the workflow)."""
+
+    session_id: str
+    how: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "status": "RUNNING",
+            "phase": "ending",
+            "message": self.how,
+        }
+
+
+def end_session(
+    cluster: str,
+    session_id: str,
+    caller: Caller,
+    *,
+    settings: Settings,
+    sfn: Any,
+    lambda_client: Any,
+) -> Ending:
+    """End a session early: EndSession answers its hold, or, during setup, stop it."""
+    described = find_session(sfn, settings, cluster, session_id, caller)
+    if described["status"] != "RUNNING":
+        raise _already_ended(session_id, described)
+    answer = lambda_client.invoke(
+        FunctionName=settings.end_session_function_name,
+        InvocationType="RequestResponse",
+        Payload=json.dumps({"sessionId": session_id, "reason": END_REASON}),
+    )
+    payload = json.loads(answer["Payload"].read() or b"null")
+    if not answer.get("FunctionError"):
+        return Ending(session_id, "the session is ending: its bastion and doors are being removed")
+    error_type = payload.get("errorType") if isinstance(payload, dict) else None
+    if error_type != "SessionNotHeld":
+        message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+        raise ApiError(HTTPStatus.BAD_GATEWAY, f"EndSession failed: {error_type}: {message}")
+    # Nothing holds the session: it is still being set up, or already tearing down.
+    described = sfn.describe_execution(executionArn=described["executionArn"])
+    if described["status"] != "RUNNING":
+        raise _already_ended(session_id, described)
+    events = history(sfn, str(described["executionArn"]))
+    if phase_of("RUNNING", steps_of(events), ready_document(events)) == "ending":
+        return Ending(session_id, "the session is already ending")
+    try:
+        sfn.stop_execution(
+            executionArn=described["executionArn"],
+            error=ABORTED_BY_USER,
+            cause=f"{END_REASON}: {caller.user_arn} ended the session before it was ready",
+        )
+    except ClientError as error:
+        logger.warning("stopping the execution failed", extra={"code": error_code(error)})
+        described = sfn.describe_execution(executionArn=described["executionArn"])
+        if described["status"] != "RUNNING":
+            raise _already_ended(session_id, described) from None
+        raise
+    logger.info("stopped the session's execution during setup")
+    return Ending(
+        session_id,
+        "the session was still starting: its execution is stopped, and teardown removes "
+        "whatever it had created",
+    )
+
+
+def _already_ended(session_id: str, described: Mapping[str, Any]) -> ApiError:
+    return ApiError(
+        HTTPStatus.CONFLICT,
+        f"session {session_id!r} has already ended ({described['status']})",
+    )
