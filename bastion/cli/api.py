@@ -1,15 +1,18 @@
 """The stack's IAM-signed sessions API, called with the user's own credentials (SigV4).
 
-``POST /sessions`` {cluster, sshPublicKey, allowedCidrs?, durationMinutes?} → 201
-{sessionId, executionArn, status}; ``GET /sessions/{id}``; ``DELETE /sessions/{id}``.
-Errors are {message, field}. The API takes ``requestedBy`` and the caller's address from
-the signed request, never from the body.
+The cluster is part of the route, so IAM can grant one cluster and not another:
+``POST /clusters/{cluster}/sessions`` {sshPublicKey, allowedCidrs?, durationMinutes?,
+sessionId?} → 201 {sessionId, cluster, executionArn, status};
+``GET``/``DELETE /clusters/{cluster}/sessions/{id}``; ``GET /sessions`` lists the caller's
+running sessions. Errors are {message, field} (a 429 also names the ``limit``). The API
+takes ``requestedBy`` and the caller's address from the signed request, never the body.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -20,6 +23,21 @@ from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
 
 TIMEOUT_SECONDS = 30
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded: a ``/`` or ``..`` in it stays inside it."""
+    return urllib.parse.quote(value, safe="")
+
+
+def sessions_path(cluster: str) -> str:
+    """The route of one cluster's sessions: POST starts one there, GET lists yours."""
+    return f"/clusters/{_segment(cluster)}/sessions"
+
+
+def session_path(cluster: str, session_id: str) -> str:
+    """The route of one session: GET shows it, DELETE ends it."""
+    return f"{sessions_path(cluster)}/{_segment(session_id)}"
 
 
 def signed_request(
@@ -69,6 +87,12 @@ def call(
             raise CliError(text, ExitCode.REFUSED, field=field) from None
         if error.code == 404:
             raise CliError(message, ExitCode.NOT_FOUND) from None
+        if error.code == 429:
+            limit = answer.get("limit")
+            raise CliError(
+                message if not limit or message.startswith(f"{limit}:") else f"{limit}: {message}",
+                ExitCode.REFUSED,
+            ) from None
         if error.code in (401, 403):
             raise CliError(
                 f"the API refused your credentials: {message}", ExitCode.CONFIGURATION

@@ -240,7 +240,8 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             if args.cidr:
                 request["allowedCidrs"] = args.cidr
             request["sessionId"] = session_id
-            _status, answer = api.call(target, "POST", "/sessions", request)
+            request.pop("cluster")  # the route names it
+            _status, answer = api.call(target, "POST", api.sessions_path(cluster), request)
             execution_arn = str(answer.get("executionArn") or "")
         else:
             request["allowedCidrs"] = args.cidr or [_my_address_cidr(target)]
@@ -342,7 +343,7 @@ def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
     already = len(steps_from_history(history(sfn, doc["executionArn"])))
     if doc["status"] != "ENDING":
         if target.api_url and not target.is_local and args.via != "sfn":
-            api.call(target, "DELETE", f"/sessions/{session_id}")
+            api.call(target, "DELETE", api.session_path(str(doc["cluster"]), session_id))
         elif not sessions.end_via_function(target, session_id):
             # Nothing holds the session (still starting, or its hold parameter is gone):
             # stop its execution, as the API's DELETE does; the teardown follows.

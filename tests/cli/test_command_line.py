@@ -176,21 +176,47 @@ def test_api_requests_are_signed_with_the_users_credentials(api_target: Target) 
     _Recorder.answers.append(
         (201, {"sessionId": "s-1", "executionArn": "arn", "status": "STARTING"})
     )
-    status, answer = api.call(api_target, "POST", "/sessions", {"cluster": "payments"})
+    status, answer = api.call(api_target, "POST", api.sessions_path("payments"), {"x": 1})
     assert (status, answer["sessionId"]) == (201, "s-1")
     request = _Recorder.seen[0]
-    assert (request["method"], request["path"]) == ("POST", "/prod/sessions")
+    assert (request["method"], request["path"]) == ("POST", "/prod/clusters/payments/sessions")
     authorization = request["headers"]["Authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/execute-api/aws4_request" in authorization
     assert "X-Amz-Date" in request["headers"]
-    assert json.loads(request["body"]) == {"cluster": "payments"}
+    assert json.loads(request["body"]) == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("cluster", "session_id", "path"),
+    [
+        ("payments", "alice-1", "/clusters/payments/sessions/alice-1"),
+        # A hostile value stays inside its own segment, for the API to refuse by name.
+        ("payments", "../../victim", "/clusters/payments/sessions/..%2F..%2Fvictim"),
+        ("payments", "a/b?c=*", "/clusters/payments/sessions/a%2Fb%3Fc%3D%2A"),
+        ("../other", "x", "/clusters/..%2Fother/sessions/x"),
+    ],
+)
+def test_the_routes_name_the_cluster_and_keep_each_value_in_its_segment(
+    cluster: str, session_id: str, path: str
+) -> None:
+    assert api.session_path(cluster, session_id) == path
+    assert api.sessions_path(cluster) == path.rsplit("/", 1)[0]
+
+
+def test_a_cap_refusal_names_the_limit(api_target: Target) -> None:
+    refusal = {"message": "MaxSessionsPerCaller: you already have 2", "field": None}
+    _Recorder.answers.append((429, {**refusal, "limit": "MaxSessionsPerCaller"}))
+    with pytest.raises(CliError) as refused:
+        api.call(api_target, "POST", api.sessions_path("payments"), {})
+    assert refused.value.code == ExitCode.REFUSED
+    assert refused.value.message.startswith("MaxSessionsPerCaller: ")
 
 
 def test_api_refusals_name_the_field(api_target: Target) -> None:
     _Recorder.answers.append((400, {"message": "is not a valid EKS name", "field": "cluster"}))
     with pytest.raises(CliError) as refused:
-        api.call(api_target, "POST", "/sessions", {"cluster": "-"})
+        api.call(api_target, "POST", api.sessions_path("-"), {})
     assert refused.value.code == ExitCode.REFUSED
     assert refused.value.message == "cluster: is not a valid EKS name"
     validate(refused.value.to_dict(), "error")

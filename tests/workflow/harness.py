@@ -198,8 +198,11 @@ def api_event(
     ``body`` is sent as JSON; ``raw_body`` as it is (for bodies that are not JSON).
     """
     event: dict[str, Any] = json.loads(API_SAMPLE_EVENT.read_text(encoding="utf-8"))
-    session_id = path.removeprefix("/sessions").strip("/")
-    resource = "/sessions/{id}" if session_id else "/sessions"
+    # /clusters/{cluster}/sessions[/{id}]: the path parameters as API Gateway matched them.
+    parts = path.split("/")
+    names = {2: "cluster", 4: "id"} if parts[1:2] == ["clusters"] else {}
+    parameters = {name: parts[i] for i, name in names.items() if i < len(parts)}
+    resource = "/".join(f"{{{names[i]}}}" if i in names else p for i, p in enumerate(parts))
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
     event.update(
@@ -208,7 +211,7 @@ def api_event(
         httpMethod=method,
         queryStringParameters=query,
         multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
-        pathParameters={"id": session_id} if session_id else None,
+        pathParameters=parameters or None,
         body=raw_body,
     )
     context = event["requestContext"]

@@ -4,8 +4,10 @@ Gateway sends after verifying a request's SigV4 signature, in front of the real 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from tasks.common.validation import SESSION_ID_PATTERN
 from tests.workflow.harness import (
     API_SAMPLE_EVENT,
     REQUESTER,
+    TEMPLATE,
+    TEST_IMAGE,
     ApiAnswer,
     Harness,
     call_api,
@@ -57,10 +61,19 @@ def settle(harness: Harness, timeout: float = 30.0) -> None:
             wait_for_execution(harness.sfn, arn, max(deadline - time.monotonic(), 0.1))
 
 
+def sessions_path(harness: Harness, cluster: str | None = None) -> str:
+    """The route of the cluster's sessions (the seeded cluster's by default)."""
+    return f"/clusters/{cluster or harness.cluster.name}/sessions"
+
+
+def session_path(harness: Harness, session_id: str) -> str:
+    return f"{sessions_path(harness)}/{session_id}"
+
+
 def body(harness: Harness, **changes: Any) -> dict[str, Any]:
-    """A valid POST body: no requester (never), no CIDRs (the caller's address)."""
+    """A valid POST body: no cluster (the route's), no requester (never), no CIDRs (the
+    caller's address)."""
     return {
-        "cluster": harness.cluster.name,
         "sshPublicKey": ed25519_public_key(),
         "durationMinutes": 480,
         **changes,
@@ -68,7 +81,7 @@ def body(harness: Harness, **changes: Any) -> dict[str, Any]:
 
 
 def start(harness: Harness, caller: str = ALICE, **request: Any) -> ApiAnswer:
-    answer = call_api(harness, "POST", "/sessions", caller=caller, **request)
+    answer = call_api(harness, "POST", sessions_path(harness), caller=caller, **request)
     assert answer.status == 201, answer
     harness.started.append(answer.body["executionArn"])
     return answer
@@ -96,7 +109,9 @@ def wait_until_entered(harness: Harness, arn: str, state: str, timeout: float = 
 
 def end_and_finish(harness: Harness, session_id: str, arn: str, caller: str = ALICE) -> None:
     """Clean up: end the session through the API and wait for its teardown."""
-    assert call_api(harness, "DELETE", f"/sessions/{session_id}", caller=caller).status == 202
+    assert (
+        call_api(harness, "DELETE", session_path(harness, session_id), caller=caller).status == 202
+    )
     assert harness.finish(arn, timeout=30)["status"] == "SUCCEEDED"
 
 
@@ -117,10 +132,11 @@ def test_every_deployed_method_needs_aws_iam_and_proxies_to_the_api_function(
             )
             methods[(http_method, resource["path"])] = method
     assert set(methods) == {
-        ("POST", "/sessions"),
+        ("POST", "/clusters/{cluster}/sessions"),
+        ("GET", "/clusters/{cluster}/sessions"),
+        ("GET", "/clusters/{cluster}/sessions/{id}"),
+        ("DELETE", "/clusters/{cluster}/sessions/{id}"),
         ("GET", "/sessions"),
-        ("GET", "/sessions/{id}"),
-        ("DELETE", "/sessions/{id}"),
     }
     for route, method in methods.items():
         assert method["authorizationType"] == "AWS_IAM", route
@@ -151,7 +167,7 @@ def test_a_signed_request_starts_a_session_as_the_caller_from_the_callers_addres
     session_id = answer.body["sessionId"]
     assert session_id.startswith("alice-") and SESSION_ID_PATTERN.fullmatch(session_id)
     assert answer.body["status"] == "RUNNING"
-    assert answer.headers["Location"] == f"/sessions/{session_id}"
+    assert answer.headers["Location"] == f"/clusters/payments/sessions/{session_id}"
     request = execution_input(harness, answer.body["executionArn"])
     assert request["requestedBy"] == ALICE
     assert request["allowedCidrs"] == ["198.51.100.23/32"]
@@ -187,7 +203,7 @@ def test_the_sample_event_starts_a_session(harness: Harness) -> None:
 
 
 def test_a_body_that_sets_requested_by_is_refused_and_starts_nothing(harness: Harness) -> None:
-    answer = call_api(harness, "POST", "/sessions", body=body(harness, requestedBy=BOB))
+    answer = call_api(harness, "POST", sessions_path(harness), body=body(harness, requestedBy=BOB))
     assert answer.status == 400
     assert answer.body["field"] == "requestedBy"
     assert "signed IAM identity" in answer.body["message"]
@@ -207,14 +223,14 @@ def test_malformed_requests_are_400_naming_the_field(
             {"body": body(harness, allowedCidrs=["0.0.0.0/0"])},
             "allowedCidrs[0]",
         ),
-        ("unknown cluster", {"body": body(harness, cluster="no-such-cluster")}, "cluster"),
+        ("another cluster", {"body": body(harness, cluster="no-such-cluster")}, "cluster"),
         ("duration zero", {"body": body(harness, durationMinutes=0)}, "durationMinutes"),
         ("duration too long", {"body": body(harness, durationMinutes=481)}, "durationMinutes"),
         ("bad session id", {"body": body(harness, sessionId="a/b")}, "sessionId"),
     ]
     for name, request, field in cases:
         with subtests.test(name):
-            answer = call_api(harness, "POST", "/sessions", **request)
+            answer = call_api(harness, "POST", sessions_path(harness), **request)
             assert answer.status == 400, answer
             assert answer.body["field"] == field
             assert answer.body["message"].startswith(f"{field}:")
@@ -228,7 +244,9 @@ def test_a_retry_with_the_same_session_id_starts_one_session(harness: Harness) -
     again = start(harness, body=request)
     assert first.body["executionArn"] == again.body["executionArn"]
     # Another body under the same id is a conflict
-    changed = call_api(harness, "POST", "/sessions", body={**request, "durationMinutes": 60})
+    changed = call_api(
+        harness, "POST", sessions_path(harness), body={**request, "durationMinutes": 60}
+    )
     assert (changed.status, changed.body["field"]) == (409, "sessionId")
     assert len(started_executions(harness)) == 1
     harness.wait_until_holding(first.body["executionArn"], "alice-debug-1")
@@ -244,7 +262,7 @@ def test_get_shows_the_steps_and_the_address_once_ready_and_not_before(harness: 
         answer = start(harness, body=body(harness))
         session_id = answer.body["sessionId"]
         # WHEN alice asks how it is going
-        starting = call_api(harness, "GET", f"/sessions/{session_id}")
+        starting = call_api(harness, "GET", session_path(harness, session_id))
     # THEN it is starting, and there is nowhere to connect to yet
     assert starting.status == 200
     assert starting.body["status"] == "RUNNING"
@@ -254,7 +272,7 @@ def test_get_shows_the_steps_and_the_address_once_ready_and_not_before(harness: 
 
     # WHEN it holds
     ready_document = harness.wait_until_holding(answer.body["executionArn"], session_id)
-    ready = call_api(harness, "GET", f"/sessions/{session_id}")
+    ready = call_api(harness, "GET", session_path(harness, session_id))
 
     # THEN the address, the ssh command and the expiry are there, with the steps so far
     assert ready.status == 200
@@ -274,7 +292,7 @@ def test_get_shows_the_steps_and_the_address_once_ready_and_not_before(harness: 
 
     # WHEN it has ended, THEN it says why, and offers no address any more
     end_and_finish(harness, session_id, answer.body["executionArn"])
-    ended = call_api(harness, "GET", f"/sessions/{session_id}")
+    ended = call_api(harness, "GET", session_path(harness, session_id))
     assert ended.body["status"] == "SUCCEEDED"
     assert (ended.body["phase"], ended.body["endReason"]) == ("ended", "ended-by-user")
     assert ended.body["address"] is None
@@ -292,7 +310,7 @@ def test_a_session_that_failed_says_why(harness: Harness) -> None:
         )
     final = harness.finish(answer.body["executionArn"])
     assert final["status"] == "FAILED"
-    failed = call_api(harness, "GET", f"/sessions/{answer.body['sessionId']}")
+    failed = call_api(harness, "GET", session_path(harness, answer.body["sessionId"]))
     assert (failed.body["phase"], failed.body["endReason"]) == ("failed", "failed")
     assert failed.body["error"]["error"] == "InvalidRequest"
     assert failed.body["error"]["message"].startswith("cluster:")
@@ -301,9 +319,12 @@ def test_a_session_that_failed_says_why(harness: Harness) -> None:
 
 def test_an_unknown_session_is_404(harness: Harness) -> None:
     for method in ("GET", "DELETE"):
-        answer = call_api(harness, method, "/sessions/no-such-session")
+        answer = call_api(harness, method, session_path(harness, "no-such-session"))
         assert answer.status == 404
-        assert answer.body == {"message": "no session 'no-such-session'", "field": None}
+        assert answer.body == {
+            "message": "no session 'no-such-session' on cluster 'payments'",
+            "field": None,
+        }
 
 
 # ----------------------------------------------------------------------- DELETE /sessions/{id}
@@ -317,8 +338,8 @@ def test_delete_by_another_user_is_forbidden_and_the_session_keeps_running(
     harness.wait_until_holding(arn, session_id)
 
     # WHEN bob tries to end (or look at) alice's session
-    refused = call_api(harness, "DELETE", f"/sessions/{session_id}", caller=BOB)
-    looked = call_api(harness, "GET", f"/sessions/{session_id}", caller=BOB)
+    refused = call_api(harness, "DELETE", session_path(harness, session_id), caller=BOB)
+    looked = call_api(harness, "GET", session_path(harness, session_id), caller=BOB)
 
     # THEN he may not, and it still holds with everything it owns
     assert refused.status == looked.status == 403
@@ -339,7 +360,7 @@ def test_delete_by_the_requester_ends_the_session_and_leaves_nothing(harness: Ha
     session_id, arn = answer.body["sessionId"], answer.body["executionArn"]
     harness.wait_until_holding(arn, session_id)
 
-    ended = call_api(harness, "DELETE", f"/sessions/{session_id}")
+    ended = call_api(harness, "DELETE", session_path(harness, session_id))
 
     assert ended.status == 202
     assert ended.body["phase"] == "ending"
@@ -351,7 +372,7 @@ def test_delete_by_the_requester_ends_the_session_and_leaves_nothing(harness: Ha
     assert inventory.is_empty, inventory.render()
     assert harness.control_plane_rules() == rules_before
     # A second DELETE: it has ended already
-    again = call_api(harness, "DELETE", f"/sessions/{session_id}")
+    again = call_api(harness, "DELETE", session_path(harness, session_id))
     assert again.status == 409
     assert "already ended (SUCCEEDED)" in again.body["message"]
 
@@ -363,11 +384,11 @@ def test_delete_while_starting_stops_the_execution(harness: Harness) -> None:
         # (moto cannot stop an execution whose worker thread has not begun: let it begin)
         wait_until_entered(harness, arn, "ValidateRequest")
         # Nothing holds the session yet: EndSession says so, and the API stops it instead.
-        stopped = call_api(harness, "DELETE", f"/sessions/{session_id}")
+        stopped = call_api(harness, "DELETE", session_path(harness, session_id))
     assert stopped.status == 202
     assert "stopped" in stopped.body["message"]
     assert harness.finish(arn)["status"] == "ABORTED"
-    view = call_api(harness, "GET", f"/sessions/{session_id}")
+    view = call_api(harness, "GET", session_path(harness, session_id))
     assert (view.body["status"], view.body["phase"]) == ("ABORTED", "ended")
     # AND the stack's teardown rule removes whatever the stopped setup had created
     settle(harness)
@@ -398,7 +419,7 @@ def test_an_admin_sees_everyones_sessions_and_a_user_only_their_own(harness: Har
     # AND the same role name in another account is nobody special
     assert listed(FOREIGN_ADMIN) == set()
     # AND the admin may look at and end someone else's session
-    path = f"/sessions/{bobs.body['sessionId']}"
+    path = session_path(harness, bobs.body["sessionId"])
     assert call_api(harness, "GET", path, caller=CAROL_AS_ADMIN).body["requestedBy"] == BOB
     end_and_finish(harness, bobs.body["sessionId"], bobs.body["executionArn"], CAROL_AS_ADMIN)
     end_and_finish(harness, alices.body["sessionId"], alices.body["executionArn"])
@@ -441,3 +462,244 @@ def test_the_local_deployer_refuses_an_authorizer_it_cannot_reproduce(tmp_path: 
     # THEN deploying it fails, naming the scheme, instead of creating an open method
     with LocalAws(region="us-east-1") as aws, pytest.raises(DeployError, match="'Pool'"):
         aws.deploy(template)
+
+
+# ----------------------------------------------------------------------- who may open which door
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
+PLATFORM_ENGINEER = f"arn:aws:iam::{ACCOUNT}:role/platform-engineer"
+POWER_USER = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
+#: What AWS's PowerUserAccess grants on API Gateway: every route of every API.
+EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ORG = "o-a1b2c3d4e5"
+PARTNER = "arn:aws:iam::210987654321:role/platform-engineer"
+
+
+def documented_policy(name: str) -> dict[str, Any]:
+    """The JSON policy docs/deployment.md shows under the heading ``name``."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index(name) :]
+    block = section[section.index("```json") + len("```json") : section.index("```\n", 8)]
+    document: dict[str, Any] = json.loads(block)
+    return document
+
+
+def deployed_door(harness: Harness, stack: Any) -> tuple[Any, Any]:
+    """The stack's resource policy as API Gateway keeps it, and its route ARN builder."""
+    from tests.workflow.execute_api_policy import Policy, route_arn
+
+    api_id = stack.resources["BastionApi"]
+    kept = harness.aws.client("apigateway").get_rest_api(restApiId=api_id)["policy"]
+    prefix = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/"
+    resource_policy = Policy.parse(kept.replace('\\"', '"'), api_prefix=prefix)
+
+    def route(method: str, path: str) -> str:
+        return route_arn("us-east-1", ACCOUNT, api_id, "v1", method, path)
+
+    return resource_policy, route
+
+
+def test_the_documented_policy_grants_one_cluster_and_refuses_the_other(
+    harness: Harness,
+) -> None:
+    from tests.workflow.execute_api_policy import Policy, Principal, invoke_allowed
+
+    # GIVEN the stack (ApiAllowedPrincipals=*: IAM decides) and the per-cluster policy that
+    # docs/deployment.md gives a platform engineer, for this API
+    resource_policy, route = deployed_door(harness, harness.stack)
+    api_id = harness.stack.resources["BastionApi"]
+    identity = Policy.parse(
+        json.dumps(documented_policy("One cluster per policy"))
+        .replace("REGION", "us-east-1")
+        .replace("ACCOUNT_ID", ACCOUNT)
+        .replace("API_ID", api_id)
+    )
+    engineer = Principal(PLATFORM_ENGINEER)
+
+    def allowed(method: str, path: str) -> bool:
+        return invoke_allowed(engineer, identity, resource_policy, ACCOUNT, route(method, path))
+
+    # THEN every route of payments is granted, and of ledger none
+    for method, path in (
+        ("POST", "/clusters/payments/sessions"),
+        ("GET", "/clusters/payments/sessions"),
+        ("GET", "/clusters/payments/sessions/alice-1"),
+        ("DELETE", "/clusters/payments/sessions/alice-1"),
+        ("GET", "/sessions"),
+    ):
+        assert allowed(method, path), (method, path)
+    for method, path in (
+        ("POST", "/clusters/ledger/sessions"),
+        ("GET", "/clusters/ledger/sessions/alice-1"),
+        ("DELETE", "/clusters/ledger/sessions/alice-1"),
+        # a cluster whose name starts with the granted one's is another cluster
+        ("POST", "/clusters/payments-prod/sessions"),
+    ):
+        assert not allowed(method, path), (method, path)
+    # AND without an identity policy, or from another account, nothing is allowed
+    nobody = Policy.parse({"Statement": []})
+    post = route("POST", "/clusters/payments/sessions")
+    assert not invoke_allowed(engineer, nobody, resource_policy, ACCOUNT, post)
+    partner = Principal(PARTNER, org_id=ORG)
+    assert not invoke_allowed(partner, Policy.parse(EVERYTHING), resource_policy, ACCOUNT, post)
+
+    # AND the function itself does not show or end a ledger session under payments' route
+    payments_session = start(harness, body=body(harness))
+    session_id = payments_session.body["sessionId"]
+    for method in ("GET", "DELETE"):
+        elsewhere = call_api(harness, method, f"/clusters/ledger/sessions/{session_id}")
+        assert elsewhere.status == 404, elsewhere
+    harness.wait_until_holding(payments_session.body["executionArn"], session_id)
+    end_and_finish(harness, session_id, payments_session.body["executionArn"])
+
+
+def test_named_principals_shut_out_broad_grants_and_the_organization_opens_to_its_accounts(
+    harness: Harness,
+) -> None:
+    from bastion.local.deploy import deploy_stack
+    from tests.workflow.execute_api_policy import Policy, Principal, invoke_allowed
+
+    # GIVEN a stack that names its callers (platform-* roles) and admits its organization
+    named = deploy_stack(
+        TEMPLATE,
+        {
+            "BastionSubnetIds": ",".join(harness.cluster.public_subnet_ids),
+            "BastionImageUri": TEST_IMAGE,
+            "AllowedClusters": "payments",
+            "ApiAllowedPrincipals": f"arn:aws:iam::{ACCOUNT}:role/platform-*,{PARTNER}",
+            "ApiAllowedOrganizationId": ORG,
+        },
+        region="us-east-1",
+        stack_name="named-door",
+    )
+    resource_policy, route = deployed_door(harness, named)
+    post = route("POST", "/clusters/payments/sessions")
+    everything = Policy.parse(EVERYTHING)
+    # THEN a PowerUser of this account is refused, whatever its identity policy grants
+    assert not invoke_allowed(Principal(POWER_USER), everything, resource_policy, ACCOUNT, post)
+    # ... a named role is let in as far as its identity policy goes
+    engineer = Principal(PLATFORM_ENGINEER, org_id=ORG)
+    assert invoke_allowed(engineer, everything, resource_policy, ACCOUNT, post)
+    assert not invoke_allowed(
+        engineer, Policy.parse({"Statement": []}), resource_policy, ACCOUNT, post
+    )
+    # ... a named role of another account of the organization too (its policy allowing)
+    partner = Principal(PARTNER, org_id=ORG)
+    assert invoke_allowed(partner, everything, resource_policy, ACCOUNT, post)
+    # ... but not one outside the organization, nor an unnamed one inside it
+    outsider = Principal(PARTNER, org_id="o-zzzzzzzzzz")
+    assert not invoke_allowed(outsider, everything, resource_policy, ACCOUNT, post)
+    stranger = Principal("arn:aws:iam::210987654321:role/Admin", org_id=ORG)
+    assert not invoke_allowed(stranger, everything, resource_policy, ACCOUNT, post)
+
+
+# ----------------------------------------------------------------------- caps
+
+
+@pytest.fixture
+def capped() -> Iterator[Harness]:
+    """A stack at two running sessions per caller and three per cluster."""
+    from bastion.local import LocalAws
+
+    with LocalAws(region="us-east-1", time_scale=60.0) as aws:
+        deployed = deploy_for_tests(
+            aws, parameters={"MaxSessionsPerCaller": "2", "MaxSessionsPerCluster": "3"}
+        )
+        yield deployed
+        for arn in running_executions(deployed.sfn):
+            deployed.sfn.stop_execution(executionArn=arn)
+        settle(deployed)
+
+
+def fire_at_once(count: int, start_one: Any) -> list[Any]:
+    """Run ``start_one(index)`` on ``count`` threads released together."""
+    barrier = threading.Barrier(count)
+
+    def go(index: int) -> Any:
+        barrier.wait(timeout=30)
+        return start_one(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(go, range(count)))
+
+
+def outcome_of(harness: Harness, arn: str, timeout: float = 60) -> str:
+    """``holding`` once the session holds, else the execution's error once it has failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "HoldSession" in harness.states_entered(arn):
+            return "holding"
+        described = harness.sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return str(described.get("error"))
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} neither held nor failed in {timeout} s")
+
+
+def test_a_burst_of_starts_lets_exactly_the_first_n_of_a_caller_through(capped: Harness) -> None:
+    # GIVEN six executions of alice's session started at the same moment with
+    # `aws stepfunctions start-execution` (no API in front)
+    started = fire_at_once(6, lambda index: capped.start(session_id=f"burst-{index}"))
+    arns = dict(started)
+    # WHEN each has held or failed
+    outcomes = {session_id: outcome_of(capped, arn) for session_id, arn in started}
+    # THEN exactly two hold: the first two by start time (then name)
+    holding = {session_id for session_id, outcome in outcomes.items() if outcome == "holding"}
+    assert len(holding) == 2, outcomes
+    listed = capped.sfn.list_executions(
+        stateMachineArn=capped.stack.state_machine_arn("SessionStateMachine")
+    )["executions"]
+    first_two = sorted(listed, key=lambda e: (e["startDate"], e["name"]))[:2]
+    assert holding == {e["name"] for e in first_two}
+    # AND the other four are refused naming the cap, before anything was created
+    for session_id in set(outcomes) - holding:
+        described = capped.sfn.describe_execution(executionArn=arns[session_id])
+        assert described["error"] == "SessionLimitReached", described
+        assert "MaxSessionsPerCaller" in described["cause"]
+        assert "CreateSessionSecurityGroup" not in capped.states_entered(arns[session_id])
+        assert capped.aws.inventory(session_id).is_empty
+    for session_id in holding:
+        end_and_finish(capped, session_id, arns[session_id], caller=ALICE)
+
+
+def test_a_burst_through_the_api_answers_429_or_is_refused_and_two_hold(capped: Harness) -> None:
+    # GIVEN six POSTs of bob's at the same moment
+    answers = fire_at_once(
+        6, lambda _: call_api(capped, "POST", sessions_path(capped), caller=BOB, body=body(capped))
+    )
+    # THEN each is started or answered 429 naming the cap
+    assert {answer.status for answer in answers} <= {201, 429}, answers
+    for answer in answers:
+        if answer.status == 429:
+            assert answer.body["limit"] == "MaxSessionsPerCaller"
+    started = [answer.body for answer in answers if answer.status == 201]
+    outcomes = {s["sessionId"]: outcome_of(capped, s["executionArn"]) for s in started}
+    # AND of those started, exactly two hold; the workflow refuses the rest by name
+    holding = [session_id for session_id, outcome in outcomes.items() if outcome == "holding"]
+    assert len(holding) == 2, outcomes
+    assert set(outcomes.values()) <= {"holding", "SessionLimitReached"}, outcomes
+    listed = call_api(capped, "GET", "/sessions", caller=BOB).body["sessions"]
+    assert sorted(s["sessionId"] for s in listed if s["sessionId"] in holding) == sorted(holding)
+    for s in started:
+        if s["sessionId"] in holding:
+            end_and_finish(capped, s["sessionId"], s["executionArn"], caller=BOB)
+
+
+def test_many_callers_cannot_take_the_clusters_rule_quota(capped: Harness) -> None:
+    rules_before = len(capped.control_plane_rules())
+    callers = [f"arn:aws:iam::{ACCOUNT}:user/{name}" for name in ("ann", "ben", "cat", "dan")]
+    held = []
+    # GIVEN three callers' sessions holding on payments (its cap)
+    for caller in callers[:3]:
+        answer = start(capped, caller=caller, body=body(capped))
+        capped.wait_until_holding(answer.body["executionArn"], answer.body["sessionId"])
+        held.append((caller, answer.body))
+    # WHEN a fourth caller asks, THEN it is refused naming the cluster's cap
+    refused = call_api(capped, "POST", sessions_path(capped), caller=callers[3], body=body(capped))
+    assert refused.status == 429, refused
+    assert refused.body["limit"] == "MaxSessionsPerCluster"
+    assert "'payments' already has 3" in refused.body["message"]
+    # AND the cluster's group holds at most three session rules
+    assert len(capped.control_plane_rules()) <= rules_before + 3
+    for caller, started in held:
+        end_and_finish(capped, started["sessionId"], started["executionArn"], caller=caller)

@@ -418,21 +418,21 @@ def test_deleting_a_session_again_after_end_session_died_answers_that_it_is_endi
 
     with functions_held_back():
         # WHEN the user deletes the session through the API
-        first = call_api(harness, "DELETE", f"/sessions/{session_id}")
+        first = call_api(harness, "DELETE", f"/clusters/payments/sessions/{session_id}")
         # THEN the API says EndSession failed (it cannot know the end took effect)
         assert first.status == 502, first
         assert f"EndSession failed: {FUNCTION_DIED}" in first.body["message"]
         wait_until_entered(harness, arn, "StopBastionTask")
 
         # WHEN the user retries the delete while the teardown runs
-        again = call_api(harness, "DELETE", f"/sessions/{session_id}")
+        again = call_api(harness, "DELETE", f"/clusters/payments/sessions/{session_id}")
 
     # THEN the API answers that the session is already ending: no second end, no stop
     assert again.status == 202, again
     assert again.body["message"] == "the session is already ending"
     assert_ended_cleanly(harness, arn, session_id, rules_before, "ended-by-user")
     # AND a delete after the end says so
-    after = call_api(harness, "DELETE", f"/sessions/{session_id}")
+    after = call_api(harness, "DELETE", f"/clusters/payments/sessions/{session_id}")
     assert after.status == 409, after
     assert "already ended (SUCCEEDED)" in after.body["message"]
 
