@@ -148,6 +148,12 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Setting
     monkeypatch.setenv("BASTION_TASK_DEFINITION", settings.task_definition)
     monkeypatch.setenv("BASTION_CONTAINER_NAME", settings.container_name)
     monkeypatch.setenv("BASTION_SUBNETS", ",".join(settings.subnets))
+    # Every cluster, and the session machine whose running executions the caps count.
+    monkeypatch.setenv("ALLOWED_CLUSTERS", ",".join(settings.allowed_clusters) or "*")
+    monkeypatch.setenv(
+        "SESSION_STATE_MACHINE_ARN",
+        f"arn:aws:states:{REGION}:123456789012:stateMachine:fargate-bastion-session",
+    )
     return settings
 
 
