@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,10 +177,24 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str | None:
-    """``value`` if it is a non-empty string, cut to ``limit`` characters; else None."""
+    """``value`` if it is a non-empty string, cut to ``limit`` characters and made
+    printable (see :func:`printable`); else None."""
     if not isinstance(value, str) or not value:
         return None
-    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+    shown = value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+    return printable(shown)
+
+
+def printable(text: str) -> str:
+    """``text`` with its control and format characters (escape sequences, bidirectional
+    overrides, newlines) written as escapes such as ``\\x1b``: a value read from an
+    execution is shown to other users' terminals, and must not drive them."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in ("Cc", "Cf")
+        else char
+        for char in text
+    )
 
 
 def _timestamp(value: Any) -> str | None:
@@ -350,8 +365,8 @@ def stop_unheld(target: Target, session_id: str, caller: str) -> bool:
 
 def refusal(description: dict[str, Any]) -> CliError:
     """The CliError for an execution that failed (REFUSED when the request was refused)."""
-    code = str(description.get("error") or description["status"])
-    message = error_message(str(description.get("cause") or ""))
+    code = printable(str(description.get("error") or description["status"]))
+    message = printable(error_message(str(description.get("cause") or "")))
     if code in REFUSALS:
         field = message.split(":", 1)[0] if ":" in message else None
         return CliError(message or code, ExitCode.REFUSED, field=field)

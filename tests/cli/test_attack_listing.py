@@ -1,0 +1,58 @@
+"""Attacks on reading sessions: an execution anyone may start carries terminal control
+sequences in its input; listing or showing it must never write them to a user's terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from bastion import local_daemon
+from tests.cli.conftest import Cli
+
+pytestmark = pytest.mark.cli
+
+#: An OSC title change, a screen clear and a cursor move: what a forged listing would use.
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[1;1H"
+#: C0 controls (but tab and newline, which the text output uses itself), DEL and C1 controls.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture(scope="module")
+def escaping_execution(cli: Cli) -> str:
+    """An execution whose cluster, requester and an unknown field hold control sequences."""
+    sfn = cli.clients()("stepfunctions")
+    endpoint = local_daemon.running(cli.local_dir)
+    assert endpoint is not None
+    name = "escape-sequences"
+    arn = sfn.start_execution(
+        stateMachineArn=endpoint.outputs["SessionStateMachineArn"],
+        name=name,
+        input=json.dumps(
+            {
+                "cluster": f"demo{ESCAPES}\x9b2J",
+                "requestedBy": f"arn:aws:iam::123456789012:user/x{ESCAPES}",
+                f"{ESCAPES}forged": 1,
+            }
+        ),
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.2)
+    return name
+
+
+@pytest.mark.parametrize(
+    "command", [["ls", "--all"], ["status", "escape-sequences"]], ids=["ls", "status"]
+)
+def test_reading_a_session_never_writes_its_control_characters_to_the_terminal(
+    cli: Cli, escaping_execution: str, command: list[str]
+) -> None:
+    done = cli.run(*command, "--local")
+    assert done.returncode == 0, done.stderr
+    assert escaping_execution in done.stdout, done.stdout
+    assert not CONTROL.search(done.stdout), repr(done.stdout)
+    assert not CONTROL.search(done.stderr), repr(done.stderr)
