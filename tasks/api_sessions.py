@@ -61,6 +61,8 @@ def parse_body(raw: Any, is_base64: bool = False) -> dict[str, Any]:
         body = json.loads(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(HTTPStatus.BAD_REQUEST, "body: is not valid JSON", "body") from None
+    except RecursionError:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "body: is nested too deeply", "body") from None
     if not isinstance(body, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "body: must be a JSON object", "body")
     return body
@@ -274,7 +276,8 @@ def list_limit(query: Mapping[str, str] | None) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_LIST_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+    # ASCII digits only: str.isdigit() is true of "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIST_LIMIT:
         raise InvalidRequest("limit", f"must be a whole number from 1 to {MAX_LIST_LIMIT}")
     return int(raw)
 
