@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from bastion.cli import api, keys, kubeconfig, sessions
 from bastion.cli.display import Progress, follow_until, live_capable
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
-from bastion.cli.target import Target, caller_arn, resolve
+from bastion.cli.target import Target, caller_arn, lost_sessions_note, resolve
 from bastion.follow import history, steps_from_history
 from tasks.common.errors import InvalidRequest
 from tasks.common.validation import check_session_id
@@ -516,11 +516,18 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     state_dir = Path(args.local_dir) if args.local_dir else local_daemon.default_state_dir()
     if args.action == "stop":
         stopped = local_daemon.stop(state_dir)
+        text = "stopped the local AWS" if stopped.stopped else "the local AWS was not running"
+        if stopped.lost_sessions:
+            text += "\n" + lost_sessions_note(stopped.lost_sessions)
         _emit(
             args,
             out,
-            {"stopped": stopped, "stateDir": str(state_dir)},
-            "stopped the local AWS" if stopped else "the local AWS was not running",
+            {
+                "stopped": stopped.stopped,
+                "stateDir": str(state_dir),
+                "lostSessions": list(stopped.lost_sessions),
+            },
+            text,
         )
         return ExitCode.OK
     if args.action == "start":
@@ -540,6 +547,8 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
         f"  bastions: {endpoint.bastions}\n"
         f"  state:    {state_dir}"
     )
+    if endpoint.lost_sessions:
+        text += "\n" + lost_sessions_note(endpoint.lost_sessions)
     _emit(args, out, endpoint.to_dict(), text)
     return ExitCode.OK
 

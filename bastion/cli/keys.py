@@ -91,8 +91,15 @@ def generate_key(root: Path, session_id: str) -> tuple[Path, str]:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(private)
-    (directory / f"{EPHEMERAL_KEY}.pub").write_text(line + "\n")
+    _write_private(directory / f"{EPHEMERAL_KEY}.pub", line + "\n")
     return path, line
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` (0600, never an existing file or link) holding ``text``."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def public_key_of(key_path: Path) -> tuple[Path, str]:
@@ -128,7 +135,7 @@ def public_key_of(key_path: Path) -> tuple[Path, str]:
 def remember_key(root: Path, session_id: str, private: Path) -> None:
     """Record which of the user's keys the session uses."""
     directory = ensure_session_dir(root, session_id)
-    (directory / KEY_POINTER).write_text(str(private.resolve()) + "\n")
+    _write_private(directory / KEY_POINTER, str(private.resolve()) + "\n")
 
 
 def private_key_for(root: Path, session_id: str) -> Path | None:

@@ -15,6 +15,7 @@ instance roles all work as in the AWS CLI. The stack, in order of precedence:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,9 @@ def _local_target(args: Any) -> Target:
         endpoint = local_daemon.start(state_dir)
     except local_daemon.LocalAwsError as error:
         raise CliError(str(error), ExitCode.CONFIGURATION) from None
-    session = boto3.Session(region_name=endpoint.region, **local_daemon.FAKE_CREDENTIALS)
+    if endpoint.lost_sessions:
+        print(f"bastion: {lost_sessions_note(endpoint.lost_sessions)}", file=sys.stderr)
+    session = boto3.Session(region_name=endpoint.region, **endpoint.credentials.for_boto3())
     outputs = endpoint.outputs
     return Target(
         session=session,
@@ -167,6 +170,14 @@ def _local_target(args: Any) -> Target:
         ecs_cluster=outputs.get("BastionClusterName"),
         endpoint_url=endpoint.endpoint_url,
         local_dir=state_dir,
+    )
+
+
+def lost_sessions_note(session_ids: tuple[str, ...]) -> str:
+    """What the user is told about sessions a dead local AWS left behind."""
+    return (
+        "the local AWS had died without ending its bastions; they are ended now, and "
+        f"these sessions are lost: {', '.join(session_ids)}"
     )
 
 

@@ -1,19 +1,24 @@
-"""Really run a bastion for an ECS task of the local AWS: OpenSSH's sshd on loopback.
+"""Really run a bastion for an ECS task of the local AWS: the container's entry point on loopback.
 
 The local AWS simulates ECS tasks. With a task runner plugged in
-(``aws.ecs_control.task_runner = SshdTaskRunner(...)``), RunTask also starts the
-bastion's container entry point on this machine: ``container/entrypoint.sh`` when it is
-there, or else a minimal stand-in that starts ``sshd`` the way the container does (key
-only, the session's authorized key, self-exit at expiry). It listens on a free port of
-127.0.0.1; the task's network interface gets 127.0.0.1 as its public address, so the
-workflow reports where to connect. Stopping the task kills the process group.
+(``aws.ecs_control.task_runner = SshdTaskRunner(...)``), RunTask also runs the bastion
+container's own entry point and sshd configuration on this machine, unchanged:
+``container/entrypoint.sh`` with ``container/sshd_config``. What has to differ from
+Fargate is given to them only through the variables the container documents for that
+(tasks/common/container_contract.py ``OPTIONAL_ENVIRONMENT``), all set in
+:func:`local_overrides`: the port (a free one of 127.0.0.1), the listen address, the
+runtime directory, the sshd binary and the configuration's path. The task's network
+interface gets 127.0.0.1 as its public address, so the workflow reports where to
+connect. Stopping the task ends the bastion's process group.
 
-Run as root, sshd would need privilege separation and a non-root account to log in
-to; this runner never runs sshd as root. It runs it as an unprivileged account
-(:data:`TEST_ACCOUNT`, created by ``scripts/install-test-deps.sh``), or as the current
-user when that is not root, and that same account is the SSH login user. Each running
-bastion is described in ``<state dir>/bastions/<session id>.json`` (address, port,
-user, log file), which the ``bastion`` command reads.
+sshd never runs as root: as root, this runner runs the entry point as the unprivileged
+account :data:`TEST_ACCOUNT` (created by ``scripts/install-test-deps.sh``), else as the
+current user; that account is the SSH login user, as ``bastion`` is on Fargate. The
+runtime directory is under the account's home directory, because sshd's StrictModes
+checks every directory above ``authorized_keys`` (a world-writable /tmp fails it). Each
+running bastion is described in ``<state dir>/bastions/<session id>.json`` (address,
+port, user, log file, pid and start time): the ``bastion`` command reads it, and a later
+local AWS ends the bastions whose own local AWS died with :func:`reap_orphans`.
 """
 
 from __future__ import annotations
@@ -30,15 +35,21 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
+
+from bastion.local.processes import ProcessIdentity, descendants, end, start_time
+from tasks.common.validation import SESSION_ID_PATTERN
 
 #: The unprivileged account sshd runs as (and that logs in) when the runner runs as root.
 TEST_ACCOUNT = "fargate-bastion-test"
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "container" / "entrypoint.sh"
+CONTAINER = Path(__file__).resolve().parents[2] / "container"
+ENTRYPOINT = CONTAINER / "entrypoint.sh"
+SSHD_CONFIG = CONTAINER / "sshd_config"
+#: Under the login account's home: where the bastions' runtime directories are made.
+RUNTIME_PARENT = ".fargate-bastion-local"
 READY_TIMEOUT_SECONDS = 10.0
 
 
@@ -69,6 +80,12 @@ class BastionProcess:
     logFile: str  # noqa: N815
     runtimeDir: str  # noqa: N815
     entrypoint: str
+    sshdConfig: str  # noqa: N815
+    startTime: int  # noqa: N815 - when the entry point started (clock ticks since boot)
+
+    def identity(self) -> ProcessIdentity:
+        """The entry point's process, as recorded (so a reused pid is never signalled)."""
+        return ProcessIdentity(self.pid, self.startTime, ENTRYPOINT.name)
 
 
 def find_sshd() -> str | None:
@@ -113,11 +130,43 @@ def log_path(state_dir: Path, session_id: str) -> Path:
 
 def read_record(state_dir: Path, session_id: str) -> BastionProcess | None:
     """The running bastion of ``session_id``, if this machine runs one."""
+    return _read_record_file(record_path(state_dir, session_id))
+
+
+def _read_record_file(path: Path) -> BastionProcess | None:
     try:
-        data = json.loads(record_path(state_dir, session_id).read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text())
+        return BastionProcess(**{f.name: data[f.name] for f in fields(BastionProcess)})
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    return BastionProcess(**data)
+
+
+def local_overrides(runtime: Path, port: int, sshd: str) -> dict[str, str]:
+    """Everything the local bastion does differently from Fargate's: the container's own
+    optional variables (container/README.md), set here and nowhere else."""
+    return {
+        "BASTION_RUNTIME_DIR": str(runtime),
+        "BASTION_SSH_PORT": str(port),
+        "BASTION_LISTEN_ADDRESS": "127.0.0.1",
+        "BASTION_SSHD_CONFIG": str(SSHD_CONFIG),
+        "BASTION_SSHD": sshd,
+    }
+
+
+def _runtime_dir(account: pwd.struct_passwd) -> Path:
+    """A new runtime directory owned by ``account``, under its home directory."""
+    parent = Path(account.pw_dir) / RUNTIME_PARENT
+    parent.mkdir(mode=0o700, exist_ok=True)
+    runtime = Path(tempfile.mkdtemp(prefix="bastion-", dir=parent))
+    if os.geteuid() == 0:
+        for path in (parent, runtime):
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+    return runtime
+
+
+def _is_runtime_dir(path: Path) -> bool:
+    """Whether ``path`` (read from a record) is one of the runtime directories made here."""
+    return path.parent.name == RUNTIME_PARENT and path.name.startswith("bastion-")
 
 
 def _free_port() -> int:
@@ -140,106 +189,80 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log_file: Path)
     raise TaskRunnerError(f"the bastion did not listen on 127.0.0.1:{port} in time")
 
 
-def _seconds_until(expires_at: str) -> float | None:
-    try:
-        moment = datetime.strptime(expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-#: What the container image's /etc/ssh/sshd_config says, for this machine: key only, one
-#: user, no PAM (an unprivileged sshd cannot use it). StrictModes is off because the
-#: runtime directory lives under the world-writable temporary directory.
-_BASE_CONFIG = """\
-# A local stand-in for the bastion container's sshd_config.
-AllowUsers {user}
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-UsePAM no
-StrictModes no
-AllowTcpForwarding yes
-X11Forwarding no
-PermitTunnel no
-LogLevel VERBOSE
-ClientAliveInterval 30
-ClientAliveCountMax 3
-"""
-#: What the entry point passes sshd with -o; the built-in stand-in writes it itself.
-_BUILTIN_CONFIG = """\
-Port {port}
-ListenAddress 127.0.0.1
-HostKey {runtime}/ssh_host_ed25519_key
-PidFile {runtime}/sshd.pid
-AuthorizedKeysFile {runtime}/authorized_keys
-"""
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` (0600) through a temporary file renamed over it."""
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    partial.replace(path)
 
 
 class SshdTaskRunner:
-    """Runs each task's bastion as a real sshd on a loopback port (see the module doc)."""
+    """Runs each task's bastion: the container's entry point and sshd (see the module doc)."""
 
     def __init__(
-        self,
-        state_dir: Path,
-        *,
-        use_entrypoint: bool | None = None,
-        on_exit: Callable[[str, int], None] | None = None,
+        self, state_dir: Path, *, on_exit: Callable[[str, int], None] | None = None
     ) -> None:
         self.state_dir = Path(state_dir)
         #: Called as ``on_exit(task_arn, status)`` when a bastion exits by itself (expiry,
         #: idle timeout, crash): the local AWS then stops its task, as Fargate would.
         self.on_exit = on_exit
-        self.use_entrypoint = ENTRYPOINT.is_file() if use_entrypoint is None else use_entrypoint
         self._lock = threading.Lock()
         self._running: dict[str, tuple[subprocess.Popen[bytes], BastionProcess]] = {}
-        self._timers: dict[str, threading.Timer] = {}
 
     # --- the TaskRunner protocol ----------------------------------------------------------
 
     def start(self, task_arn: str, environment: Mapping[str, str]) -> str:
-        """Start sshd for the task; returns 127.0.0.1."""
+        """Start the task's bastion; returns 127.0.0.1."""
         reason = unavailable_reason()
         if reason is not None:
             raise TaskRunnerError(reason)
         account = login_account()
-        assert account is not None  # noqa: S101 - checked by unavailable_reason
-        session_id = environment.get("BASTION_SESSION_ID", task_arn.rsplit("/", 1)[-1])
-        runtime = Path(tempfile.mkdtemp(prefix="fargate-bastion-"))
+        sshd = find_sshd()
+        assert account is not None and sshd is not None  # noqa: S101 - unavailable_reason
+        session_id = environment.get("BASTION_SESSION_ID", "")
+        if not SESSION_ID_PATTERN.fullmatch(session_id):
+            raise TaskRunnerError(f"BASTION_SESSION_ID is not a session id: {session_id!r}")
+        runtime = _runtime_dir(account)
         log_file = log_path(self.state_dir, session_id)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         port = _free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": account.pw_dir,
+            "USER": account.pw_name,
+            "LOGNAME": account.pw_name,
+            **environment,
+            **local_overrides(runtime, port, sshd),
+        }
+        as_root = os.geteuid() == 0
         try:
-            argv, env = self._command(runtime, port, account.pw_name, environment)
-            if os.geteuid() == 0:
-                os.chown(runtime, account.pw_uid, account.pw_gid)
-                for child in runtime.iterdir():
-                    os.chown(child, account.pw_uid, account.pw_gid)
-            with log_file.open("ab") as log:
+            descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(descriptor, "ab") as log:
                 process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                    argv,
+                    ["/bin/bash", str(ENTRYPOINT)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
                     cwd=runtime,
                     start_new_session=True,
-                    user=account.pw_uid if os.geteuid() == 0 else None,
-                    group=account.pw_gid if os.geteuid() == 0 else None,
+                    user=account.pw_uid if as_root else None,
+                    group=account.pw_gid if as_root else None,
                     # The account's own groups (tty among them): sshd hands a login's
                     # terminal to the group tty, which it can do only as a member.
                     extra_groups=(
-                        os.getgrouplist(account.pw_name, account.pw_gid)
-                        if os.geteuid() == 0
-                        else None
+                        os.getgrouplist(account.pw_name, account.pw_gid) if as_root else None
                     ),
                 )
             _wait_listening(port, process, log_file)
         except BaseException:
-            shutil.rmtree(runtime, ignore_errors=True)
             if "process" in locals():
                 _kill_group(process)
+            shutil.rmtree(runtime, ignore_errors=True)
             raise
         record = BastionProcess(
             sessionId=session_id,
@@ -250,33 +273,24 @@ class SshdTaskRunner:
             pid=process.pid,
             logFile=str(log_file),
             runtimeDir=str(runtime),
-            entrypoint=str(ENTRYPOINT) if self.use_entrypoint else "sshd",
+            entrypoint=str(ENTRYPOINT),
+            sshdConfig=str(SSHD_CONFIG),
+            startTime=start_time(process.pid) or 0,
         )
         path = record_path(self.state_dir, session_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(record), indent=2) + "\n")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_private(path, json.dumps(asdict(record), indent=2) + "\n")
         with self._lock:
             self._running[task_arn] = (process, record)
         threading.Thread(
             target=self._watch, args=(task_arn, process), name=f"bastion-{session_id}", daemon=True
         ).start()
-        expires_in = _seconds_until(environment.get("BASTION_EXPIRES_AT", ""))
-        if expires_in is not None and not self.use_entrypoint:
-            # The container exits at its expiry whatever the control plane does.
-            timer = threading.Timer(expires_in, self.stop, args=(task_arn,))
-            timer.daemon = True
-            timer.start()
-            with self._lock:
-                self._timers[task_arn] = timer
         return record.address
 
     def stop(self, task_arn: str) -> None:
         """Kill the task's bastion and remove its runtime directory."""
         with self._lock:
             running = self._running.pop(task_arn, None)
-            timer = self._timers.pop(task_arn, None)
-        if timer is not None:
-            timer.cancel()
         if running is None:
             return
         process, record = running
@@ -301,41 +315,29 @@ class SshdTaskRunner:
         for arn in arns:
             self.stop(arn)
 
-    # --- how ------------------------------------------------------------------------------
 
-    def _command(
-        self, runtime: Path, port: int, user: str, environment: Mapping[str, str]
-    ) -> tuple[list[str], dict[str, str]]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            **environment,
-            "BASTION_RUNTIME_DIR": str(runtime),
-            "BASTION_SSH_PORT": str(port),
-            "BASTION_LISTEN_ADDRESS": "127.0.0.1",
-            "BASTION_SSH_USER": user,
-        }
-        sshd = find_sshd()
-        if sshd is None:
-            raise TaskRunnerError("sshd is not installed")
-        config = runtime / "sshd_config"
-        config.write_text(_BASE_CONFIG.format(user=user))
-        if self.use_entrypoint:
-            env["BASTION_SSHD_CONFIG"] = str(config)
-            env["BASTION_SSHD"] = sshd
-            return ["/bin/bash", str(ENTRYPOINT)], env
-        key = runtime / "ssh_host_ed25519_key"
-        subprocess.run(  # noqa: S603 - fixed argv
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],  # noqa: S607
-            check=True,
-            capture_output=True,
-        )
-        (runtime / "authorized_keys").write_text(
-            environment.get("BASTION_AUTHORIZED_KEY", "").strip() + "\n"
-        )
-        with config.open("a") as handle:
-            handle.write(_BUILTIN_CONFIG.format(port=port, runtime=runtime))
-        return [sshd, "-D", "-e", "-f", str(config)], env
+def reap_orphans(state_dir: Path) -> list[str]:
+    """End the bastions a local AWS of ``state_dir`` left behind; their session ids.
+
+    Called only when no local AWS runs for ``state_dir``: every record left is a bastion
+    whose local AWS died without stopping it (SIGKILL, a crash), so its session is lost.
+    A process is signalled only while it is still the one recorded (its pid, start time
+    and command line), with the processes below it; its runtime directory goes too.
+    """
+    lost: list[str] = []
+    for path in sorted((state_dir / "bastions").glob("*.json")):
+        record = _read_record_file(path)
+        if record is not None:
+            identity = record.identity()
+            if identity.is_alive():
+                below = [ProcessIdentity.of(pid, "") for pid in descendants(record.pid)]
+                end([identity, *(found for found in below if found is not None)])
+            runtime = Path(record.runtimeDir)
+            if _is_runtime_dir(runtime):
+                shutil.rmtree(runtime, ignore_errors=True)
+            lost.append(record.sessionId)
+        path.unlink(missing_ok=True)
+    return lost
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -77,7 +77,7 @@ class Cli:
 
         endpoint = local_daemon.running(self.local_dir)
         assert endpoint is not None, "the local AWS is not running"
-        session = boto3.Session(region_name=endpoint.region, **local_daemon.FAKE_CREDENTIALS)
+        session = boto3.Session(region_name=endpoint.region, **endpoint.credentials.for_boto3())
         return lambda service: session.client(service, endpoint_url=endpoint.endpoint_url)
 
 

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from bastion.local.inventory import read_inventory
-from tests.cli.conftest import Cli, validate
+from tests.cli.conftest import REPO, Cli, validate
 
 pytestmark = pytest.mark.cli
 
@@ -160,6 +161,69 @@ def test_kubeconfig_merges_into_the_users_own_file(
     assert merged["users"][0] == theirs["users"][0]
     assert merged["current-context"] == document["context"]
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def _ssh(
+    session: dict[str, Any], *options: str, env: dict[str, str] | None = None, command: str = "true"
+) -> subprocess.CompletedProcess[str]:
+    argv = shlex.split(session["sshCommand"])
+    argv[1:1] = ["-o", "BatchMode=yes", *options]
+    return subprocess.run(  # noqa: S603 - the session's own ssh command
+        [*argv, command],
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_the_local_bastion_runs_the_containers_sshd_config_unchanged(
+    cli: Cli, session: dict[str, Any]
+) -> None:
+    from bastion.local.task_runner import SSHD_CONFIG
+
+    record = json.loads((cli.local_dir / "bastions" / f"{session['sessionId']}.json").read_text())
+    assert Path(record["sshdConfig"]) == SSHD_CONFIG == REPO / "container" / "sshd_config"
+    from bastion.local.processes import command_line, pids
+
+    sshd = [argv for pid in pids() if (argv := command_line(pid))]
+    # sshd rewrites its command line into one word: "sshd: /usr/sbin/sshd -D ... [listener]".
+    theirs = [" ".join(argv) for argv in sshd if f"Port={session['port']} " in " ".join(argv)]
+    assert theirs and all(f"-f {SSHD_CONFIG} " in line for line in theirs), theirs
+
+
+def test_agent_forwarding_is_refused_locally_as_on_aws(
+    session: dict[str, Any], tmp_path: Path
+) -> None:
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(  # noqa: S603
+        ["ssh-agent", "-D", "-a", str(socket_path)],  # noqa: S607
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        done = _ssh(
+            session,
+            "-A",
+            env={"SSH_AUTH_SOCK": str(socket_path)},
+            command='echo "agent=${SSH_AUTH_SOCK:-none}"',
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "agent=none", done.stdout
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+
+
+def test_remote_forwarding_is_refused_locally_as_on_aws(session: dict[str, Any]) -> None:
+    done = _ssh(session, "-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:127.0.0.1:9")
+    assert done.returncode == 255, (done.stdout, done.stderr)
+    assert "forwarding failed" in done.stderr, done.stderr
 
 
 def test_status_and_ls_print_documented_json(cli: Cli, session: dict[str, Any]) -> None:

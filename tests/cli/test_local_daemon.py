@@ -1,0 +1,239 @@
+"""The local AWS daemon: only its own user can use it, it signals only itself, and a daemon
+that died (SIGKILL) leaves no bastion running once the next stop (or start) has run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from bastion import local_daemon
+from bastion.cli.errors import ExitCode
+from bastion.local.processes import ProcessIdentity, start_time
+from tests.cli.conftest import Cli, validate
+
+pytestmark = pytest.mark.cli
+
+
+def _endpoint(cli: Cli) -> local_daemon.LocalEndpoint:
+    endpoint = local_daemon.running(cli.local_dir)
+    assert endpoint is not None
+    return endpoint
+
+
+def _send(request: AWSRequest) -> tuple[int, dict[str, str], bytes]:
+    prepared = urllib.request.Request(  # noqa: S310 - the loopback endpoint
+        request.url, data=request.body or None, headers=dict(request.headers), method=request.method
+    )
+    try:
+        with urllib.request.urlopen(prepared, timeout=10) as answer:  # noqa: S310
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _list_state_machines(url: str, origin: str | None = None) -> AWSRequest:
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "AWSStepFunctions.ListStateMachines",
+    }
+    if origin:
+        headers["Origin"] = origin
+    return AWSRequest(method="POST", url=url + "/", data=b"{}", headers=headers)
+
+
+def test_unsigned_and_foreign_requests_are_refused(cli: Cli) -> None:
+    endpoint = _endpoint(cli)
+    # Unsigned, as any local user (or a web page) could send it.
+    status, _headers, body = _send(_list_state_machines(endpoint.endpoint_url))
+    assert status == 403, body
+    # Signed, but with credentials that are not the daemon's (the old fixed "testing").
+    foreign = boto3.Session(
+        region_name=endpoint.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106
+    ).client("stepfunctions", endpoint_url=endpoint.endpoint_url)
+    with pytest.raises(ClientError) as refused:
+        foreign.list_state_machines()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # The daemon's key with another secret: the signature does not match.
+    forged = _list_state_machines(endpoint.endpoint_url)
+    SigV4Auth(
+        Credentials(endpoint.credentials.access_key_id, "not-the-secret"), "states", endpoint.region
+    ).add_auth(forged)
+    assert _send(forged)[0] == 403
+    # The daemon's own credentials work.
+    assert "stateMachines" in cli.clients()("stepfunctions").list_state_machines()
+
+
+def test_no_cors_headers_even_for_signed_requests(cli: Cli) -> None:
+    endpoint = _endpoint(cli)
+    preflight = AWSRequest(
+        method="OPTIONS",
+        url=endpoint.endpoint_url + "/",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    status, headers, _ = _send(preflight)
+    assert status == 403
+    assert not [name for name in headers if name.lower().startswith("access-control-")]
+    signed = _list_state_machines(endpoint.endpoint_url, origin="http://evil.example")
+    SigV4Auth(
+        Credentials(endpoint.credentials.access_key_id, endpoint.credentials.secret_access_key),
+        "states",
+        endpoint.region,
+    ).add_auth(signed)
+    status, headers, body = _send(signed)
+    assert status == 200, body
+    assert not [name for name in headers if name.lower().startswith("access-control-")], headers
+
+
+def test_its_files_are_its_users_alone(cli: Cli) -> None:
+    code, document = cli.json("up", "--local", "--wait", "--session-id", "private-files")
+    assert code == 0, document
+    try:
+        assert cli.local_dir.stat().st_mode & 0o777 == 0o700
+        for path in [cli.local_dir, *cli.local_dir.rglob("*")]:
+            if path.name == "known_hosts":
+                continue  # written by ssh itself, inside the session's 0700 directory
+            mode = path.lstat().st_mode & 0o777
+            assert mode & 0o077 == 0, f"{path} is {mode:o}"
+        for name in ("state.json", "daemon.log"):
+            assert (cli.local_dir / name).stat().st_mode & 0o777 == 0o600
+    finally:
+        cli.run("down", "--local", "private-files")
+
+
+# --------------------------------------------------------------------------- pids
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of someone else's that a stale state.json might name."""
+    process = subprocess.Popen(  # noqa: S603
+        ["sleep", "300"],  # noqa: S607
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _forge_state(state_dir: Path, pid: int) -> None:
+    state_dir.mkdir(mode=0o700, parents=True)
+    (state_dir / "state.json").write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "startTime": start_time(pid) or 0,
+                "endpointUrl": "http://127.0.0.1:9",
+                "region": "us-east-1",
+                "cluster": "demo",
+                "outputs": {},
+                "bastions": "sshd",
+                "timeScale": 1.0,
+                "credentials": {"accessKeyId": "AKLOCALX", "secretAccessKey": "x"},
+            }
+        )
+    )
+
+
+def test_stop_and_status_never_signal_a_pid_that_is_not_the_daemon(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    # (Never pid 1 here: on a machine where the code under test is wrong, it would be
+    # signalled.)
+    from bastion.cli.app import main
+
+    pid = bystander.pid
+    state_dir = tmp_path / "local"
+    _forge_state(state_dir, pid)
+    assert main(["local", "status", "--local-dir", str(state_dir)]) == ExitCode.NOT_FOUND
+    assert main(["local", "stop", "--local-dir", str(state_dir)]) == ExitCode.OK
+    assert bystander.poll() is None  # neither it nor its group was signalled
+    assert not (state_dir / "state.json").exists()
+
+
+def test_stop_reaps_a_recorded_bastion_only_while_it_is_that_process(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    from bastion.local.task_runner import reap_orphans
+
+    state_dir = tmp_path / "local"
+    (state_dir / "bastions").mkdir(parents=True)
+    record = {
+        "sessionId": "stale-1",
+        "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
+        "address": "127.0.0.1",
+        "port": 2222,
+        "user": "bastion",
+        "pid": bystander.pid,
+        "logFile": "/dev/null",
+        "runtimeDir": str(tmp_path / "not-a-runtime-dir"),
+        "entrypoint": "entrypoint.sh",
+        "sshdConfig": "sshd_config",
+        "startTime": (start_time(bystander.pid) or 0) + 1,  # the pid was reused since
+    }
+    (tmp_path / "not-a-runtime-dir").mkdir()
+    (state_dir / "bastions" / "stale-1.json").write_text(json.dumps(record))
+    assert reap_orphans(state_dir) == ["stale-1"]
+    assert bystander.poll() is None
+    assert (tmp_path / "not-a-runtime-dir").is_dir()  # not a directory the runner made
+    assert not list((state_dir / "bastions").iterdir())
+
+
+# --------------------------------------------------------------------------- SIGKILL
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_a_killed_daemon_leaves_no_bastion_after_the_next_stop(
+    cli: Cli, real_bastions: None, tmp_path: Path
+) -> None:
+    own = Cli(local_dir=tmp_path / "local", env=cli.env)
+    try:
+        code, session = own.json("up", "--local", "--wait", "--session-id", "orphaned-1")
+        assert code == 0, session
+        record = json.loads((own.local_dir / "bastions" / "orphaned-1.json").read_text())
+        daemon = _endpoint(own)
+        os.kill(daemon.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while local_daemon.running(own.local_dir) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _port_open(session["port"])  # the bastion outlived its daemon
+        code, stopped = own.json("local", "stop")
+        assert code == 0, stopped
+        validate(stopped, "localStopped")
+        assert stopped["lostSessions"] == ["orphaned-1"], stopped
+        done = own.run("local", "stop")
+        assert "lost" not in done.stdout  # told once
+        assert not _port_open(session["port"])
+        # Gone, or a zombie nobody has waited for yet: no longer running, either way.
+        assert not ProcessIdentity(record["pid"], record["startTime"], "").is_alive()
+        assert not Path(record["runtimeDir"]).exists()
+    finally:
+        local_daemon.stop(own.local_dir)
+        with contextlib.suppress(ProcessLookupError, UnboundLocalError, PermissionError):
+            os.killpg(record["pid"], signal.SIGKILL)
