@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,12 +80,6 @@ class Cli:
         return lambda service: session.client(service, endpoint_url=endpoint.endpoint_url)
 
 
-def _kill_leftover_bastions(local_dir: Path) -> None:
-    for record in (local_dir / "bastions").glob("*.json"):
-        with contextlib.suppress(OSError, ValueError, ProcessLookupError, PermissionError):
-            os.killpg(int(json.loads(record.read_text())["pid"]), signal.SIGKILL)
-
-
 @pytest.fixture(scope="package")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     """A local AWS daemon for tests/cli, stopped (with its bastions) when they are done."""
@@ -108,8 +101,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         local_daemon.start(local_dir)
         yield Cli(local_dir=local_dir, env=env)
     finally:
-        local_daemon.stop(local_dir)
-        _kill_leftover_bastions(local_dir)
+        local_daemon.stop(local_dir)  # with the bastions of a daemon that died, if any
 
 
 @pytest.fixture(scope="package")

@@ -181,8 +181,9 @@ def test_a_failed_start_removes_only_the_folder_it_created(cli: Cli) -> None:
     sessions = cli.local_dir / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)
     neighbour = sessions / "neighbour-1"
-    neighbour.mkdir(exist_ok=True)
+    neighbour.mkdir(mode=0o700, exist_ok=True)
     (neighbour / "key-path").write_text("/somewhere/id_ed25519\n")
+    (neighbour / "key-path").chmod(0o600)
     done = cli.run("up", "--local", "--wait", "--session-id", "fails-1", "--cluster", "nope")
     assert done.returncode == ExitCode.REFUSED, done.stderr
     assert not (sessions / "fails-1").exists()

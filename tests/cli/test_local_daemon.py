@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -24,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from bastion import local_daemon
 from bastion.cli.errors import ExitCode
-from bastion.local.processes import ProcessIdentity, start_time
+from bastion.local.processes import ProcessIdentity, descendants, start_time
 from tests.cli.conftest import Cli, validate
 
 pytestmark = pytest.mark.cli
@@ -209,10 +210,11 @@ def _port_open(port: int) -> bool:
     return True
 
 
-def test_a_killed_daemon_leaves_no_bastion_after_the_next_stop(
+def test_a_killed_daemon_leaves_no_bastion_after_the_next_start(
     cli: Cli, real_bastions: None, tmp_path: Path
 ) -> None:
     own = Cli(local_dir=tmp_path / "local", env=cli.env)
+    record: dict[str, Any] = {}
     try:
         code, session = own.json("up", "--local", "--wait", "--session-id", "orphaned-1")
         assert code == 0, session
@@ -223,17 +225,64 @@ def test_a_killed_daemon_leaves_no_bastion_after_the_next_stop(
         while local_daemon.running(own.local_dir) is not None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _port_open(session["port"])  # the bastion outlived its daemon
-        code, stopped = own.json("local", "stop")
-        assert code == 0, stopped
-        validate(stopped, "localStopped")
-        assert stopped["lostSessions"] == ["orphaned-1"], stopped
-        done = own.run("local", "stop")
-        assert "lost" not in done.stdout  # told once
+        code, started = own.json("local", "start")
+        assert code == 0, started
+        validate(started, "local")
+        assert started["lostSessions"] == ["orphaned-1"], started
+        assert started["pid"] != daemon.pid
         assert not _port_open(session["port"])
         # Gone, or a zombie nobody has waited for yet: no longer running, either way.
         assert not ProcessIdentity(record["pid"], record["startTime"], "").is_alive()
         assert not Path(record["runtimeDir"]).exists()
+        code, stopped = own.json("local", "stop")
+        assert (code, stopped["stopped"], stopped["lostSessions"]) == (0, True, []), stopped
     finally:
         local_daemon.stop(own.local_dir)
-        with contextlib.suppress(ProcessLookupError, UnboundLocalError, PermissionError):
-            os.killpg(record["pid"], signal.SIGKILL)
+        if record:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(record["pid"], signal.SIGKILL)
+
+
+def test_the_next_stop_ends_the_bastions_a_dead_daemon_left(tmp_path: Path) -> None:
+    from bastion.local.task_runner import ENTRYPOINT, RUNTIME_PARENT
+
+    state_dir = tmp_path / "local"
+    (state_dir / "bastions").mkdir(parents=True)
+    runtime = tmp_path / RUNTIME_PARENT / "bastion-x"
+    runtime.mkdir(parents=True)
+    # A stand-in for an orphaned entry point (its command line names entrypoint.sh) with a
+    # child of its own, as sshd is.
+    orphan = subprocess.Popen(  # noqa: S603
+        ["/bin/bash", "-c", "sleep 300 & wait", str(ENTRYPOINT)],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not descendants(orphan.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = descendants(orphan.pid)[0]
+        child_started = start_time(child)
+        record = {
+            "sessionId": "left-1",
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
+            "address": "127.0.0.1",
+            "port": 2222,
+            "user": "bastion",
+            "pid": orphan.pid,
+            "logFile": "/dev/null",
+            "runtimeDir": str(runtime),
+            "entrypoint": str(ENTRYPOINT),
+            "sshdConfig": "sshd_config",
+            "startTime": start_time(orphan.pid),
+        }
+        (state_dir / "bastions" / "left-1.json").write_text(json.dumps(record))
+        stopped = local_daemon.stop(state_dir)
+        assert (stopped.stopped, stopped.lost_sessions) == (False, ("left-1",))
+        assert orphan.wait(timeout=10) is not None
+        assert not ProcessIdentity(child, child_started or 0, "").is_alive()
+        assert not runtime.exists()
+        assert local_daemon.stop(state_dir).lost_sessions == ()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orphan.pid, signal.SIGKILL)
+        orphan.wait(timeout=10)
