@@ -167,8 +167,8 @@ def _session_text(doc: dict[str, Any]) -> str:
 def _forget_if_ended(target: Target, doc: dict[str, Any]) -> None:
     """An ended session's directory (its ephemeral key) is removed once it is seen ended."""
     if doc["status"] in END_STATES and keys.is_session_id(doc["sessionId"]):
-        keys.remove_session_dir(target.sessions_dir, str(doc["sessionId"]))
-        doc["keyFile"] = None
+        if keys.forget(target.sessions_dir, str(doc["sessionId"]), str(doc["executionArn"])):
+            doc["keyFile"] = None
 
 
 def _session_id(args: argparse.Namespace, target: Target, *, running_only: bool) -> str:
@@ -248,6 +248,8 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             request["requestedBy"] = requested_by
             execution_arn = sessions.start_via_sfn(target, session_id, request)
         started = True
+        if execution_arn:
+            keys.claim(root, session_id, execution_arn)
         _note(args, f"starting session {session_id} for cluster {cluster} (via {via})")
         if not (args.wait or args.output == "text"):
             doc = sessions.describe(target, session_id)
@@ -373,7 +375,7 @@ def cmd_ssh(args: argparse.Namespace, out: TextIO) -> int:
     """Log in to the bastion (or run a command there) with OpenSSH."""
     target = resolve(args)
     doc = _ready_session(args, target)
-    keys.ensure_session_dir(target.sessions_dir, str(doc["sessionId"]))
+    keys.claim(target.sessions_dir, str(doc["sessionId"]), str(doc["executionArn"]))
     argv = sessions.ssh_argv(target, doc, list(args.remote_command or []))
     argv[1:1] = ["-o", "LogLevel=ERROR"]
     out.flush()
@@ -401,6 +403,7 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     except Exception as error:  # noqa: BLE001 - reported as one line
         raise CliError(f"cannot describe cluster {doc['cluster']!r}: {error}") from None
     socks_port = args.socks_port or _free_port()
+    keys.claim(target.sessions_dir, session_id, str(doc["executionArn"]))
     directory = keys.ensure_session_dir(target.sessions_dir, session_id)
     path = Path(args.kubeconfig).expanduser() if args.kubeconfig else directory / "kubeconfig"
     context = f"fargate-bastion-{session_id}"

@@ -2,8 +2,12 @@
 
 ``<sessions dir>/<session id>/`` (mode 0700) holds ``id_ed25519`` (0600) and its ``.pub``
 when the command generated an ephemeral key, or ``key-path`` naming the user's own key
-(``--key``), plus ``known_hosts`` and ``kubeconfig``. The directory is removed when the
-session is seen ended (``down``, ``status``, ``ls``).
+(``--key``), plus ``known_hosts`` and ``kubeconfig``, and ``execution-arn``: which
+session the directory is for. A session id is unique only within one state machine, so
+another stack, region or account may have an execution of the same name: the directory
+serves, and is removed with, only the execution it records. It is removed when that
+session is seen ended (``down``, ``status``, ``ls``); one that records no execution
+(its ``up`` was interrupted before the start was answered) is kept.
 
 A session id becomes a path only here, and only after the project's one check
 (:func:`tasks.common.validation.check_session_id`): ``..``, ``/`` and the like never
@@ -13,6 +17,7 @@ on this machine is refused and its directory is left as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -24,6 +29,7 @@ from tasks.common.validation import check_session_id
 
 EPHEMERAL_KEY = "id_ed25519"
 KEY_POINTER = "key-path"
+OWNER = "execution-arn"
 
 
 def is_session_id(value: object) -> bool:
@@ -138,9 +144,28 @@ def remember_key(root: Path, session_id: str, private: Path) -> None:
     _write_private(directory / KEY_POINTER, str(private.resolve()) + "\n")
 
 
-def private_key_for(root: Path, session_id: str) -> Path | None:
-    """The private key the session's ssh uses, if this machine has it."""
+def claim(root: Path, session_id: str, execution_arn: str) -> None:
+    """Record that the session's directory is ``execution_arn``'s (if it records none)."""
+    directory = ensure_session_dir(root, session_id)
+    with contextlib.suppress(FileExistsError):
+        _write_private(directory / OWNER, execution_arn + "\n")
+
+
+def owner(root: Path, session_id: str) -> str | None:
+    """The execution the session's directory is for, if it records one."""
+    try:
+        return (session_dir(root, session_id) / OWNER).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def private_key_for(root: Path, session_id: str, execution_arn: str | None = None) -> Path | None:
+    """The private key the session's ssh uses, if this machine has it (for
+    ``execution_arn``: never another execution's of the same name)."""
     directory = session_dir(root, session_id)
+    recorded = owner(root, session_id)
+    if execution_arn is not None and recorded is not None and recorded != execution_arn:
+        return None
     ephemeral = directory / EPHEMERAL_KEY
     if ephemeral.is_file():
         return ephemeral
@@ -148,6 +173,13 @@ def private_key_for(root: Path, session_id: str) -> Path | None:
         return Path((directory / KEY_POINTER).read_text().strip())
     except OSError:
         return None
+
+
+def forget(root: Path, session_id: str, execution_arn: str) -> bool:
+    """Remove the session's directory if it is ``execution_arn``'s; whether it was."""
+    if owner(root, session_id) != execution_arn:
+        return False
+    return remove_session_dir(root, session_id)
 
 
 def remove_session_dir(root: Path, session_id: str) -> bool:

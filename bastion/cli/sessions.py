@@ -119,7 +119,11 @@ def document(
     address = _text(ready.get("address"))
     port = 22
     user = _text(bastion.get("sshUser")) or "bastion"
-    key_file = keys.private_key_for(target.sessions_dir, session_id) if named else None
+    key_file = (
+        keys.private_key_for(target.sessions_dir, session_id, str(description["executionArn"]))
+        if named
+        else None
+    )
     if target.local_dir is not None and status == "READY" and named:
         from bastion.local.task_runner import read_record
 

@@ -59,22 +59,23 @@ def _other_stack(stubber_calls: int) -> tuple[Target, Stubber]:
     return target, stubber
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every stack shares $BASTION_STATE_DIR/sessions/<id>, and status/ls remove the "
-    "folder of any ENDED or FAILED execution of that name: another stack's execution of the "
-    "same name deletes the live session's key (fix: scope the folder to its state machine, "
-    "or record the execution ARN in it and remove only on a match)",
+LIVE_EXECUTION = (
+    f"arn:aws:states:eu-west-1:{ACCOUNT}:execution:fargate-bastion-session:{SESSION_ID}"
 )
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["folder-names-its-execution", "older"])
 @pytest.mark.parametrize("command", [["status", SESSION_ID], ["ls", "--all"]])
 def test_another_stacks_ended_execution_of_the_same_name_keeps_the_live_sessions_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], recorded: bool
 ) -> None:
     monkeypatch.setenv("BASTION_STATE_DIR", str(tmp_path))
     root = tmp_path / "sessions"
     # The user's live session of that name, started on their usual stack.
     keys.create_session_dir(root, SESSION_ID)
     private, _ = keys.generate_key(root, SESSION_ID)
+    if recorded:
+        keys.claim(root, SESSION_ID, LIVE_EXECUTION)
     target, stubber = _other_stack(1)
     monkeypatch.setattr(app, "resolve", lambda _args: target)
     monkeypatch.setattr(app, "caller_arn", lambda _target: f"arn:aws:iam::{ACCOUNT}:user/alice")
@@ -88,3 +89,7 @@ def test_another_stacks_ended_execution_of_the_same_name_keeps_the_live_sessions
     assert code == 0
     stubber.assert_no_pending_responses()
     assert private.is_file(), "the live session's key was deleted"
+    if recorded:
+        assert keys.private_key_for(root, SESSION_ID, OTHER_EXECUTION) is None
+        assert keys.private_key_for(root, SESSION_ID, LIVE_EXECUTION) == private
+        assert keys.forget(root, SESSION_ID, LIVE_EXECUTION) and not private.exists()
