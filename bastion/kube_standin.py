@@ -108,6 +108,11 @@ class StandinApi:
     server: ThreadingHTTPServer
 
     @property
+    def port(self) -> int:
+        """The port it listens on (of 127.0.0.1)."""
+        return int(self.server.server_address[1])
+
+    @property
     def certificate_authority_data(self) -> str:
         """The certificate as ``describe-cluster`` reports it (base64 of the PEM)."""
         return base64.b64encode(self.certificate_pem).decode()
@@ -133,7 +138,9 @@ def start_standin_api() -> StandinApi:
     thread = threading.Thread(target=server.serve_forever, name="kube-standin", daemon=True)
     thread.start()
     port = server.server_address[1]
-    return StandinApi(url=f"https://127.0.0.1:{port}", certificate_pem=certificate, server=server)
+    # Named, not an address: a bastion forwards only to the endpoint's host name, as EKS
+    # reports it (the certificate names localhost and 127.0.0.1).
+    return StandinApi(url=f"https://localhost:{port}", certificate_pem=certificate, server=server)
 
 
 def point_cluster_at(cluster_name: str, api: StandinApi) -> None:

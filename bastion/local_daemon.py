@@ -306,13 +306,15 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
     try:
         # The bastion runs (or is simulated) at once: no PROVISIONING polls to sit through.
         aws.ecs_control.describes_until_running = 0
-        why_not = unavailable_reason()
-        if why_not is None:
-            runner = SshdTaskRunner(state_dir, on_exit=_task_exited(aws))
-            aws.ecs_control.task_runner = runner
         cluster = aws.seed_cluster(cluster_name, endpoint_private=True, endpoint_public=False)
         standin = start_standin_api()
         point_cluster_at(cluster.name, standin)
+        why_not = unavailable_reason()
+        if why_not is None:
+            runner = SshdTaskRunner(
+                state_dir, on_exit=_task_exited(aws), endpoint_port=standin.port
+            )
+            aws.ecs_control.task_runner = runner
         stack = aws.deploy(
             TEMPLATE,
             parameters={

@@ -141,16 +141,22 @@ def _read_record_file(path: Path) -> BastionProcess | None:
         return None
 
 
-def local_overrides(runtime: Path, port: int, sshd: str) -> dict[str, str]:
+def local_overrides(
+    runtime: Path, port: int, sshd: str, endpoint_port: int | None = None
+) -> dict[str, str]:
     """Everything the local bastion does differently from Fargate's: the container's own
     optional variables (container/README.md), set here and nowhere else."""
-    return {
+    overrides = {
         "BASTION_RUNTIME_DIR": str(runtime),
         "BASTION_SSH_PORT": str(port),
         "BASTION_LISTEN_ADDRESS": "127.0.0.1",
         "BASTION_SSHD_CONFIG": str(SSHD_CONFIG),
         "BASTION_SSHD": sshd,
     }
+    if endpoint_port is not None:
+        # The cluster's API endpoint listens on this port, not on EKS's 443.
+        overrides["BASTION_ENDPOINT_PORT"] = str(endpoint_port)
+    return overrides
 
 
 def _runtime_dir(account: pwd.struct_passwd) -> Path:
@@ -203,9 +209,15 @@ class SshdTaskRunner:
     """Runs each task's bastion: the container's entry point and sshd (see the module doc)."""
 
     def __init__(
-        self, state_dir: Path, *, on_exit: Callable[[str, int], None] | None = None
+        self,
+        state_dir: Path,
+        *,
+        on_exit: Callable[[str, int], None] | None = None,
+        endpoint_port: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
+        #: The port of the cluster's API endpoint, when it is not 443 (a local stand-in).
+        self.endpoint_port = endpoint_port
         #: Called as ``on_exit(task_arn, status)`` when a bastion exits by itself (expiry,
         #: idle timeout, crash): the local AWS then stops its task, as Fargate would.
         self.on_exit = on_exit
@@ -236,7 +248,7 @@ class SshdTaskRunner:
             "USER": account.pw_name,
             "LOGNAME": account.pw_name,
             **environment,
-            **local_overrides(runtime, port, sshd),
+            **local_overrides(runtime, port, sshd, self.endpoint_port),
         }
         as_root = os.geteuid() == 0
         try:
