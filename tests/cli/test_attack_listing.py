@@ -56,3 +56,44 @@ def test_reading_a_session_never_writes_its_control_characters_to_the_terminal(
     assert escaping_execution in done.stdout, done.stdout
     assert not CONTROL.search(done.stdout), repr(done.stdout)
     assert not CONTROL.search(done.stderr), repr(done.stderr)
+
+
+#: Executions someone else started (refused at once); they stay listed for 90 days on AWS.
+OTHERS = 25
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bastion ls describes every execution the machine ever ran (ListExecutions, then "
+    "DescribeExecution of each to read its requester), not only the caller's: anyone who "
+    "may start executions makes every user's listing slow (route: CLI, issue 12 point 6)",
+)
+def test_listing_your_sessions_costs_in_proportion_to_yours_not_to_every_execution(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+
+    sfn = cli.clients()("stepfunctions")
+    endpoint = local_daemon.running(cli.local_dir)
+    assert endpoint is not None
+    machine = endpoint.outputs["SessionStateMachineArn"]
+    before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    for number in range(OTHERS):
+        sfn.start_execution(
+            stateMachineArn=machine,
+            name=f"someone-else-{number}",
+            input=json.dumps({"cluster": "demo", "requestedBy": "arn:aws:iam::1:user/mallory"}),
+        )
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: object, operation: str, params: object) -> object:
+        calls.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    done = cli.run("ls", "--local", "--limit", "1")
+    assert done.returncode == 0, done.stderr
+    described = calls.count("DescribeExecution")
+    # The caller has at most the sessions listed before; the others are not theirs.
+    assert described <= before + 2, f"{described} DescribeExecution calls for one listing"
