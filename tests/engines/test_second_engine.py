@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -182,8 +182,7 @@ def _function_arns(harness: Harness) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def both_engines() -> Iterator[dict[str, tuple[Recording, Replay]]]:
+def _run_both_engines() -> dict[str, tuple[Recording, Replay]]:
     """Every scenario run on moto, then all replayed in one Node process."""
     from bastion.local import LocalAws
 
@@ -203,29 +202,45 @@ def both_engines() -> Iterator[dict[str, tuple[Recording, Replay]]]:
             recordings = list(pool.map(run, [s for s in SCENARIOS if not s.alone]))
         recordings += [run(scenario) for scenario in SCENARIOS if scenario.alone]
         replays = replay(recordings, _function_arns(harness))
-        yield {recording.name: (recording, replays[recording.name]) for recording in recordings}
+    return {recording.name: (recording, replays[recording.name]) for recording in recordings}
 
 
-@pytest.mark.parametrize("scenario", [scenario.name for scenario in SCENARIOS])
-def test_the_second_engine_takes_the_same_path_to_the_same_end(
-    both_engines: dict[str, tuple[Recording, Replay]], scenario: str
-) -> None:
-    moto, node = both_engines[scenario]
+def _disagreements(moto: Recording, node: Replay) -> list[str]:
+    """Where the second engine's run differs from moto's (empty when they agree)."""
+    found = []
+    if node.path != moto.path:
+        found.append(f"path: moto {moto.path}, second engine {node.path}")
+    moto_inputs, node_inputs = (
+        comparable_inputs(moto.task_inputs),
+        comparable_inputs(node.task_inputs),
+    )
+    for state in sorted(set(moto_inputs) | set(node_inputs)):
+        if moto_inputs.get(state) != node_inputs.get(state):
+            found.append(
+                f"{state} inputs: moto {moto_inputs.get(state)}, "
+                f"second engine {node_inputs.get(state)}"
+            )
+    if node.unused:
+        found.append(f"recorded attempts the second engine never asked for: {node.unused}")
+    if (node.status, node.error, node.cause) != (moto.status, moto.error, moto.cause):
+        found.append(
+            f"end: moto {(moto.status, moto.error, moto.cause)}, "
+            f"second engine {(node.status, node.error, node.cause)}"
+        )
+    if node.output != moto.output:
+        found.append(f"output: moto {moto.output}, second engine {node.output}")
+    return found
 
-    assert node.path == moto.path
-    assert comparable_inputs(node.task_inputs) == comparable_inputs(moto.task_inputs)
-    assert node.unused == {}
-    assert (node.status, node.error, node.cause) == (moto.status, moto.error, moto.cause)
-    assert node.output == moto.output
 
+def test_the_second_engine_takes_the_same_path_to_the_same_end_in_every_scenario() -> None:
+    # One test (not one per scenario): under pytest-xdist a module fixture would run the
+    # whole batch again on every worker that got one of its tests.
+    both = _run_both_engines()
 
-def test_the_scenarios_cover_every_ending(
-    both_engines: dict[str, tuple[Recording, Replay]],
-) -> None:
-    """The batch is what it claims: each kind of end, with a retry and a timeout in it."""
+    # The batch is what it claims: each kind of end, with retries and a timeout in it.
     endings = {
         name: (moto.status, moto.error, (moto.output or {}).get("end", {}).get("reason"))
-        for name, (moto, _) in both_engines.items()
+        for name, (moto, _) in both.items()
     }
     assert endings["expires"] == ("SUCCEEDED", None, "expired")
     assert endings["ends-early"] == ("SUCCEEDED", None, "ended-by-user")
@@ -234,10 +249,13 @@ def test_the_scenarios_cover_every_ending(
     assert endings["teardown-retries-out"][:2] == ("FAILED", "TeardownIncomplete")
     for step in SETUP_STEPS:
         assert endings[f"setup-fails-{step}"][:2] == ("FAILED", "InjectedFault")
-    expired, _ = both_engines["expires"]
-    assert {"hang": True} in expired.attempts["HoldSession"]
-    stuck, _ = both_engines["teardown-retries-out"]
-    assert len(stuck.attempts["DeleteSessionSecurityGroup"]) > 1
+    assert {"hang": True} in both["expires"][0].attempts["HoldSession"]
+    assert len(both["teardown-retries-out"][0].attempts["DeleteSessionSecurityGroup"]) > 1
+
+    # THEN the second engine agrees with moto on every one
+    disagreements = {name: _disagreements(*pair) for name, pair in both.items()}
+    assert {name: found for name, found in disagreements.items() if found} == {}
+    assert sorted(both) == sorted(scenario.name for scenario in SCENARIOS)
 
 
 # ------------------------------------------------------ the loader and its workarounds

@@ -68,7 +68,7 @@ def test_the_once_refused_session_of_seed_424242_draws_distinct_networks() -> No
     assert refusal_of(424242, 284) is None
 
 
-@pytest.mark.parametrize("seed", [1, 7, 424242, DEFAULT_SEED])
+@pytest.mark.parametrize("seed", [1, 7, 99, 424242, DEFAULT_SEED])
 def test_whole_campaigns_of_documented_and_reported_seeds_draw_only_valid_requests(
     seed: int,
 ) -> None:
