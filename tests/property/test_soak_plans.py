@@ -1,15 +1,16 @@
 """The soak campaign's plans: whatever the seed, each session's request is a valid one.
 
 No plan of the campaign is a refusal (a plan fails only by its faults: capacity refused, a
-task that does not start, an abort), so ValidateRequest must accept every request the
-generator draws, with the stack's default settings (the defaults template.yaml declares:
-tests/template checks that they are ``Settings()``'s). A refused request would count as a
-session "not as planned" and fail the soak with nothing leaked.
+task that does not start, an abort), so ValidateRequest's checks of the request must accept
+every request the generator draws, with the stack's default settings (the defaults
+template.yaml declares: tests/template checks that they are ``Settings()``'s) and every
+cluster allowed, as the campaign deploys the stack. A refused request would count as a
+session "not as planned" and fail the soak with nothing leaked. (The caps on running
+sessions are not the request's: the campaign deploys them wide enough for its batches.)
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,15 +21,15 @@ from hypothesis import strategies as st
 from bastion.local.keys import throwaway_public_key
 from benchmarks.soak import DEFAULT_SEED, plan_session, session_request
 from tasks.common.errors import InvalidRequest
-from tasks.common.models import format_timestamp
-from tasks.common.settings import Settings
-from tasks.validate_request import ValidateRequestInput, validate_request
+from tasks.common.session_request import check_request
+from tasks.common.settings import ALL_CLUSTERS, Settings
 
 pytestmark = [pytest.mark.property, pytest.mark.unit]
 
 CLUSTERS = 3
 KEY = throwaway_public_key("soak@fargate-bastion")
-STARTED_AT = format_timestamp(datetime(2026, 12, 4, 12, 0, tzinfo=UTC))
+#: The stack's defaults, every cluster allowed (the campaign deploys AllowedClusters "*").
+SETTINGS = Settings(allowed_clusters=(ALL_CLUSTERS,))
 
 
 class PrivateClusters:
@@ -45,9 +46,8 @@ def refusal_of(seed: int, index: int) -> InvalidRequest | None:
     """ValidateRequest's refusal of session ``index``'s request under ``seed``, if any."""
     plan = plan_session(seed, index, CLUSTERS, planned_faults=True)
     request = session_request(plan, f"soak-{plan.cluster}", KEY)
-    task_input = ValidateRequestInput(plan.session_id, STARTED_AT, request)
     try:
-        validate_request(task_input, settings=Settings(), eks=PrivateClusters())
+        check_request(request, settings=SETTINGS, eks=PrivateClusters())
     except InvalidRequest as refusal:
         return refusal
     return None
