@@ -48,11 +48,12 @@ from bastion.local.random_faults import (
     session_scope,
 )
 from benchmarks.tables import Table, make_table, render_text
+from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 IMAGE = "public.ecr.aws/fargate-bastion/bastion:soak"
 REQUESTER = "arn:aws:iam::123456789012:user/soak"
-HOLD_PARAMETER_PREFIX = "/fargate-bastion/sessions/"
+HOLD_PARAMETER_PREFIX = f"{session_parameter_prefix(DEFAULT_STACK_NAME)}/"
 DEFAULT_SEED = 20261127
 #: Control-plane rules a session adds; the first cluster starts with this few free.
 QUOTA = 60

@@ -19,6 +19,7 @@ from tasks.common.errors import ControlPlaneRuleQuotaReached
 from tasks.common.models import Session, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.security_groups import DUPLICATE_RULE, describe_rules, referenced_group
+from tasks.common.settings import load_settings
 from tasks.common.tags import ec2_tag_specification, session_tags
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class ControlPlaneIngress:
 
 
 def authorize_control_plane_ingress(
-    request: AuthorizeControlPlaneIngressInput, *, ec2: Any
+    request: AuthorizeControlPlaneIngressInput, *, stack_name: str, ec2: Any
 ) -> ControlPlaneIngress:
     """Add (or find) the rule allowing HTTPS from the session group to the control plane."""
     cluster_group = request.cluster_security_group_id
@@ -71,7 +72,9 @@ def authorize_control_plane_ingress(
         "UserIdGroupPairs": [
             {
                 "GroupId": request.session_security_group_id,
-                "Description": f"fargate-bastion session {request.session.session_id}",
+                "Description": (
+                    f"fargate-bastion session {request.session.session_id} (stack {stack_name})"
+                )[:255],
             }
         ],
     }
@@ -80,7 +83,7 @@ def authorize_control_plane_ingress(
             GroupId=cluster_group,
             IpPermissions=[permission],
             TagSpecifications=ec2_tag_specification(
-                "security-group-rule", session_tags(request.session)
+                "security-group-rule", session_tags(request.session, stack_name)
             ),
         )
     except ClientError as error:
@@ -126,4 +129,6 @@ def _existing_rule(ec2: Any, cluster_group: str, session_group: str) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """AuthorizeControlPlaneIngress."""
     request = AuthorizeControlPlaneIngressInput.from_event(event)
-    return authorize_control_plane_ingress(request, ec2=client("ec2")).to_dict()
+    return authorize_control_plane_ingress(
+        request, stack_name=load_settings().stack_name, ec2=client("ec2")
+    ).to_dict()

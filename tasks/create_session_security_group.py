@@ -24,7 +24,8 @@ from tasks.common.security_groups import (
     find_session_groups,
     session_group_name,
 )
-from tasks.common.tags import SESSION_TAG, ec2_tag_specification, session_tags
+from tasks.common.settings import load_settings
+from tasks.common.tags import ec2_tag_specification, owned_by, session_tags
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -61,31 +62,33 @@ class SessionSecurityGroup:
 
 
 def create_session_security_group(
-    request: CreateSessionSecurityGroupInput, *, ec2: Any
+    request: CreateSessionSecurityGroupInput, *, stack_name: str, ec2: Any
 ) -> SessionSecurityGroup:
     """Find or create the session's group, then make its rules exactly what they must be."""
     session = request.session
-    existing = find_session_groups(ec2, session.session_id, request.vpc_id)
+    existing = find_session_groups(ec2, session.session_id, stack_name, request.vpc_id)
     if existing:
         group_id, created = str(existing[0]["GroupId"]), False
     else:
-        group_id, created = _create_group(ec2, session, request.vpc_id), True
-    tags = session_tags(session)
+        group_id, created = _create_group(ec2, session, stack_name, request.vpc_id), True
+    tags = session_tags(session, stack_name)
     for cidr in session.allowed_cidrs:
         _authorize_ssh(ec2, group_id, session.session_id, cidr, tags)
     _restrict_egress_to_https(ec2, group_id, tags)
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
-def _create_group(ec2: Any, session: Session, vpc_id: str) -> str:
-    name = session_group_name(session.session_id)
+def _create_group(ec2: Any, session: Session, stack_name: str, vpc_id: str) -> str:
+    name = session_group_name(session.session_id, stack_name)
     try:
         group_id = str(
             ec2.create_security_group(
                 GroupName=name,
                 Description=f"fargate-bastion session {session.session_id}: SSH to the bastion",
                 VpcId=vpc_id,
-                TagSpecifications=ec2_tag_specification("security-group", session_tags(session)),
+                TagSpecifications=ec2_tag_specification(
+                    "security-group", session_tags(session, stack_name)
+                ),
             )["GroupId"]
         )
     except ClientError as error:
@@ -96,7 +99,7 @@ def _create_group(ec2: Any, session: Session, vpc_id: str) -> str:
             ec2,
             [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}],
         )
-        ours = [group for group in named if _tag(group, SESSION_TAG) == session.session_id]
+        ours = [group for group in named if owned_by(_tags(group), session.session_id, stack_name)]
         if not ours:
             raise
         return str(ours[0]["GroupId"])
@@ -171,12 +174,14 @@ def _is_https_anywhere(rule: dict[str, Any]) -> bool:
     )
 
 
-def _tag(resource: dict[str, Any], key: str) -> str | None:
-    return next((tag["Value"] for tag in resource.get("Tags", []) if tag["Key"] == key), None)
+def _tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
 
 
 @task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """CreateSessionSecurityGroup."""
     request = CreateSessionSecurityGroupInput.from_event(event)
-    return create_session_security_group(request, ec2=client("ec2")).to_dict()
+    return create_session_security_group(
+        request, stack_name=load_settings().stack_name, ec2=client("ec2")
+    ).to_dict()

@@ -12,6 +12,7 @@ from tasks.common.aws import client
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
+from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,7 +26,7 @@ class DeleteHoldParameterInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> DeleteHoldParameterInput:
-        return cls(session_id=str(require(event, "sessionId")))
+        return cls(session_id=check_session_id(require(event, "sessionId")))
 
 
 @dataclass(frozen=True)

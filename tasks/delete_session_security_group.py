@@ -17,6 +17,8 @@ from tasks.common.errors import SessionSecurityGroupInUse
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.security_groups import GROUP_GONE, find_session_groups
+from tasks.common.settings import load_settings
+from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,7 +32,7 @@ class DeleteSessionSecurityGroupInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> DeleteSessionSecurityGroupInput:
-        return cls(session_id=str(require(event, "sessionId")))
+        return cls(session_id=check_session_id(require(event, "sessionId")))
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,12 @@ class DeletedGroups:
 
 
 def delete_session_security_group(
-    request: DeleteSessionSecurityGroupInput, *, ec2: Any
+    request: DeleteSessionSecurityGroupInput, *, stack_name: str, ec2: Any
 ) -> DeletedGroups:
-    """Delete every group tagged with the session; SessionSecurityGroupInUse if one is used."""
+    """Delete every group tagged with the session and the stack; SessionSecurityGroupInUse
+    if one is used."""
     deleted, in_use = [], []
-    for group in find_session_groups(ec2, request.session_id):
+    for group in find_session_groups(ec2, request.session_id, stack_name):
         group_id = str(group["GroupId"])
         try:
             ec2.delete_security_group(GroupId=group_id)
@@ -74,4 +77,6 @@ def delete_session_security_group(
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """DeleteSessionSecurityGroup."""
     request = DeleteSessionSecurityGroupInput.from_event(event)
-    return delete_session_security_group(request, ec2=client("ec2")).to_dict()
+    return delete_session_security_group(
+        request, stack_name=load_settings().stack_name, ec2=client("ec2")
+    ).to_dict()

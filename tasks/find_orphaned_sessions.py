@@ -1,9 +1,12 @@
 """FindOrphanedSessions (sweeper): the sessions whose resources outlived their execution.
 
-Gathers the session ids on every session-tagged resource (security groups, control-plane
-rules, bastion tasks, hold parameters) and keeps those whose session execution is not
+Gathers the session ids on every resource tagged with this stack's name and a session
+(security groups, control-plane rules, bastion tasks) and on the hold parameters under
+this stack's prefix, and keeps those whose session execution is not
 RUNNING (or does not exist), or still runs although it is past its expiry plus a grace
 period. The sweeper tears each one down with the same chain as everywhere else.
+Another stack's resources are never looked at, and a tag value that is not a valid
+session id (``*``, say, which EC2 filters read as a wildcard) is logged and skipped.
 
 One sweep takes at most ``MAX_SESSIONS_PER_SWEEP`` of them; the rest wait for the next
 sweep. Which ones is drawn afresh for each sweep, so sessions that cannot be torn down
@@ -27,14 +30,14 @@ from tasks.common.models import parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.security_groups import describe_groups, describe_rules
 from tasks.common.settings import Settings, load_settings
-from tasks.common.tags import EXPIRES_AT_TAG, SESSION_TAG
+from tasks.common.tags import EXPIRES_AT_TAG, SESSION_TAG, STACK_TAG, stack_filter
+from tasks.common.validation import SESSION_ID_PATTERN
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 #: DescribeTasks takes at most this many tasks per call.
 _DESCRIBE_BATCH = 100
-_OWNED = [{"Name": "tag-key", "Values": [SESSION_TAG]}]
 
 #: Sessions one sweep tears down at most. The sweeper's inline Map writes every
 #: iteration's events into the sweep's own history, and an execution fails at 25,000
@@ -101,17 +104,26 @@ def _session_owners(ec2: Any, ecs: Any, ssm: Any, settings: Settings) -> dict[st
     owners: dict[str, _Owner] = {}
 
     def saw(session_id: str | None, kind: str, expires_at: str | None) -> None:
-        if session_id:
-            owners.setdefault(session_id, _Owner(set())).saw(kind, expires_at)
+        if not session_id:
+            return
+        if not SESSION_ID_PATTERN.fullmatch(session_id):
+            logger.warning(
+                "ignored a resource whose session tag is not a session id",
+                extra={"kind": kind, "sessionTag": session_id[:100]},
+            )
+            return
+        owners.setdefault(session_id, _Owner(set())).saw(kind, expires_at)
 
-    for group in describe_groups(ec2, _OWNED):
+    owned = stack_filter(settings.stack_name)
+    for group in describe_groups(ec2, owned):
         tags = group.get("Tags")
         saw(_tag(tags, SESSION_TAG), "security group", _tag(tags, EXPIRES_AT_TAG))
-    for rule in describe_rules(ec2, _OWNED):
+    for rule in describe_rules(ec2, owned):
         tags = rule.get("Tags")
         saw(_tag(tags, SESSION_TAG), "control-plane rule", _tag(tags, EXPIRES_AT_TAG))
     for task in _bastion_tasks(ecs, require_ecs_cluster(settings)):
-        saw(ecs_tag(task, SESSION_TAG), "bastion task", ecs_tag(task, EXPIRES_AT_TAG))
+        if ecs_tag(task, STACK_TAG) == settings.stack_name:
+            saw(ecs_tag(task, SESSION_TAG), "bastion task", ecs_tag(task, EXPIRES_AT_TAG))
     pages = ssm.get_paginator("get_parameters_by_path").paginate(
         Path=settings.session_parameter_prefix, Recursive=False
     )

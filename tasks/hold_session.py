@@ -60,7 +60,9 @@ def hold_session(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> 
         "Type": "String",
     }
     try:
-        ssm.put_parameter(**common, Tags=as_key_value_list(session_tags(session)))
+        ssm.put_parameter(
+            **common, Tags=as_key_value_list(session_tags(session, settings.stack_name))
+        )
     except ClientError as error:
         if error_code(error) != "ParameterAlreadyExists":
             raise

@@ -1,7 +1,9 @@
 """RevokeControlPlaneIngress (teardown): close the session's door on the control plane.
 
-Finds the rules by their session tag and, as a fallback for an untagged rule, by the
-session group they refer to. Rules already gone, or never made, are success.
+Finds the rules by their session and stack tags and, as a fallback for an untagged rule,
+by the session group (of this stack) they refer to. Rules already gone, or never made,
+are success. Another stack's rules, even for a session of the same name, are never
+touched.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from tasks.common.security_groups import (
     find_session_groups,
     referenced_group,
 )
+from tasks.common.settings import load_settings
 from tasks.common.tags import session_filter
+from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,7 +40,7 @@ class RevokeControlPlaneIngressInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RevokeControlPlaneIngressInput:
-        return cls(session_id=str(require(event, "sessionId")))
+        return cls(session_id=check_session_id(require(event, "sessionId")))
 
 
 @dataclass(frozen=True)
@@ -50,17 +54,17 @@ class RevokedRules:
 
 
 def revoke_control_plane_ingress(
-    request: RevokeControlPlaneIngressInput, *, ec2: Any
+    request: RevokeControlPlaneIngressInput, *, stack_name: str, ec2: Any
 ) -> RevokedRules:
     """Revoke every ingress rule on another group that lets this session's group in."""
     session_groups = {
-        str(group["GroupId"]) for group in find_session_groups(ec2, request.session_id)
+        str(group["GroupId"]) for group in find_session_groups(ec2, request.session_id, stack_name)
     }
     # rule id -> the group that holds it; the session group's own SSH rules are left
     # to go with the group.
     doors: dict[str, str] = {
         rule["SecurityGroupRuleId"]: rule["GroupId"]
-        for rule in describe_rules(ec2, session_filter(request.session_id))
+        for rule in describe_rules(ec2, session_filter(request.session_id, stack_name))
         if not rule.get("IsEgress") and rule["GroupId"] not in session_groups
     }
     for session_group in sorted(session_groups):
@@ -97,4 +101,6 @@ def _rules_referring_to(ec2: Any, session_group: str, exclude: set[str]) -> dict
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """RevokeControlPlaneIngress."""
     request = RevokeControlPlaneIngressInput.from_event(event)
-    return revoke_control_plane_ingress(request, ec2=client("ec2")).to_dict()
+    return revoke_control_plane_ingress(
+        request, stack_name=load_settings().stack_name, ec2=client("ec2")
+    ).to_dict()

@@ -63,7 +63,7 @@ def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: A
     """Find the session's running bastion task, or start one."""
     _check_settings(settings)
     session = request.session
-    running = find_session_tasks(ecs, settings.ecs_cluster, session.session_id)
+    running = find_session_tasks(ecs, settings.ecs_cluster, session.session_id, settings.stack_name)
     if running:
         logger.info("bastion task already running", extra={"taskArn": running[0]["taskArn"]})
         return BastionTask(task_arn=str(running[0]["taskArn"]), started=False)
@@ -91,7 +91,7 @@ def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: A
             ]
         },
         startedBy=STARTED_BY,
-        tags=as_ecs_tags(session_tags(session)),
+        tags=as_ecs_tags(session_tags(session, settings.stack_name)),
         enableECSManagedTags=True,
         clientToken=client_token(session.session_id),
     )

@@ -17,6 +17,7 @@ from tasks.common.bastion_tasks import find_session_tasks, require_ecs_cluster
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
+from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,7 +37,7 @@ class StopBastionTaskInput:
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> StopBastionTaskInput:
         return cls(
-            session_id=str(require(event, "sessionId")),
+            session_id=check_session_id(require(event, "sessionId")),
             reason=str(event.get("reason") or DEFAULT_REASON),
         )
 
@@ -57,7 +58,7 @@ def stop_bastion_task(
     """Stop the session's tasks that are not stopped yet."""
     cluster = require_ecs_cluster(settings)
     try:
-        tasks = find_session_tasks(ecs, cluster, request.session_id)
+        tasks = find_session_tasks(ecs, cluster, request.session_id, settings.stack_name)
     except ClientError as error:
         if error_code(error) != "ClusterNotFoundException":
             raise

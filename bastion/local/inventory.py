@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.local.ecs_lifecycle import quiet_describes
-from tasks.common.settings import DEFAULT_SESSION_PARAMETER_PREFIX
 from tasks.common.tags import SESSION_TAG
+
+#: Every stack keeps its hold parameters under /fargate-bastion/<stack>/sessions.
+HOLD_PARAMETERS_ROOT = "/fargate-bastion"
 
 ClientFactory = Callable[[str], Any]
 
@@ -140,7 +142,7 @@ def _tasks(ecs: Any, session_id: str | None) -> list[OwnedResource]:
 def _parameters(ssm: Any, session_id: str | None) -> list[OwnedResource]:
     owned = []
     pages = ssm.get_paginator("get_parameters_by_path").paginate(
-        Path=DEFAULT_SESSION_PARAMETER_PREFIX, Recursive=True
+        Path=HOLD_PARAMETERS_ROOT, Recursive=True
     )
     for page in pages:
         for parameter in page["Parameters"]:

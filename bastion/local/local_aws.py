@@ -239,11 +239,20 @@ class LocalAws:
         self._clusters_seeded += 1
         return cluster
 
-    def deploy(self, template_path: str | Path, parameters: dict[str, str] | None = None) -> Any:
-        """Deploy ``template.yaml`` into the mock (see :mod:`bastion.local.deploy`)."""
+    def deploy(
+        self,
+        template_path: str | Path,
+        parameters: dict[str, str] | None = None,
+        *,
+        stack_name: str | None = None,
+    ) -> Any:
+        """Deploy ``template.yaml`` into the mock (see :mod:`bastion.local.deploy`), as
+        the stack ``stack_name`` (the deployer's default name when None); several stacks
+        may live side by side in the one account."""
         from bastion.local.deploy import deploy_stack  # type: ignore[import-not-found]
 
-        deployed = deploy_stack(Path(template_path), parameters or {}, region=self.region)
+        named = {} if stack_name is None else {"stack_name": stack_name}
+        deployed = deploy_stack(Path(template_path), parameters or {}, region=self.region, **named)
         self._stacks.append(deployed)
         return deployed
 

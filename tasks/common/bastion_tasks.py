@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.common.settings import Settings, SettingsError
-from tasks.common.tags import SESSION_TAG
+from tasks.common.tags import SESSION_TAG, STACK_TAG
+from tasks.common.validation import check_session_id
 
 #: RunTask's ``startedBy`` for every bastion task.
 STARTED_BY = "fargate-bastion"
@@ -20,13 +21,16 @@ def require_ecs_cluster(settings: Settings) -> str:
     return settings.ecs_cluster
 
 
-def find_session_tasks(ecs: Any, cluster: str, session_id: str) -> list[dict[str, Any]]:
-    """The session's bastion tasks that are not stopped or stopping.
+def find_session_tasks(
+    ecs: Any, cluster: str, session_id: str, stack_name: str
+) -> list[dict[str, Any]]:
+    """The session's bastion tasks (of the stack ``stack_name``) not stopped or stopping.
 
     ListTasks shows tasks whose desired status is RUNNING (PROVISIONING and PENDING
     tasks included); ``startedBy`` must be its only filter, so the session is matched
     by tag afterwards.
     """
+    session_id = check_session_id(session_id)
     arns: list[str] = []
     for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, startedBy=STARTED_BY):
         arns.extend(page["taskArns"])
@@ -38,6 +42,7 @@ def find_session_tasks(ecs: Any, cluster: str, session_id: str) -> list[dict[str
             task
             for task in described["tasks"]
             if ecs_tag(task, SESSION_TAG) == session_id
+            and ecs_tag(task, STACK_TAG) == stack_name
             and task.get("lastStatus") != "STOPPED"
             and task.get("desiredStatus") != "STOPPED"
         )

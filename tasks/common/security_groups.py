@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.common.tags import session_filter
+from tasks.common.validation import check_session_id
 
 #: Error codes that mean "already there" or "already gone": done, for an idempotent step.
 DUPLICATE_RULE = "InvalidPermission.Duplicate"
@@ -14,16 +15,17 @@ RULE_GONE = frozenset(
 GROUP_GONE = "InvalidGroup.NotFound"
 
 
-def session_group_name(session_id: str) -> str:
-    """The name of a session's security group."""
-    return f"fargate-bastion-{session_id}"
+def session_group_name(session_id: str, stack_name: str) -> str:
+    """The name of a session's security group: unique per stack within a VPC."""
+    return f"fargate-bastion-{stack_name}-{check_session_id(session_id)}"
 
 
 def find_session_groups(
-    ec2: Any, session_id: str, vpc_id: str | None = None
+    ec2: Any, session_id: str, stack_name: str, vpc_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """The security groups tagged with ``session_id`` (in ``vpc_id``, if given)."""
-    filters = session_filter(session_id)
+    """The security groups tagged with ``session_id`` and ``stack_name`` (in ``vpc_id``,
+    if given)."""
+    filters = session_filter(session_id, stack_name)
     if vpc_id:
         filters = [*filters, {"Name": "vpc-id", "Values": [vpc_id]}]
     return describe_groups(ec2, filters)

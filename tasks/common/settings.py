@@ -11,7 +11,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_SESSION_PARAMETER_PREFIX = "/fargate-bastion/sessions"
+from tasks.common.validation import check_session_id
+
+#: The stack's name when the environment names none (tests; template.yaml always sets it).
+DEFAULT_STACK_NAME = "fargate-bastion"
+#: CloudFormation stack names: a letter, then letters, digits and hyphens, 128 at most.
+STACK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+
+
+def session_parameter_prefix(stack_name: str) -> str:
+    """Where a stack's hold parameters live: under the stack's own name."""
+    return f"/fargate-bastion/{stack_name}/sessions"
+
+
+DEFAULT_SESSION_PARAMETER_PREFIX = session_parameter_prefix(DEFAULT_STACK_NAME)
 #: ALLOWED_CLUSTERS's value for "every cluster": a choice the operator makes on purpose.
 #: An empty setting is a deployment error, never "all".
 ALL_CLUSTERS = "*"
@@ -59,6 +72,9 @@ class Settings:
     max_cidrs: int = 5
     allowed_clusters: tuple[str, ...] = ()
     idle_timeout_minutes: int = 30
+    #: Every tag, name and parameter a session creates carries it; teardown and the
+    #: sweeper act only on resources of this stack.
+    stack_name: str = DEFAULT_STACK_NAME
     session_parameter_prefix: str = DEFAULT_SESSION_PARAMETER_PREFIX
     ssh_user: str = "bastion"
     # Set only for the functions that read them (the API's; FindOrphanedSessions reads
@@ -82,7 +98,14 @@ class Settings:
             raise SettingsError(
                 f"BASTION_ASSIGN_PUBLIC_IP must be ENABLED or DISABLED, got {assign!r}"
             )
-        prefix = env.get("SESSION_PARAMETER_PREFIX", DEFAULT_SESSION_PARAMETER_PREFIX).rstrip("/")
+        stack_name = env.get("STACK_NAME", "").strip() or DEFAULT_STACK_NAME
+        if not STACK_NAME_PATTERN.fullmatch(stack_name):
+            raise SettingsError(
+                f"STACK_NAME must be a CloudFormation stack name, got {stack_name!r}"
+            )
+        prefix = (
+            env.get("SESSION_PARAMETER_PREFIX", "").strip() or session_parameter_prefix(stack_name)
+        ).rstrip("/")
         if not prefix.startswith("/"):
             raise SettingsError(f"SESSION_PARAMETER_PREFIX must start with '/', got {prefix!r}")
         admins = _list(env, "ADMIN_PRINCIPAL_ARNS")
@@ -105,6 +128,7 @@ class Settings:
             max_cidrs=_int(env, "MAX_ALLOWED_CIDRS", 5, 1, 50),
             allowed_clusters=_list(env, "ALLOWED_CLUSTERS"),
             idle_timeout_minutes=_int(env, "IDLE_TIMEOUT_MINUTES", 30, 1, 24 * 60),
+            stack_name=stack_name,
             session_parameter_prefix=prefix,
             ssh_user=env.get("BASTION_SSH_USER", "bastion") or "bastion",
             session_state_machine_arn=env.get("SESSION_STATE_MACHINE_ARN", ""),
@@ -117,8 +141,8 @@ class Settings:
         )
 
     def parameter_name(self, session_id: str) -> str:
-        """Where HoldSession keeps the session's task token."""
-        return f"{self.session_parameter_prefix}/{session_id}"
+        """Where HoldSession keeps the session's task token (the id is checked first)."""
+        return f"{self.session_parameter_prefix}/{check_session_id(session_id)}"
 
     def session_execution_arn(self, session_id: str) -> str:
         """The ARN of the session state machine's execution named ``session_id``."""
@@ -127,7 +151,8 @@ class Settings:
             raise SettingsError(
                 f"SESSION_STATE_MACHINE_ARN must be a state machine ARN, got {machine!r}"
             )
-        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{session_id}"
+        execution = check_session_id(session_id)
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
 
 
 def load_settings() -> Settings:

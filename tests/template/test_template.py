@@ -220,13 +220,15 @@ def test_globals_set_exactly_the_variables_settings_read() -> None:
 
 
 def test_session_parameter_policies_use_the_settings_prefix() -> None:
-    from tasks.common.settings import DEFAULT_SESSION_PARAMETER_PREFIX
+    from tasks.common.settings import session_parameter_prefix
 
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
-    prefix = variables["SESSION_PARAMETER_PREFIX"]
-    assert prefix == DEFAULT_SESSION_PARAMETER_PREFIX
+    # The prefix lies under the stack's own name, as the settings derive it.
+    assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    prefix = variables["SESSION_PARAMETER_PREFIX"]["Fn::Sub"]
+    assert prefix == session_parameter_prefix("${AWS::StackName}")
     # Every SSM parameter ARN the policies grant lies under that prefix.
-    arns = re.findall(r":parameter(/[^\s\"'}]*)", TEMPLATE.read_text(encoding="utf-8"))
+    arns = re.findall(r":parameter(/[^\s\"']*)", TEMPLATE.read_text(encoding="utf-8"))
     assert arns
     assert all(arn == prefix or arn.startswith(prefix + "/") for arn in arns), arns
 
@@ -344,14 +346,32 @@ def test_security_group_mutations_are_conditioned(task: str) -> None:
         actions = set(as_list(statement["Action"]))
         on_groups = any(":security-group/" in text for text in resource_text(statement))
         if actions & EC2_MUTATIONS and on_groups:
-            # Only groups the session owns, or EKS cluster security groups.
-            condition = json.dumps(statement.get("Condition", {}))
-            assert "fargate-bastion:session" in condition or "aws:eks:cluster-name" in condition
+            # Only this stack's session groups, or the allowed clusters' control-plane groups
+            # (the cluster security group, or an additional group marked for bastions).
+            condition = statement.get("Condition", {})
+            stack_scoped = condition.get("StringEquals", {})
+            cluster_scoped = condition.get("StringLike", {})
+            allowed = {"Fn::Split": [",", {"Ref": "AllowedClusters"}]}
+            assert any(
+                key.endswith("Tag/fargate-bastion:stack") and value == STACK_NAME
+                for key, value in stack_scoped.items()
+            ) or any(
+                key
+                in (
+                    "aws:ResourceTag/aws:eks:cluster-name",
+                    "aws:ResourceTag/fargate-bastion:control-plane",
+                )
+                and value == allowed
+                for key, value in cluster_scoped.items()
+            ), f"{task}: {statement}"
         if actions & EC2_MUTATIONS:
             assert '"*"' not in resource_text(statement), f"{task}: EC2 mutation on *"
         if "ec2:CreateTags" in actions:
             # Tags only in the call that creates the group or rule.
             assert "ec2:CreateAction" in statement["Condition"]["StringEquals"], task
+
+
+STACK_NAME = {"Ref": "AWS::StackName"}
 
 
 def test_pass_role_only_for_the_two_task_roles() -> None:

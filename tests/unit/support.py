@@ -13,6 +13,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from tasks.common.models import Session
+from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG
 from tests.unit.keys import ed25519_key
 
@@ -21,7 +22,8 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 ECS_CLUSTER = "fargate-bastion"
 CONTAINER_NAME = "bastion"
 EKS_CLUSTER = "demo"
-PARAMETER_PREFIX = "/fargate-bastion/sessions"
+STACK = DEFAULT_STACK_NAME
+PARAMETER_PREFIX = session_parameter_prefix(STACK)
 
 
 @dataclass(frozen=True)

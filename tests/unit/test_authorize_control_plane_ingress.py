@@ -15,7 +15,7 @@ from tasks.authorize_control_plane_ingress import (
 from tasks.common.errors import ControlPlaneRuleQuotaReached
 from tasks.common.models import Session
 from tasks.common.tags import session_tags
-from tests.unit.support import LambdaContextStub, Network, client, load_event, tags_of
+from tests.unit.support import STACK, LambdaContextStub, Network, client, load_event, tags_of
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +26,7 @@ def authorize(session: Session, network: Network, session_group: str) -> Control
         cluster_security_group_id=network.control_plane_group_id,
         session_security_group_id=session_group,
     )
-    return authorize_control_plane_ingress(request, ec2=client("ec2"))
+    return authorize_control_plane_ingress(request, stack_name=STACK, ec2=client("ec2"))
 
 
 def rules_from(group_id: str, source_group: str) -> list[dict[str, Any]]:
@@ -62,10 +62,10 @@ def test_adds_a_tagged_https_rule_from_the_session_group(
     ]
     pairs = [pair for perm in group["IpPermissions"] for pair in perm["UserIdGroupPairs"]]
     assert {pair["GroupId"]: pair["Description"] for pair in pairs} == {
-        session_group: "fargate-bastion session s-0001"
+        session_group: f"fargate-bastion session s-0001 (stack {STACK})"
     }
     # AND it carries the session's tags, so teardown finds it
-    assert tags_of(rule) == session_tags(session)
+    assert tags_of(rule) == session_tags(session, STACK)
 
 
 def test_a_rerun_returns_the_same_rule(

@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.models import Session
+from tasks.common.security_groups import session_group_name
 from tasks.common.tags import SESSION_TAG, session_tags
 from tasks.create_session_security_group import (
     CreateSessionSecurityGroupInput,
@@ -16,6 +17,7 @@ from tasks.create_session_security_group import (
     handler,
 )
 from tests.unit.support import (
+    STACK,
     LambdaContextStub,
     Network,
     client,
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.unit
 
 def create(session: Session, network: Network) -> SessionSecurityGroup:
     request = CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id)
-    return create_session_security_group(request, ec2=client("ec2"))
+    return create_session_security_group(request, stack_name=STACK, ec2=client("ec2"))
 
 
 def rules_of(group_id: str) -> list[dict[str, Any]]:
@@ -69,10 +71,10 @@ def test_creates_the_group_with_exactly_the_session_rules(
     assert result.created is True
     (group,) = session_security_groups(session.session_id)
     assert group["GroupId"] == result.group_id
-    assert group["GroupName"] == "fargate-bastion-s-0001"
+    assert group["GroupName"] == session_group_name("s-0001", STACK)
     assert group["VpcId"] == network.vpc_id
     assert "s-0001" in group["Description"]
-    assert tags_of(group) == session_tags(session)
+    assert tags_of(group) == session_tags(session, STACK)
     # AND its rules are SSH from each allowed CIDR and HTTPS out, nothing else
     rules = rules_of(result.group_id)
     assert summary(rules) == EXPECTED_RULES
@@ -98,13 +100,13 @@ def test_a_rerun_after_a_partial_success_converges(network: Network, session: Se
     # and still the default allow-all egress
     ec2 = client("ec2")
     group_id = ec2.create_security_group(
-        GroupName="fargate-bastion-s-0001",
+        GroupName=session_group_name("s-0001", STACK),
         Description="fargate-bastion session s-0001",
         VpcId=network.vpc_id,
         TagSpecifications=[
             {
                 "ResourceType": "security-group",
-                "Tags": [{"Key": k, "Value": v} for k, v in session_tags(session).items()],
+                "Tags": [{"Key": k, "Value": v} for k, v in session_tags(session, STACK).items()],
             }
         ],
     )["GroupId"]
@@ -118,7 +120,9 @@ def test_a_rerun_after_a_partial_success_converges(network: Network, session: Se
 
 def test_an_untagged_group_with_the_name_is_not_adopted(network: Network, session: Session) -> None:
     client("ec2").create_security_group(
-        GroupName="fargate-bastion-s-0001", Description="someone else's", VpcId=network.vpc_id
+        GroupName=session_group_name("s-0001", STACK),
+        Description="someone else's",
+        VpcId=network.vpc_id,
     )
     with pytest.raises(ClientError, match="InvalidGroup.Duplicate"):
         create(session, network)

@@ -13,11 +13,11 @@ from tasks.delete_hold_parameter import (
     handler,
 )
 from tasks.hold_session import HoldSessionInput, hold_session
-from tests.unit.support import LambdaContextStub, client, load_event, make_session
+from tests.unit.support import PARAMETER_PREFIX, LambdaContextStub, client, load_event, make_session
 
 pytestmark = pytest.mark.unit
 
-NAME = "/fargate-bastion/sessions/s-0001"
+NAME = f"{PARAMETER_PREFIX}/s-0001"
 
 
 def hold(session: Session) -> None:
@@ -37,7 +37,7 @@ def test_deletes_the_sessions_parameter_only(mocked_aws: None, session: Session)
     hold(session)
     hold(make_session("s-0002"))
     assert delete() == DeletedParameters((NAME,))
-    assert names() == ["/fargate-bastion/sessions/s-0002"]
+    assert names() == [f"{PARAMETER_PREFIX}/s-0002"]
 
 
 def test_a_rerun_or_no_parameter_is_success(mocked_aws: None, session: Session) -> None:

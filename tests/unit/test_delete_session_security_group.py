@@ -27,6 +27,7 @@ from tasks.revoke_control_plane_ingress import (
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.stop_bastion_task import StopBastionTaskInput, stop_bastion_task
 from tests.unit.support import (
+    STACK,
     LambdaContextStub,
     Network,
     client,
@@ -41,12 +42,12 @@ pytestmark = pytest.mark.unit
 
 def create_group(session: Session, vpc_id: str) -> str:
     request = CreateSessionSecurityGroupInput(session=session, vpc_id=vpc_id)
-    return create_session_security_group(request, ec2=client("ec2")).group_id
+    return create_session_security_group(request, stack_name=STACK, ec2=client("ec2")).group_id
 
 
 def delete(ec2: object = None) -> DeletedGroups:
     request = DeleteSessionSecurityGroupInput(session_id="s-0001")
-    return delete_session_security_group(request, ec2=ec2 or client("ec2"))
+    return delete_session_security_group(request, stack_name=STACK, ec2=ec2 or client("ec2"))
 
 
 def test_deletes_the_sessions_group(network: Network, session: Session) -> None:
@@ -80,6 +81,7 @@ def test_a_group_still_referenced_by_the_control_plane_is_in_use(
             cluster_security_group_id=stack.cluster_security_group_id,
             session_security_group_id=group_id,
         ),
+        stack_name=STACK,
         ec2=client("ec2"),
     )
     # WHEN it is deleted, THEN AWS refuses and the task says the group is in use
@@ -87,7 +89,9 @@ def test_a_group_still_referenced_by_the_control_plane_is_in_use(
         delete()
     assert len(session_security_groups("s-0001")) == 1
     # AND once the rule is revoked, it goes
-    revoke_control_plane_ingress(RevokeControlPlaneIngressInput("s-0001"), ec2=client("ec2"))
+    revoke_control_plane_ingress(
+        RevokeControlPlaneIngressInput("s-0001"), stack_name=STACK, ec2=client("ec2")
+    )
     assert delete() == DeletedGroups((group_id,))
 
 

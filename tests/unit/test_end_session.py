@@ -16,12 +16,19 @@ from tasks.common.models import Session
 from tasks.common.settings import Settings
 from tasks.end_session import EndedSession, EndSessionInput, TaskStopped, end_session, handler
 from tasks.hold_session import HoldSessionInput, hold_session
-from tests.unit.support import LambdaContextStub, client, failing_client, load_event, wait_until
+from tests.unit.support import (
+    PARAMETER_PREFIX,
+    LambdaContextStub,
+    client,
+    failing_client,
+    load_event,
+    wait_until,
+)
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 27, 10, 30, 5, tzinfo=UTC)
-NAME = "/fargate-bastion/sessions/s-0001"
+NAME = f"{PARAMETER_PREFIX}/s-0001"
 
 
 def end(reason: str = "ended-by-user", sfn: Any = None) -> EndedSession:

@@ -27,7 +27,7 @@ from tasks.find_orphaned_sessions import (
 )
 from tasks.hold_session import HoldSessionInput, hold_session
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
-from tests.unit.support import LambdaContextStub, Network, client, load_event, make_session
+from tests.unit.support import STACK, LambdaContextStub, Network, client, load_event, make_session
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +67,9 @@ def aborted(settings: Settings, session_id: str) -> None:
 
 def session_group(session: Session, network: Network) -> str:
     return create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id), ec2=client("ec2")
+        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        stack_name=STACK,
+        ec2=client("ec2"),
     ).group_id
 
 
@@ -78,6 +80,7 @@ def control_plane_rule(session: Session, network: Network, group_id: str) -> Non
             cluster_security_group_id=network.control_plane_group_id,
             session_security_group_id=group_id,
         ),
+        stack_name=STACK,
         ec2=client("ec2"),
     )
 

@@ -11,7 +11,13 @@ import pytest
 
 from tasks.common.errors import TASK_ERROR_NAMES, AwsThrottled, AwsUnavailable
 from tasks.common.settings import Settings
-from tests.unit.support import EVENTS, LambdaContextStub, failing_client, load_event
+from tests.unit.support import (
+    EVENTS,
+    PARAMETER_PREFIX,
+    LambdaContextStub,
+    failing_client,
+    load_event,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -101,7 +107,7 @@ def test_log_lines_are_structured_and_carry_the_session_id(
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line]
     (stored,) = [line for line in lines if line["message"] == "stored the session's task token"]
     assert stored["correlation_id"] == "s-0001"
-    assert stored["parameterName"] == "/fargate-bastion/sessions/s-0001"
+    assert stored["parameterName"] == f"{PARAMETER_PREFIX}/s-0001"
     assert stored["level"] == "INFO"
     assert stored["service"] == "fargate-bastion"
 

@@ -10,11 +10,11 @@ from tasks.common.models import Session
 from tasks.common.settings import Settings
 from tasks.common.tags import session_tags
 from tasks.hold_session import HeldSession, HoldSessionInput, handler, hold_session
-from tests.unit.support import LambdaContextStub, client, load_event
+from tests.unit.support import PARAMETER_PREFIX, STACK, LambdaContextStub, client, load_event
 
 pytestmark = pytest.mark.unit
 
-NAME = "/fargate-bastion/sessions/s-0001"
+NAME = f"{PARAMETER_PREFIX}/s-0001"
 
 
 def hold(session: Session, token: str) -> HeldSession:
@@ -39,7 +39,7 @@ def test_stores_the_token_and_the_expiry_tagged(mocked_aws: None, session: Sessi
     result = hold(session, "token-1")
     assert result == HeldSession(NAME)
     assert stored() == {"taskToken": "token-1", "expiresAt": "2026-11-27T11:00:00Z", "version": 1}
-    assert tags() == session_tags(session)
+    assert tags() == session_tags(session, STACK)
 
 
 def test_a_retried_hold_replaces_the_token(mocked_aws: None, session: Session) -> None:
@@ -50,7 +50,7 @@ def test_a_retried_hold_replaces_the_token(mocked_aws: None, session: Session) -
     # THEN the parameter holds the new token and keeps its tags
     assert result == HeldSession(NAME)
     assert stored() == {"taskToken": "token-2", "expiresAt": "2026-11-27T11:00:00Z", "version": 2}
-    assert tags() == session_tags(session)
+    assert tags() == session_tags(session, STACK)
     assert len(client("ssm").describe_parameters()["Parameters"]) == 1
 
 

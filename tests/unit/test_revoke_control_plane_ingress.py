@@ -21,7 +21,7 @@ from tasks.revoke_control_plane_ingress import (
     handler,
     revoke_control_plane_ingress,
 )
-from tests.unit.support import LambdaContextStub, Network, client, load_event, make_session
+from tests.unit.support import STACK, LambdaContextStub, Network, client, load_event, make_session
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,9 @@ pytestmark = pytest.mark.unit
 def open_door(session: Session, network: Network) -> tuple[str, str]:
     """The session group and its rule on the control plane, as the setup tasks make them."""
     group_id = create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id), ec2=client("ec2")
+        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        stack_name=STACK,
+        ec2=client("ec2"),
     ).group_id
     rule_id = authorize_control_plane_ingress(
         AuthorizeControlPlaneIngressInput(
@@ -37,6 +39,7 @@ def open_door(session: Session, network: Network) -> tuple[str, str]:
             cluster_security_group_id=network.control_plane_group_id,
             session_security_group_id=group_id,
         ),
+        stack_name=STACK,
         ec2=client("ec2"),
     ).rule_id
     return group_id, rule_id
@@ -44,7 +47,7 @@ def open_door(session: Session, network: Network) -> tuple[str, str]:
 
 def revoke(session_id: str = "s-0001") -> RevokedRules:
     request = RevokeControlPlaneIngressInput(session_id=session_id)
-    return revoke_control_plane_ingress(request, ec2=client("ec2"))
+    return revoke_control_plane_ingress(request, stack_name=STACK, ec2=client("ec2"))
 
 
 def rule_ids(group_id: str) -> set[str]:
@@ -83,7 +86,9 @@ def test_an_untagged_rule_referring_to_the_session_group_is_revoked(
     # GIVEN rules made without tags (by hand, or by an older version) that let the
     # session group in: on the control plane and on another group
     group_id = create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id), ec2=client("ec2")
+        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        stack_name=STACK,
+        ec2=client("ec2"),
     ).group_id
     ec2 = client("ec2")
     elsewhere = ec2.create_security_group(

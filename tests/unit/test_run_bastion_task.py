@@ -20,6 +20,7 @@ from tasks.run_bastion_task import (
 )
 from tests.unit.support import (
     ECS_CLUSTER,
+    STACK,
     LambdaContextStub,
     Network,
     client,
@@ -55,7 +56,7 @@ def test_starts_a_fargate_task_with_the_container_contract(
     assert task["taskDefinitionArn"] == settings.task_definition
     assert task["startedBy"] == "fargate-bastion"
     # AND it carries the session's tags
-    assert {tag["key"]: tag["value"] for tag in task["tags"]} == session_tags(session)
+    assert {tag["key"]: tag["value"] for tag in task["tags"]} == session_tags(session, STACK)
     # AND its container gets exactly the contract's variables
     (override,) = task["overrides"]["containerOverrides"]
     assert override["name"] == "bastion"

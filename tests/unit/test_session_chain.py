@@ -24,7 +24,7 @@ from tasks import (
     wait_for_bastion_address,
 )
 from tasks.common.errors import BastionNotReady, SessionSecurityGroupInUse
-from tests.unit.support import LambdaContextStub, load_event, local_stack
+from tests.unit.support import PARAMETER_PREFIX, LambdaContextStub, load_event, local_stack
 
 pytestmark = pytest.mark.unit
 
@@ -99,7 +99,7 @@ def test_one_session_from_request_to_nothing_left(
         "deletedGroupIds": [group["groupId"]]
     }
     assert delete_hold_parameter.handler(teardown, context) == {
-        "deletedParameters": [f"/fargate-bastion/sessions/{session_id}"]
+        "deletedParameters": [f"{PARAMETER_PREFIX}/{session_id}"]
     }
 
     # THEN nothing is left, and a second teardown finds nothing to do

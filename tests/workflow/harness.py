@@ -12,6 +12,8 @@ from typing import Any
 from bastion.follow import follow, history
 from bastion.local.keys import throwaway_public_key
 from tasks.common.models import format_timestamp
+from tasks.common.settings import session_parameter_prefix
+from tasks.common.tags import SESSION_TAG, STACK_TAG
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
@@ -92,13 +94,17 @@ class Harness:
         ssm = self.aws.client("ssm")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = ssm.get_parameters(Names=[f"/fargate-bastion/sessions/{session_id}"])
+            found = ssm.get_parameters(Names=[self.parameter_name(session_id)])
             if found["Parameters"]:
                 break
             time.sleep(0.02)
         else:
             raise AssertionError(f"session {session_id} never stored its hold token")
         return self.ready_document(arn)
+
+    def parameter_name(self, session_id: str) -> str:
+        """The session's hold parameter, under this stack's prefix."""
+        return f"{session_parameter_prefix(self.stack.stack_name)}/{session_id}"
 
     def ready_document(self, arn: str) -> dict[str, Any]:
         for event in history(self.sfn, arn):
@@ -146,7 +152,8 @@ class Harness:
         return [
             task
             for task in tasks
-            if {"key": "fargate-bastion:session", "value": session_id} in task.get("tags", [])
+            if {"key": SESSION_TAG, "value": session_id} in task.get("tags", [])
+            and {"key": STACK_TAG, "value": self.stack.stack_name} in task.get("tags", [])
         ]
 
 
@@ -161,10 +168,18 @@ TEST_DOOR_PARAMETERS = {
 }
 
 
-def deploy_for_tests(aws: Any, *, parameters: dict[str, str] | None = None) -> Harness:
-    """Seed the ``payments`` cluster on ``aws`` and deploy the stack for it
-    (with ``parameters`` beside the subnets and image)."""
-    cluster = aws.seed_cluster("payments", endpoint_private=True, endpoint_public=False)
+def deploy_for_tests(
+    aws: Any,
+    *,
+    parameters: dict[str, str] | None = None,
+    stack_name: str | None = None,
+    cluster: Any = None,
+) -> Harness:
+    """Seed the ``payments`` cluster on ``aws`` (unless ``cluster`` is given) and deploy the
+    stack for it (with ``parameters`` beside the subnets and image), named ``stack_name``
+    (the deployer's default when None)."""
+    if cluster is None:
+        cluster = aws.seed_cluster("payments", endpoint_private=True, endpoint_public=False)
     stack = aws.deploy(
         TEMPLATE,
         parameters={
@@ -173,6 +188,7 @@ def deploy_for_tests(aws: Any, *, parameters: dict[str, str] | None = None) -> H
             **TEST_DOOR_PARAMETERS,
             **(parameters or {}),
         },
+        stack_name=stack_name,
     )
     return Harness(aws=aws, stack=stack, cluster=cluster)
 

@@ -19,6 +19,7 @@ import pytest
 
 from bastion.follow import follow
 from bastion.local.lambda_runtime import SUCCEEDED, invocations_paused
+from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG
 from tests.workflow.harness import Harness, call_api, ghost_session
 from workflows.teardown import TEARDOWN_STEPS
@@ -38,7 +39,7 @@ MUTATING_SETUP_STEPS = (
     "AuthorizeControlPlaneIngress",
     "HoldSession",
 )
-HOLD_PARAMETER_PREFIX = "/fargate-bastion/sessions/"
+HOLD_PARAMETER_PREFIX = f"{session_parameter_prefix(DEFAULT_STACK_NAME)}/"
 TEARDOWN_RULE = "TeardownStateMachineSessionEndedAbnormally"
 SWEEP_SCHEDULE = "SweeperStateMachineSweepSchedule"
 #: What a retried teardown step answers when the run that died had done its work already.
