@@ -16,9 +16,9 @@ calls, the deployment) are not recorded.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: boto3 service name → IAM action prefix, where they differ.
@@ -53,6 +53,12 @@ class RecordedAction:
     resources: tuple[str, ...]
     #: The API call this action was needed for (itself, or the call that implied it).
     call: str
+    #: The tags of the resources, as they were when the call was authorized: what IAM's
+    #: ``aws:ResourceTag`` / ``ec2:ResourceTag`` conditions read. Security groups and ECS
+    #: tasks only; a resource absent here has no tags known.
+    resource_tags: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 @contextmanager
@@ -302,4 +308,37 @@ def record_call(log: ActionLog, response: Any, region: str, account_id: str) -> 
             return None
 
     for action, resources in iam_actions(service, operation, param, region, account_id):
-        log.add(RecordedAction(principal, action, resources, f"{service}:{operation}"))
+        tags = resource_tags(resources, region, account_id)
+        log.add(RecordedAction(principal, action, resources, f"{service}:{operation}", tags))
+
+
+def resource_tags(
+    resources: tuple[str, ...], region: str, account_id: str
+) -> dict[str, dict[str, str]]:
+    """The current tags of the security groups and ECS tasks named among ``resources``
+    (read from moto's stores, inside the call being authorized); ``{}`` for one with no
+    tags. Wildcard ARNs (``security-group/*``) name no resource and are left out."""
+    found: dict[str, dict[str, str]] = {}
+    for arn in resources:
+        resource = arn.split(":", 5)[-1]
+        if arn.startswith("arn:aws:ec2:") and resource.startswith("security-group/sg-"):
+            from moto.ec2.models import ec2_backends
+
+            group_id = resource.split("/", 1)[1]
+            found[arn] = dict(ec2_backends[account_id][region].tags.get(group_id, {}))
+        elif arn.startswith("arn:aws:ecs:") and resource.startswith("task/") and "*" not in arn:
+            tags = _ecs_task_tags(arn, region, account_id)
+            if tags is not None:
+                found[arn] = tags
+    return found
+
+
+def _ecs_task_tags(arn: str, region: str, account_id: str) -> dict[str, str] | None:
+    from moto.ecs.models import ecs_backends
+
+    backend = ecs_backends[account_id][region]
+    for tasks in list(backend.tasks.values()):
+        task = tasks.get(arn)
+        if task is not None:
+            return {str(tag["key"]): str(tag["value"]) for tag in task.tags or []}
+    return None

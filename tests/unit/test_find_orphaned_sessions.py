@@ -236,3 +236,49 @@ def test_the_handler_reads_the_event_file(
     hold_parameter(make_session("crashed"))
     output = handler(load_event("find_orphaned_sessions"), context)
     assert output == {"sessionIds": ["crashed"], "examined": 1, "deferred": 0}
+
+
+def test_another_stacks_resources_and_hostile_tags_are_not_looked_at(
+    sweeper_settings: Settings, network: Network
+) -> None:
+    # GIVEN another stack's session (same id as none of ours, no execution of ours) with a
+    # group, a control-plane rule and a hold parameter, and a group tagged with a wildcard
+    other = make_session("theirs")
+    other_group = create_session_security_group(
+        CreateSessionSecurityGroupInput(session=other, vpc_id=network.vpc_id),
+        stack_name="another-stack",
+        ec2=client("ec2"),
+    ).group_id
+    authorize_control_plane_ingress(
+        AuthorizeControlPlaneIngressInput(
+            session=other,
+            cluster_security_group_id=network.control_plane_group_id,
+            session_security_group_id=other_group,
+        ),
+        stack_name="another-stack",
+        ec2=client("ec2"),
+    )
+    hold_session(
+        HoldSessionInput("token", other),
+        settings=Settings(stack_name="another-stack", session_parameter_prefix="/other"),
+        ssm=client("ssm"),
+    )
+    client("ec2").create_security_group(
+        GroupName="wildcard",
+        Description="a hostile tag",
+        VpcId=network.vpc_id,
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [
+                    {"Key": "fargate-bastion:session", "Value": "*"},
+                    {"Key": "fargate-bastion:stack", "Value": STACK},
+                ],
+            }
+        ],
+    )
+    # WHEN this stack's sweeper looks
+    found = find(sweeper_settings)
+    # THEN it sees nothing to sweep: the other stack's session is not its own, and a tag
+    # value that is not a session id is skipped, never used as a filter
+    assert found == OrphanedSessions((), examined=0)

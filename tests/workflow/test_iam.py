@@ -13,17 +13,30 @@ EventBridge itself invoking EndSession (checked against the function's resource 
 The policies are read back from moto's IAM after the deployment (inline and attached,
 AWS-managed ones loaded), and evaluated as IAM does for one principal: an explicit Deny
 wins, else some Allow must match the action and every resource (``*`` and ``?`` wildcards
-in both). Conditions are treated as satisfied, except ``aws:SourceArn`` on a resource
-policy, which is checked; so a condition that would refuse a call on AWS is not caught
-here (the template tests pin the conditions themselves). An action whose resources the
-request does not reveal is checked on its action alone.
+in both) and its conditions must hold. An action whose resources the request does not
+reveal is checked on its action alone.
+
+Which conditions are evaluated. Resource-tag conditions (``aws:ResourceTag/<key>``,
+``ec2:ResourceTag/<key>``, ``ecs:ResourceTag/<key>``) under ``StringEquals``,
+``StringLike`` and ``Null``, against the tags the security group or ECS task had when the
+call was made (the local AWS records them, :mod:`bastion.local.actions`); and
+``aws:SourceArn`` on a resource policy. Any other operator on a resource-tag key fails
+the test rather than pass unchecked.
+
+What the local evaluator still does not model (treated as satisfied; the template tests
+pin these conditions' text instead): request tags (``aws:RequestTag/...``, so "a new
+group must carry the stack tag" is not proven here), ``ec2:CreateAction``,
+``ecs:CreateAction``, ``ecs:cluster``, ``iam:PassedToService``; tags of resources named
+by a wildcard ARN (``security-group/*`` at creation, ``security-group-rule/*``: the
+rule resource of Authorize/Revoke); SSM parameter tags; permission boundaries, SCPs and
+session policies.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -59,6 +72,9 @@ SAM_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
+#: The stack's allowed clusters (the seeded one), and a cluster outside the list.
+ALLOWED = "payments"
+OUTSIDE = "ledger"
 
 
 # ---------------------------------------------------------------- the policy evaluator
@@ -88,12 +104,48 @@ class Statement:
             return not action_matches(self.body["NotAction"], action)
         return action_matches(self.body.get("Action", []), action)
 
+    def conditions_hold(self, tags: Mapping[str, str] | None) -> bool:
+        """Whether the statement's resource-tag conditions hold for a resource with
+        ``tags`` (None: its tags are not known, and such conditions are not evaluated)."""
+        for operator, pairs in self.body.get("Condition", {}).items():
+            for key, expected in pairs.items():
+                tag_key = resource_tag_key(key)
+                if tag_key is None or tags is None:
+                    continue  # not modelled (see the module's docstring)
+                if not tag_condition_holds(operator, tags.get(tag_key), as_list(expected)):
+                    return False
+        return True
+
     def covers_resource(self, resource: str | None) -> bool:
         if resource is None:  # not known from the request: the action alone decides
             return True
         if "NotResource" in self.body:
             return not any(matches(p, resource) for p in as_list(self.body["NotResource"]))
         return any(matches(p, resource) for p in as_list(self.body.get("Resource", [])))
+
+
+RESOURCE_TAG_PREFIXES = ("aws:resourcetag/", "ec2:resourcetag/", "ecs:resourcetag/")
+
+
+def resource_tag_key(condition_key: str) -> str | None:
+    """The tag key a resource-tag condition key reads (None for any other key)."""
+    lowered = condition_key.lower()
+    for prefix in RESOURCE_TAG_PREFIXES:
+        if lowered.startswith(prefix):
+            return condition_key[len(prefix) :]
+    return None
+
+
+def tag_condition_holds(operator: str, value: str | None, expected: list[Any]) -> bool:
+    """IAM's string operators on one tag's value (None: the resource lacks the tag)."""
+    if operator == "StringEquals":
+        return value is not None and value in [str(e) for e in expected]
+    if operator == "StringLike":
+        return value is not None and any(matches(str(e), value) for e in expected)
+    if operator == "Null":
+        (wanted,) = expected
+        return (value is None) == (str(wanted).lower() == "true")
+    raise NotImplementedError(f"the evaluator does not model {operator} on a resource tag")
 
 
 def statements_of(document: Any, source: str) -> list[Statement]:
@@ -119,11 +171,20 @@ def role_statements(iam: Any, role_arn: str) -> list[Statement]:
     return found
 
 
-def allowed(statements: list[Statement], action: str, resources: tuple[str, ...]) -> bool:
-    """Whether ``statements`` allow ``action`` on every one of ``resources``."""
+def allowed(
+    statements: list[Statement],
+    action: str,
+    resources: tuple[str, ...],
+    tags: Mapping[str, Mapping[str, str]] | None = None,
+) -> bool:
+    """Whether ``statements`` allow ``action`` on every one of ``resources``, whose tags
+    (by ARN) are ``tags`` where known."""
     for resource in resources or (None,):
+        known = None if resource is None else (tags or {}).get(resource)
         relevant = [
-            s for s in statements if s.covers_action(action) and s.covers_resource(resource)
+            s
+            for s in statements
+            if s.covers_action(action) and s.covers_resource(resource) and s.conditions_hold(known)
         ]
         if any(s.effect == "Deny" for s in relevant):
             return False
@@ -209,7 +270,9 @@ def run_scenarios(harness: Harness) -> None:
 def run() -> Iterator[Run]:
     # AWS-managed policies loaded, so that the roles' attachments are real.
     with LocalAws(region="us-east-1", time_scale=60.0, iam_managed_policies=True) as aws:
-        harness = deploy_for_tests(aws)
+        harness = deploy_for_tests(aws, parameters={"AllowedClusters": ALLOWED})
+        # A cluster outside the allowed list, beside the allowed one.
+        aws.seed_cluster(OUTSIDE, beside=harness.cluster)
         run_scenarios(harness)
         yield Run(harness, aws.actions)
 
@@ -229,7 +292,12 @@ def test_every_action_performed_is_granted(run: Run) -> None:
         else:
             if principal.role_arn not in statements:
                 statements[principal.role_arn] = role_statements(iam, principal.role_arn)
-            ok = allowed(statements[principal.role_arn], recorded.action, recorded.resources)
+            ok = allowed(
+                statements[principal.role_arn],
+                recorded.action,
+                recorded.resources,
+                recorded.resource_tags,
+            )
         if not ok:
             refused.append(
                 f"{principal.kind} {principal.name}: {recorded.action} on "
@@ -330,3 +398,132 @@ def test_the_broad_check_is_not_vacuous() -> None:
     assert not is_read_only("ssm:PutParameter")
     assert is_read_only("ec2:DescribeSecurityGroups")
     assert is_read_only("ecs:ListTasks")
+
+
+# ---------------------------------------------------------------- only allowed clusters, own stack
+
+
+def _group_tags(aws: Any, group_id: str) -> dict[str, str]:
+    (group,) = aws.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    return {tag["Key"]: tag["Value"] for tag in group.get("Tags", [])}
+
+
+def _may_change(run: Run, role: str, action: str, group_id: str) -> bool:
+    """Whether the function's role may ``action`` on the group, with its current tags."""
+    stack = run.harness.stack
+    statements = role_statements(run.harness.aws.client("iam"), stack.attributes[role]["Arn"])
+    group = _arn(stack, "ec2", f"security-group/{group_id}")
+    # Authorize and Revoke act on the group and on its rules; DeleteSecurityGroup on the group.
+    rules = (
+        ()
+        if action == "ec2:DeleteSecurityGroup"
+        else (_arn(stack, "ec2", "security-group-rule/*"),)
+    )
+    tags = {group: _group_tags(run.harness.aws, group_id)}
+    return allowed(statements, action, (group, *rules), tags)
+
+
+def _marked_group(run: Run, name: str, cluster: str) -> str:
+    """An additional security group an operator marked as ``cluster``'s control plane."""
+    ec2 = run.harness.aws.client("ec2")
+    tags = [{"Key": "fargate-bastion:control-plane", "Value": cluster}]
+    return str(
+        ec2.create_security_group(
+            GroupName=name,
+            Description="control plane only",
+            VpcId=run.harness.cluster.vpc_id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+        )["GroupId"]
+    )
+
+
+CONTROL_PLANE_CHANGES = (
+    ("AuthorizeControlPlaneIngressFunctionRole", "ec2:AuthorizeSecurityGroupIngress"),
+    ("RevokeControlPlaneIngressFunctionRole", "ec2:RevokeSecurityGroupIngress"),
+)
+
+
+@pytest.mark.parametrize(("role", "action"), CONTROL_PLANE_CHANGES)
+def test_a_function_cannot_change_a_group_of_a_cluster_outside_the_list(
+    run: Run, role: str, action: str
+) -> None:
+    eks = run.harness.aws.client("eks")
+    outside = eks.describe_cluster(name=OUTSIDE)["cluster"]["resourcesVpcConfig"]
+    inside = run.harness.cluster.cluster_security_group_id
+    # The allowed cluster's security group (EKS tags it with the cluster's name): yes.
+    assert _group_tags(run.harness.aws, inside)["aws:eks:cluster-name"] == ALLOWED
+    assert _may_change(run, role, action, inside)
+    # The cluster security group of a cluster outside the list: no.
+    assert not _may_change(run, role, action, outside["clusterSecurityGroupId"])
+    # An additional group marked for the allowed cluster: yes; for another cluster: no.
+    assert _may_change(run, role, action, _marked_group(run, f"{role}-in", ALLOWED))
+    assert not _may_change(run, role, action, _marked_group(run, f"{role}-out", OUTSIDE))
+    # Any other group (a VPC's default group, say): no.
+    default = run.harness.aws.client("ec2").describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [run.harness.cluster.vpc_id]},
+            {"Name": "group-name", "Values": ["default"]},
+        ]
+    )["SecurityGroups"][0]["GroupId"]
+    assert not _may_change(run, role, action, default)
+
+
+def _session_group(run: Run, name: str, stack_name: str) -> str:
+    """A group tagged as a session group of the stack ``stack_name``."""
+    ec2 = run.harness.aws.client("ec2")
+    tags = [
+        {"Key": "fargate-bastion:session", "Value": name},
+        {"Key": "fargate-bastion:stack", "Value": stack_name},
+    ]
+    return str(
+        ec2.create_security_group(
+            GroupName=name,
+            Description="a session group",
+            VpcId=run.harness.cluster.vpc_id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+        )["GroupId"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "action"),
+    [
+        ("DeleteSessionSecurityGroupFunctionRole", "ec2:DeleteSecurityGroup"),
+        ("RevokeControlPlaneIngressFunctionRole", "ec2:RevokeSecurityGroupIngress"),
+        ("CreateSessionSecurityGroupFunctionRole", "ec2:AuthorizeSecurityGroupIngress"),
+        ("CreateSessionSecurityGroupFunctionRole", "ec2:RevokeSecurityGroupEgress"),
+    ],
+)
+def test_a_function_cannot_change_another_stacks_session_group(
+    run: Run, role: str, action: str
+) -> None:
+    own = _session_group(run, f"own-{action}-{role}"[:200], run.harness.stack.stack_name)
+    other = _session_group(run, f"other-{action}-{role}"[:200], "another-stack")
+    assert _may_change(run, role, action, own)
+    assert not _may_change(run, role, action, other)
+
+
+def test_stop_task_is_granted_only_on_this_stacks_bastions(run: Run) -> None:
+    stack = run.harness.stack
+    statements = role_statements(
+        run.harness.aws.client("iam"), stack.attributes["StopBastionTaskFunctionRole"]["Arn"]
+    )
+    task = _arn(stack, "ecs", f"task/{stack.resources['BastionCluster']}/0123456789abcdef")
+    own = {task: {"fargate-bastion:stack": stack.stack_name, "fargate-bastion:session": "s"}}
+    other = {task: {"fargate-bastion:stack": "another-stack", "fargate-bastion:session": "s"}}
+    assert allowed(statements, "ecs:StopTask", (task,), own)
+    assert not allowed(statements, "ecs:StopTask", (task,), other)
+
+
+def test_the_condition_evaluator_is_not_vacuous() -> None:
+    assert tag_condition_holds("StringLike", "payments", ["payments", "orders"])
+    assert not tag_condition_holds("StringLike", "ledger", ["payments"])
+    assert tag_condition_holds("StringLike", "ledger", ["*"])
+    assert not tag_condition_holds("StringLike", None, ["*"])
+    assert not tag_condition_holds("StringEquals", "stack-b", ["stack-a"])
+    assert tag_condition_holds("Null", None, ["true"])
+    assert not tag_condition_holds("Null", None, ["false"])
+    with pytest.raises(NotImplementedError):
+        tag_condition_holds("StringNotEquals", "x", ["y"])
+    assert resource_tag_key("ec2:ResourceTag/fargate-bastion:stack") == "fargate-bastion:stack"
+    assert resource_tag_key("aws:RequestTag/fargate-bastion:stack") is None
