@@ -53,7 +53,6 @@ from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 IMAGE = "public.ecr.aws/fargate-bastion/bastion:soak"
 REQUESTER = "arn:aws:iam::123456789012:user/soak"
-HOLD_PARAMETER_PREFIX = f"{session_parameter_prefix(DEFAULT_STACK_NAME)}/"
 DEFAULT_SEED = 20261127
 #: Control-plane rules a session adds; the first cluster starts with this few free.
 QUOTA = 60
@@ -259,12 +258,24 @@ class CampaignResult:
 @dataclass
 class _Fleet:
     aws: Any
-    stack: Any
+    #: The stacks, side by side in the one account; session ``index`` runs in stack
+    #: ``index % len(stacks)``.
+    stacks: list[Any]
     clusters: list[Any]
-    session_machine: str
+
+    def stack_of(self, session_id: str) -> Any:
+        """The stack a session runs in (the index is the id's last part)."""
+        return self.stacks[int(session_id.rsplit("-", 1)[-1]) % len(self.stacks)]
+
+    def session_machine(self, session_id: str) -> str:
+        return str(self.stack_of(session_id).state_machine_arn("SessionStateMachine"))
 
     def execution_arn(self, session_id: str) -> str:
-        return self.session_machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
+        machine = self.session_machine(session_id)
+        return machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
+
+    def hold_parameter(self, session_id: str) -> str:
+        return f"{session_parameter_prefix(self.stack_of(session_id).stack_name)}/{session_id}"
 
     def control_plane_rules(self) -> dict[str, list[str]]:
         """Every rule of each cluster's control-plane group, one JSON line per rule."""
@@ -280,7 +291,7 @@ class _Fleet:
 
 
 @contextmanager
-def _fleet(clusters: int, time_scale: float) -> Iterator[_Fleet]:
+def _fleet(clusters: int, time_scale: float, stacks: int = 1) -> Iterator[_Fleet]:
     from bastion.local import LocalAws
 
     # The interpreter logs each Choice without a matching optional path as an error.
@@ -288,21 +299,26 @@ def _fleet(clusters: int, time_scale: float) -> Iterator[_Fleet]:
     with LocalAws(region="us-east-1", time_scale=time_scale) as aws:
         first = aws.seed_cluster("soak-0")
         seeded = [first] + [aws.seed_cluster(f"soak-{n}", beside=first) for n in range(1, clusters)]
-        stack = aws.deploy(
-            TEMPLATE,
-            parameters={
-                "BastionSubnetIds": ",".join(first.public_subnet_ids),
-                "BastionImageUri": IMAGE,
-                "AllowedClusters": "*",
-                "ApiAllowedPrincipals": "*",
-                # The campaign runs many sessions at once: the caps at their widest.
-                "MaxSessionsPerCaller": "50",
-                "MaxSessionsPerCluster": "55",
-                "MaxSessionsPerStack": "1000",
-                "LogLevel": "WARNING",
-            },
-        )
-        yield _Fleet(aws, stack, seeded, stack.state_machine_arn("SessionStateMachine"))
+        names = [DEFAULT_STACK_NAME, *(f"{DEFAULT_STACK_NAME}-{n + 1}" for n in range(1, stacks))]
+        deployed = [
+            aws.deploy(
+                TEMPLATE,
+                parameters={
+                    "BastionSubnetIds": ",".join(first.public_subnet_ids),
+                    "BastionImageUri": IMAGE,
+                    "AllowedClusters": "*",
+                    "ApiAllowedPrincipals": "*",
+                    # The campaign runs many sessions at once: the caps at their widest.
+                    "MaxSessionsPerCaller": "50",
+                    "MaxSessionsPerCluster": "55",
+                    "MaxSessionsPerStack": "1000",
+                    "LogLevel": "WARNING",
+                },
+                stack_name=name,
+            )
+            for name in names
+        ]
+        yield _Fleet(aws, deployed, seeded)
 
 
 def _fill_control_plane_group(fleet: _Fleet, free: int) -> None:
@@ -345,7 +361,7 @@ def _wait_holding_or_ended(fleet: _Fleet, plan: SessionPlan, timeout: float) -> 
         status = str(sfn.describe_execution(executionArn=arn)["status"])
         if status != "RUNNING":
             return status
-        found = ssm.get_parameters(Names=[HOLD_PARAMETER_PREFIX + plan.session_id])
+        found = ssm.get_parameters(Names=[fleet.hold_parameter(plan.session_id)])
         if found["Parameters"]:
             return "HOLDING"
         time.sleep(0.25)
@@ -371,7 +387,8 @@ def _end_session(fleet: _Fleet, plan: SessionPlan) -> None:
     for _ in range(8):
         try:
             answer = lambda_client.invoke(
-                FunctionName=fleet.stack.function_name("EndSessionFunction"), Payload=payload
+                FunctionName=fleet.stack_of(plan.session_id).function_name("EndSessionFunction"),
+                Payload=payload,
             )
         except ClientError as error:
             last = error
@@ -407,7 +424,9 @@ def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
     sfn = fleet.aws.client("stepfunctions")
     request = session_request(plan, fleet.clusters[plan.cluster].name, _public_key())
     arn = sfn.start_execution(
-        stateMachineArn=fleet.session_machine, name=plan.session_id, input=json.dumps(request)
+        stateMachineArn=fleet.session_machine(plan.session_id),
+        name=plan.session_id,
+        input=json.dumps(request),
     )["executionArn"]
     try:
         return _run_to_end(fleet, plan, arn, timeout)
@@ -537,14 +556,19 @@ def run_campaign(
     session_timeout: float = 300.0,
     progress: Callable[[str], None] | None = None,
     sabotage: Callable[[Any], None] | None = None,
+    stacks: int = 1,
 ) -> CampaignResult:
     """Run the campaign; ``quota_room`` is the free rules left on the first cluster's
     control-plane group (None: leave it as it is). ``sabotage`` gets the local AWS before
-    the first session starts (to check that the audit notices what it arms)."""
+    the first session starts (to check that the audit notices what it arms). With
+    ``stacks`` above 1, that many stacks share the account and the clusters, the sessions
+    dealt among them in turn, and each stack's sweeper runs at the end."""
     started = time.monotonic()
     indexes = list(only) or list(range(sessions))
     plans = [plan_session(seed, i, clusters, planned_faults=planned_faults) for i in indexes]
-    with _fleet(clusters, time_scale) as fleet:
+    if stacks < 1:
+        raise ValueError(f"stacks must be at least 1, got {stacks}")
+    with _fleet(clusters, time_scale, stacks) as fleet:
         if quota_room is not None:
             _fill_control_plane_group(fleet, quota_room)
         rules_before = fleet.control_plane_rules()
@@ -574,7 +598,8 @@ def run_campaign(
                     progress(f"{len(outcomes)}/{len(plans)} sessions done")
         fleet.aws.random_faults.disarm()
         before_sweep = _audit(fleet, rules_before)
-        fleet.aws.fire_schedule("SweeperStateMachineSweepSchedule")
+        for stack in fleet.stacks:
+            fleet.aws.fire_schedule(stack.resources["SweeperStateMachineSweepSchedule"])
         notes += [
             f"stopped at the deadline: {arn}"
             for arn in _wait_for_all_executions(fleet, session_timeout)
@@ -694,6 +719,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50, help="sessions running at once")
     parser.add_argument("--clusters", type=int, default=3)
     parser.add_argument("--only", type=int, nargs="*", default=(), help="replay these sessions")
+    parser.add_argument(
+        "--stacks", type=int, default=1, help="stacks side by side in the account (2 or more)"
+    )
     args = parser.parse_args(argv)
     result = run_campaign(
         seed=args.seed,
@@ -701,6 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch=args.batch,
         clusters=args.clusters,
         only=args.only,
+        stacks=args.stacks,
         progress=lambda line: print(f"soak: {line}", file=sys.stderr, flush=True),
     )
     print(render(result))

@@ -106,3 +106,13 @@ def test_the_audit_catches_a_teardown_that_leaves_the_door_open() -> None:
     assert result.after_sweep.control_plane_drift == 2, render(result)
     assert not result.passed
     assert "soak: FAIL" in render(result)
+
+
+def test_a_campaign_across_two_stacks_leaves_nothing_behind() -> None:
+    # GIVEN two stacks side by side in one account, on the same clusters, their sessions
+    # running at once under the seed's faults (the failed ones torn down by each stack's
+    # own rule), and then each stack's sweeper
+    result = run_campaign(seed=404, sessions=8, batch=8, stacks=2)
+    # THEN every session of both ended as its plan allows, and nothing is left
+    _assert_clean(result)
+    assert len(result.outcomes) == 8
