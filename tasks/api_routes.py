@@ -20,14 +20,12 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from tasks.api_identity import Caller, caller_from_event
+from tasks.api_requests import check_cluster_in_route, check_start_request, parse_body
 from tasks.api_sessions import (
-    check_cluster_in_route,
-    check_start_request,
     end_session,
     get_session,
     list_limit,
     list_sessions,
-    parse_body,
     start_session,
 )
 from tasks.common.aws import client

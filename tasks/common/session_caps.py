@@ -2,8 +2,9 @@
 
 A session counts from the moment its execution starts until its execution ends (setup,
 hold and teardown alike), so the count is the session machine's RUNNING executions: one
-ListExecutions page per thousand running sessions and one DescribeExecution (to read who
-asked, for which cluster) per running session, never the executions that have ended.
+ListExecutions page per thousand running sessions and, only once as many run as the
+smallest of the caller and cluster caps, one DescribeExecution (to read who asked, for
+which cluster) per running session; never the executions that have ended.
 
 Race-safe by order, not by lock: every execution ranks itself among the RUNNING ones by
 (start time, name), a total order every concurrent check agrees on, and passes only if
@@ -103,13 +104,17 @@ def check_session_caps(
         listed = [e for e in executions if e["name"] == session_id]
         start = _utc(listed[0]["startDate"]) if listed else _utc(started_at or datetime.now(UTC))
         order = (start, session_id)
-    earlier = [
-        describe_running(sfn, e)
-        for e in executions
-        if (_utc(e["startDate"]), str(e["name"])) < order
-    ]
+    before = [e for e in executions if (_utc(e["startDate"]), str(e["name"])) < order]
     candidate = RunningSession(order[0], session_id or "", requested_by, cluster)
-    check_caps(candidate, earlier, settings)
+    if len(before) < min(settings.max_sessions_per_caller, settings.max_sessions_per_cluster):
+        # Fewer sessions run than the smallest cap: none can be full, nothing to read.
+        check_caps(
+            candidate,
+            [RunningSession(_utc(e["startDate"]), str(e["name"])) for e in before],
+            settings,
+        )
+        return
+    check_caps(candidate, [describe_running(sfn, e) for e in before], settings)
 
 
 def check_caps(

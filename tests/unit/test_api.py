@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tasks import api, api_routes
+from tasks import api_requests as requests
 from tasks import api_sessions as sessions
 from tasks import api_view as views
 from tasks.api_identity import ApiError, Caller, caller_from_event, is_admin, may_manage
@@ -146,14 +147,14 @@ def test_the_default_cidr_is_the_callers_own_address(
 def test_generated_session_ids_are_readable_and_valid(user_arn: str, short: str) -> None:
     caller = Caller(user_arn)
     assert caller.short_name == short
-    session_id = sessions.new_session_id(caller)
+    session_id = requests.new_session_id(caller)
     assert session_id.startswith(f"{short}-")
     assert SESSION_ID_PATTERN.fullmatch(session_id)
-    assert sessions.new_session_id(caller) != session_id
+    assert requests.new_session_id(caller) != session_id
 
 
 def test_a_very_long_name_still_gives_a_valid_session_id() -> None:
-    session_id = sessions.new_session_id(Caller(assumed("r", "x" * 64)))
+    session_id = requests.new_session_id(Caller(assumed("r", "x" * 64)))
     assert SESSION_ID_PATTERN.fullmatch(session_id)
     assert len(session_id) <= 80
 
@@ -215,9 +216,9 @@ def test_admin_principals_are_parsed_and_checked() -> None:
 
 
 def test_body_parsing() -> None:
-    assert sessions.parse_body('{"cluster": "demo"}') == {"cluster": "demo"}
+    assert requests.parse_body('{"cluster": "demo"}') == {"cluster": "demo"}
     encoded = base64.b64encode(b'{"cluster": "demo"}').decode()
-    assert sessions.parse_body(encoded, is_base64=True) == {"cluster": "demo"}
+    assert requests.parse_body(encoded, is_base64=True) == {"cluster": "demo"}
     for raw, base64_encoded in (
         (None, False),
         ("", False),
@@ -228,7 +229,7 @@ def test_body_parsing() -> None:
         (base64.b64encode(b"\xff\xfe").decode(), True),
     ):
         with pytest.raises(ApiError) as raised:
-            sessions.parse_body(raw, base64_encoded)
+            requests.parse_body(raw, base64_encoded)
         assert (raised.value.status, raised.value.field) == (400, "body")
 
 
@@ -246,7 +247,7 @@ def test_a_start_request_is_the_callers() -> None:
             }
 
     # WHEN it is checked
-    request = sessions.check_start_request(
+    request = requests.check_start_request(
         EKS_CLUSTER, body, caller, settings=settings(), eks=Eks(), new_id=lambda _: "alice-1"
     )
     # THEN the requester and the door come from the signed context

@@ -507,3 +507,20 @@ def test_ended_sessions_free_their_place(settings: Settings, machine: str) -> No
     first = sfn.list_executions(stateMachineArn=machine)["executions"]
     sfn.stop_execution(executionArn=next(e for e in first if e["name"] == "a-1")["executionArn"])
     assert validate(good_request(), capped(settings, machine, caller=1), session_id="a-2")
+
+
+def test_below_every_cap_the_check_reads_no_execution(settings: Settings, machine: str) -> None:
+    # GIVEN one running session, where the smallest cap is two
+    run(machine, "b-1", requested_by="bob")
+    run(machine, "a-1")
+    sfn = client("stepfunctions")
+    calls: list[str] = []
+    sfn.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    validate_request(
+        ValidateRequestInput("a-1", STARTED_AT, good_request()),
+        settings=capped(settings, machine, caller=2, cluster=3),
+        eks=client("eks"),
+        sfn=sfn,
+    )
+    # THEN the caps cost one listing, and no execution is described
+    assert calls == ["ListExecutions"]
