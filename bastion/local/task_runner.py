@@ -30,6 +30,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -328,6 +329,24 @@ class SshdTaskRunner:
             self.stop(arn)
 
 
+def _is_own_directory(path: Path) -> bool:
+    try:
+        found = path.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid() and not found.st_mode & 0o022
+    )
+
+
+def _is_own_file(path: Path) -> bool:
+    try:
+        found = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_uid == os.geteuid()
+
+
 def reap_orphans(state_dir: Path) -> list[str]:
     """End the bastions a local AWS of ``state_dir`` left behind; their session ids.
 
@@ -337,7 +356,12 @@ def reap_orphans(state_dir: Path) -> list[str]:
     and command line), with the processes below it; its runtime directory goes too.
     """
     lost: list[str] = []
-    for path in sorted((state_dir / "bastions").glob("*.json")):
+    records = state_dir / "bastions"
+    if not _is_own_directory(state_dir) or not _is_own_directory(records):
+        return lost  # never act on records someone else could have written
+    for path in sorted(records.glob("*.json")):
+        if not _is_own_file(path):
+            continue
         record = _read_record_file(path)
         if record is not None:
             identity = record.identity()

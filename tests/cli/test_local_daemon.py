@@ -177,7 +177,8 @@ def test_stop_reaps_a_recorded_bastion_only_while_it_is_that_process(
     from bastion.local.task_runner import reap_orphans
 
     state_dir = tmp_path / "local"
-    (state_dir / "bastions").mkdir(parents=True)
+    (state_dir / "bastions").mkdir(mode=0o700, parents=True)
+    state_dir.chmod(0o700)
     record = {
         "sessionId": "stale-1",
         "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
@@ -247,7 +248,8 @@ def test_the_next_stop_ends_the_bastions_a_dead_daemon_left(tmp_path: Path) -> N
     from bastion.local.task_runner import ENTRYPOINT, RUNTIME_PARENT
 
     state_dir = tmp_path / "local"
-    (state_dir / "bastions").mkdir(parents=True)
+    (state_dir / "bastions").mkdir(mode=0o700, parents=True)
+    state_dir.chmod(0o700)
     runtime = tmp_path / RUNTIME_PARENT / "bastion-x"
     runtime.mkdir(parents=True)
     # A stand-in for an orphaned entry point (its command line names entrypoint.sh) with a
@@ -286,3 +288,30 @@ def test_the_next_stop_ends_the_bastions_a_dead_daemon_left(tmp_path: Path) -> N
         with contextlib.suppress(ProcessLookupError):
             os.killpg(orphan.pid, signal.SIGKILL)
         orphan.wait(timeout=10)
+
+
+def test_records_in_a_directory_others_may_write_are_never_acted_on(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    from bastion.local.task_runner import reap_orphans
+
+    state_dir = tmp_path / "shared"
+    (state_dir / "bastions").mkdir(parents=True)
+    state_dir.chmod(0o777)
+    record = {
+        "sessionId": "planted-1",
+        "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
+        "address": "127.0.0.1",
+        "port": 2222,
+        "user": "bastion",
+        "pid": bystander.pid,
+        "logFile": "/dev/null",
+        "runtimeDir": "/nonexistent/.fargate-bastion-local/bastion-x",
+        "entrypoint": "entrypoint.sh",
+        "sshdConfig": "sshd_config",
+        "startTime": start_time(bystander.pid),
+    }
+    (state_dir / "bastions" / "planted-1.json").write_text(json.dumps(record))
+    assert reap_orphans(state_dir) == []
+    assert bystander.poll() is None
+    assert (state_dir / "bastions" / "planted-1.json").exists()
