@@ -303,7 +303,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
-    """List sessions (yours unless --all), newest first."""
+    """List running sessions (yours unless --all) and this machine's, newest first."""
     target = resolve(args)
     who = None if args.all else caller_arn(target)
     docs = sessions.list_sessions(
@@ -667,7 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status, "show a session")
     session_arg(status)
 
-    ls = command("ls", cmd_ls, "list your sessions, newest first")
+    ls = command(
+        "ls",
+        cmd_ls,
+        "list your running sessions, and those this machine started, newest first",
+    )
     ls.add_argument("--all", action="store_true", help="everyone's sessions")
     ls.add_argument("--running", action="store_true", help="running sessions only")
     ls.add_argument(

@@ -175,6 +175,15 @@ def private_key_for(root: Path, session_id: str, execution_arn: str | None = Non
         return None
 
 
+def local_session_ids(root: Path) -> list[str]:
+    """The ids of the sessions this machine has a folder for."""
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    return sorted(entry.name for entry in entries if entry.is_dir() and is_session_id(entry.name))
+
+
 def forget(root: Path, session_id: str, execution_arn: str) -> bool:
     """Remove the session's directory if it is ``execution_arn``'s; whether it was."""
     if owner(root, session_id) != execution_arn:

@@ -7,6 +7,7 @@ in its execution: the request (input), how far it got (history), where the basti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -245,40 +246,47 @@ def _json(text: Any) -> Any:
 def list_sessions(
     target: Target, *, requested_by: str | None, limit: int = 20, running_only: bool = False
 ) -> list[dict[str, Any]]:
-    """Recent sessions (newest first), of ``requested_by`` only unless it is None.
+    """Sessions, newest first: the RUNNING ones (of ``requested_by`` unless it is None),
+    and, unless ``running_only``, those this machine has a folder for.
 
-    Executions of any input or name are listed: see :func:`document`.
+    The cost is in proportion to the running sessions (which the stack's caps bound) and
+    this machine's own, never to every execution ever run: anyone who may start
+    executions can start thousands, and AWS lists them for 90 days. An ended session
+    elsewhere is looked at by its id (``bastion status ID``). Executions of any input or
+    name are described: see :func:`document`.
     """
     sfn = target.client("stepfunctions")
     machine = target.require_state_machine()
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"stateMachineArn": machine}
-    if running_only:
-        kwargs["statusFilter"] = "RUNNING"
-    for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+    found: dict[str, dict[str, Any]] = {}
+    for page in sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=machine, statusFilter="RUNNING"
+    ):
         for item in page["executions"]:
             description = sfn.describe_execution(executionArn=item["executionArn"])
             request = _object(_json(description.get("input")))
-            if requested_by is not None and request.get("requestedBy") != requested_by:
-                continue
-            found.append(description)
-    found.sort(key=lambda d: d["startDate"], reverse=True)
-    return [document(target, d, history(sfn, d["executionArn"])) for d in found[:limit]]
+            if requested_by is None or request.get("requestedBy") == requested_by:
+                found[str(description["executionArn"])] = description
+    if not running_only:
+        for session_id in keys.local_session_ids(target.sessions_dir):
+            arn = execution_arn(target, session_id)
+            if arn in found or keys.owner(target.sessions_dir, session_id) != arn:
+                continue  # listed already, or another stack's session of that name
+            with contextlib.suppress(ClientError):
+                found[arn] = sfn.describe_execution(executionArn=arn)
+    ordered = sorted(found.values(), key=lambda d: d["startDate"], reverse=True)
+    return [document(target, d, history(sfn, d["executionArn"])) for d in ordered[:limit]]
 
 
 def default_session(target: Target, requested_by: str, *, running_only: bool) -> str:
     """The id of the caller's most recent session (running ones first)."""
-    running = list_sessions(target, requested_by=requested_by, limit=1, running_only=True)
-    if running:
-        return str(running[0]["sessionId"])
-    if not running_only:
-        recent = list_sessions(target, requested_by=requested_by, limit=1)
-        if recent:
-            return str(recent[0]["sessionId"])
+    recent = list_sessions(target, requested_by=requested_by, limit=1, running_only=running_only)
+    if recent:
+        return str(recent[0]["sessionId"])
     raise CliError(
         "no running session of yours: start one with `bastion up`"
         if running_only
-        else "you have no sessions: start one with `bastion up`",
+        else "you have no running session, and this machine knows no other: "
+        "start one with `bastion up`, or name one (`bastion status ID`)",
         ExitCode.NOT_FOUND,
     )
 

@@ -229,16 +229,34 @@ def hostile_executions(cli: Cli) -> list[str]:
     return list(HOSTILE_INPUTS)
 
 
+def _know_locally(cli: Cli, names: list[str]) -> None:
+    """Give this machine a folder for each execution, as if it had started them."""
+    from bastion.cli import keys
+
+    endpoint = local_daemon.running(cli.local_dir)
+    assert endpoint is not None
+    machine = endpoint.outputs["SessionStateMachineArn"]
+    prefix, _, name = machine.partition(":stateMachine:")
+    for session_id in names:
+        keys.claim(
+            cli.local_dir / "sessions", session_id, f"{prefix}:execution:{name}:{session_id}"
+        )
+
+
 @pytest.mark.parametrize("command", [["ls"], ["ls", "--all"], ["ls", "--running"]])
 def test_listing_survives_any_execution_and_shows_the_unreadable(
     cli: Cli, hostile_executions: list[str], command: list[str]
 ) -> None:
+    # Listed when running, or when this machine has their folders (ended ones are not
+    # listed otherwise: see test_attack_listing).
+    _know_locally(cli, hostile_executions)
     done = cli.run(*command, "--local")
     assert done.returncode == 0, done.stderr
+    _know_locally(cli, hostile_executions)
     code, listing = cli.json(*command, "--local")
     assert code == 0, listing
     validate(listing, "sessionList")
-    if command == ["ls", "--all"]:
+    if command != ["ls", "--running"]:
         unreadable = {
             entry["sessionId"]: entry for entry in listing["sessions"] if entry["unreadable"]
         }
