@@ -24,7 +24,10 @@ CLUSTER_NAME="${BASTION_CLUSTER_NAME:-}"
 AUTHORIZED_KEY="${BASTION_AUTHORIZED_KEY:-}"
 EXPIRES_AT="${BASTION_EXPIRES_AT:-}"
 IDLE_TIMEOUT_SECONDS="${BASTION_IDLE_TIMEOUT_SECONDS:-}"
+ENDPOINT_HOST="${BASTION_ENDPOINT_HOST:-}"
 # Optional; the defaults are the container's.
+MODE="${BASTION_MODE:-tunnel}"
+ENDPOINT_PORT="${BASTION_ENDPOINT_PORT:-443}"
 SSH_PORT="${BASTION_SSH_PORT:-22}"
 LISTEN_ADDRESS="${BASTION_LISTEN_ADDRESS:-}"
 EXPIRY_WARNING_SECONDS="${BASTION_EXPIRY_WARNING_SECONDS:-300}"
@@ -38,6 +41,8 @@ readonly SUPPORTED_KEY_TYPES=(
 )
 readonly KEY_TYPE_SHAPE='^(ssh|ecdsa|sk)-[A-Za-z0-9@.+-]+$'
 readonly MIN_RSA_BITS=2048 MAX_KEY_LINE_CHARS=8192
+# A DNS name of letters, digits and hyphens: no wildcard, no list, no address.
+readonly HOST_NAME_SHAPE='^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$'
 # Platform variables the login sessions need too: sshd gives a session a fresh
 # environment, so these are handed on with SetEnv.
 readonly PASSED_TO_SESSIONS=(
@@ -51,7 +56,8 @@ EXPIRES_EPOCH=0
 KEY_TYPE="" KEY_FINGERPRINT="" KEY_LINE=""
 REGION="" REGION_SOURCE="none" METADATA_ERROR=""
 SSHD_PID="" KUBECONFIG_JOB_PID="" LOG_FD=""
-STARTED=0 WARNED=0 EXIT_LOGGED=0 SHUTTING_DOWN=0
+STARTED=0 WARNED=0 EXIT_LOGGED=0 SHUTTING_DOWN=0 RECONCILE_SOON=0
+ACCOUNT="$(id -un 2>/dev/null || true)"
 LAST_ACTIVITY=$EPOCHSECONDS LAST_RECONCILE=$EPOCHSECONDS
 declare -A OPEN_CONNECTIONS=() CONNECTED_AT=()
 declare -a SESSION_ENVIRONMENT=()
@@ -143,6 +149,21 @@ validate_authorized_key() {
     fi
 }
 
+# The one place a tunnel may lead: sshd matches a client's request against this name as
+# text, so it must be a plain host name. An address is refused too: the endpoint's
+# addresses are interfaces EKS replaces at will, only its name always means it.
+validate_endpoint_host() {
+    local name=BASTION_ENDPOINT_HOST
+    [[ -n "$ENDPOINT_HOST" ]] ||
+        refuse "$name is not set: it must hold the host name of the cluster's API endpoint"
+    if ((${#ENDPOINT_HOST} > 253)) || [[ ! "$ENDPOINT_HOST" =~ $HOST_NAME_SHAPE ]]; then
+        refuse "$name must be a DNS host name of letters, digits, hyphens and dots, without" \
+            "scheme, port, wildcard or spaces (got '$ENDPOINT_HOST')"
+    fi
+    [[ ! "${ENDPOINT_HOST##*.}" =~ ^[0-9]+$ ]] ||
+        refuse "$name must be the endpoint's host name, not an address (got '$ENDPOINT_HOST')"
+}
+
 validate_environment() {
     ((EUID != 0)) ||
         refuse "running as root: the bastion runs sshd as its own unprivileged user"
@@ -157,6 +178,12 @@ validate_environment() {
     [[ "$IDLE_TIMEOUT_SECONDS" =~ ^[1-9][0-9]{0,6}$ ]] ||
         refuse "BASTION_IDLE_TIMEOUT_SECONDS must be a whole number of seconds from 1" \
             "(got '$IDLE_TIMEOUT_SECONDS')"
+    validate_endpoint_host
+    [[ "$MODE" == tunnel || "$MODE" == shell ]] ||
+        refuse "BASTION_MODE must be tunnel or shell (got '$MODE')"
+    if [[ ! "$ENDPOINT_PORT" =~ ^[1-9][0-9]{0,4}$ ]] || ((ENDPOINT_PORT > 65535)); then
+        refuse "BASTION_ENDPOINT_PORT must be a port number from 1 to 65535 (got '$ENDPOINT_PORT')"
+    fi
     if [[ ! "$SSH_PORT" =~ ^[1-9][0-9]{0,4}$ ]] || ((SSH_PORT > 65535)); then
         refuse "BASTION_SSH_PORT must be a port number from 1 to 65535 (got '$SSH_PORT')"
     fi
@@ -315,7 +342,9 @@ write_motd() {
     proxy-url: socks5://localhost:1080
   (\`aws eks update-kubeconfig --name $CLUSTER_NAME --region ${REGION:-<region>}\` writes that
   entry; \`kubectl config set-cluster <its name> --proxy-url=socks5://localhost:1080\`
-  adds the proxy.)
+  adds the proxy.) Tunnels lead to $ENDPOINT_HOST port $ENDPOINT_PORT only, asked for
+  by that name (a SOCKS client must send the name, as kubectl does); anything else is
+  refused.
 
 EOF
 }
@@ -395,6 +424,17 @@ session_environment() {
     done
 }
 
+# The endpoint's name as EKS reports it and in lower case (DNS names are
+# case-insensitive, sshd's comparison is not), on the endpoint's port only.
+permitted_destinations() {
+    local lower="${ENDPOINT_HOST,,}"
+    if [[ "$lower" == "$ENDPOINT_HOST" ]]; then
+        printf '%s:%s' "$ENDPOINT_HOST" "$ENDPOINT_PORT"
+    else
+        printf '%s:%s %s:%s' "$ENDPOINT_HOST" "$ENDPOINT_PORT" "$lower" "$ENDPOINT_PORT"
+    fi
+}
+
 start_sshd() {
     local fifo="$RUNTIME_DIR/.sshd-log"
     session_environment
@@ -405,6 +445,10 @@ start_sshd() {
         -o "PidFile=$RUNTIME_DIR/sshd.pid"
         -o "SetEnv=${SESSION_ENVIRONMENT[*]}")
     [[ -z "$LISTEN_ADDRESS" ]] || arguments+=(-o "ListenAddress=$LISTEN_ADDRESS")
+    arguments+=(-o "PermitOpen=$(permitted_destinations)")
+    if [[ "$MODE" == shell ]]; then
+        arguments+=(-o "MaxSessions=10" -o "PermitTTY=yes")
+    fi
     # sshd logs to a pipe this script reads; opened read-write, it never blocks or ends.
     rm -f "$fifo"
     mkfifo -m 0600 "$fifo"
@@ -431,58 +475,123 @@ stop_sshd() {
 }
 
 # --------------------------------------------------------------------- events
+# sshd logs text that clients choose (user names, banners, versions), so its log can
+# tell what happened but never decide it: a line is read only when it has exactly the
+# shape sshd gives it, names this bastion's own account, and the kernel confirms it. A
+# connection counts while the kernel holds an established TCP connection from its
+# address and port to sshd's port (/proc/net/tcp, tcp6), and ends when that is gone.
+
+# The kernel's spelling of an address in /proc/net/tcp{,6}: hex, each 32-bit word in
+# host byte order (little-endian here). Fails for anything that is not an address.
+proc_net_address() {
+    local address="$1" head tail word hex="" i
+    local -a groups=() tail_groups=()
+    if [[ "$address" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
+        printf '%02X%02X%02X%02X' "${BASH_REMATCH[4]}" "${BASH_REMATCH[3]}" \
+            "${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
+        return 0
+    fi
+    [[ "$address" =~ ^[0-9A-Fa-f:]{2,39}$ ]] || return 1
+    if [[ "$address" == *::* ]]; then
+        head="${address%%::*}" tail="${address#*::}"
+        [[ "$tail" != *::* ]] || return 1
+        [[ -z "$head" ]] || IFS=: read -r -a groups <<<"$head"
+        [[ -z "$tail" ]] || IFS=: read -r -a tail_groups <<<"$tail"
+        for ((i = ${#groups[@]} + ${#tail_groups[@]}; i < 8; i++)); do groups+=(0); done
+        groups+=("${tail_groups[@]}")
+    else
+        IFS=: read -r -a groups <<<"$address"
+    fi
+    ((${#groups[@]} == 8)) || return 1
+    for word in "${groups[@]}"; do
+        [[ "$word" =~ ^[0-9A-Fa-f]{1,4}$ ]] || return 1
+    done
+    for ((i = 0; i < 8; i += 2)); do
+        word="$(printf '%04X%04X' "0x${groups[i]}" "0x${groups[i + 1]}")"
+        hex+="${word:6:2}${word:4:2}${word:2:2}${word:0:2}"
+    done
+    printf '%s' "$hex"
+}
+
+# Whether the kernel holds an established connection from $1 port $2 to sshd's port.
+established() {
+    local address port local_address remote_address state file
+    address="$(proc_net_address "$1")" || return 1
+    port="$(printf '%04X' "$2")"
+    for file in /proc/net/tcp /proc/net/tcp6; do
+        [[ -r "$file" ]] || continue
+        while read -r _ local_address remote_address state _; do
+            if [[ "$state" == 01 && "$remote_address" == "$address:$port" ]] &&
+                ((16#${local_address##*:} == SSH_PORT)); then
+                return 0
+            fi
+        done <"$file"
+    done
+    return 1
+}
+
+close_connection() {
+    local key="$1" duration
+    duration=$((EPOCHSECONDS - ${CONNECTED_AT[$key]}))
+    unset 'OPEN_CONNECTIONS[$key]' 'CONNECTED_AT[$key]'
+    LAST_ACTIVITY=$EPOCHSECONDS
+    emit disconnect --arg sourceAddress "${key% *}" --argjson sourcePort "${key#* }" \
+        --argjson durationSeconds "$duration" --argjson connections "${#OPEN_CONNECTIONS[@]}"
+}
+
+readonly ADDRESS_SHAPE='[0-9A-Fa-f:.]+'
+readonly ACCEPTED_SHAPE="^Accepted publickey for ([^ ]+) from ($ADDRESS_SHAPE) port ([0-9]{1,5}) ssh2: ([A-Z0-9-]+) (SHA256:[A-Za-z0-9+/]{43})\$"
+readonly CLOSED_SHAPE="^(Disconnected from|Connection closed by|Connection reset by|Timeout, client not responding from) (user ([^ ]+) )?($ADDRESS_SHAPE) port ([0-9]{1,5})\$"
+
 handle_sshd_line() {
     # sshd -e ends its lines with CR LF.
-    local line="${1%$'\r'}" key count duration
-    if [[ "$line" =~ Accepted\ publickey\ for\ ([^ ]+)\ from\ ([^ ]+)\ port\ ([0-9]+)\ ssh2:\ ([A-Za-z0-9-]+)\ (SHA256:[A-Za-z0-9+/=]+) ]]; then
+    local line="${1%$'\r'}" key
+    if [[ "$line" =~ $ACCEPTED_SHAPE && "${BASH_REMATCH[1]}" == "$ACCOUNT" ]]; then
         key="${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
+        # A short command may be over before this line is read: the next reconcile
+        # closes a connection the kernel no longer holds.
+        RECONCILE_SOON=1
         OPEN_CONNECTIONS["$key"]="${BASH_REMATCH[5]}"
         CONNECTED_AT["$key"]=$EPOCHSECONDS
         emit connect --arg user "${BASH_REMATCH[1]}" --arg sourceAddress "${BASH_REMATCH[2]}" \
             --argjson sourcePort "${BASH_REMATCH[3]}" --arg keyType "${BASH_REMATCH[4]}" \
             --arg fingerprint "${BASH_REMATCH[5]}" \
             --argjson connections "${#OPEN_CONNECTIONS[@]}"
-    elif [[ "$line" =~ (Disconnected\ from|Connection\ closed\ by|Connection\ reset\ by|Timeout,\ client\ not\ responding\ from)\ (user\ [^ ]+\ )?([^ ]+)\ port\ ([0-9]+) ]] &&
-        [[ "$line" != *"[preauth]"* && -n "${OPEN_CONNECTIONS["${BASH_REMATCH[3]} ${BASH_REMATCH[4]}"]+set}" ]]; then
-        key="${BASH_REMATCH[3]} ${BASH_REMATCH[4]}"
-        duration=$((EPOCHSECONDS - ${CONNECTED_AT[$key]}))
-        unset 'OPEN_CONNECTIONS[$key]' 'CONNECTED_AT[$key]'
-        count="${#OPEN_CONNECTIONS[@]}"
-        LAST_ACTIVITY=$EPOCHSECONDS
-        emit disconnect --arg sourceAddress "${BASH_REMATCH[3]}" \
-            --argjson sourcePort "${BASH_REMATCH[4]}" --argjson durationSeconds "$duration" \
-            --argjson connections "$count"
-    else
-        emit sshd --arg message "$line"
-        if ((STARTED == 0)) && [[ "$line" == "Server listening on "* ]]; then
-            STARTED=1
-            LAST_ACTIVITY=$EPOCHSECONDS
-            emit started --arg cluster "$CLUSTER_NAME" --arg region "$REGION" \
-                --arg regionSource "$REGION_SOURCE" --arg metadataError "$METADATA_ERROR" \
-                --arg expiresAt "$EXPIRES_AT" \
-                --argjson idleTimeoutSeconds "$IDLE_TIMEOUT_SECONDS" \
-                --argjson port "$SSH_PORT" --arg authorizedKeyType "$KEY_TYPE" \
-                --arg authorizedKeyFingerprint "$KEY_FINGERPRINT" \
-                --argjson hostKeys "$(host_key_fingerprints | jq -Rsc 'split("\n") - [""]')"
+        return 0
+    fi
+    emit sshd --arg message "$line"
+    if [[ "$line" =~ $CLOSED_SHAPE ]]; then
+        key="${BASH_REMATCH[4]} ${BASH_REMATCH[5]}"
+        # Only a hint: the connection ends when the kernel no longer holds it, which may
+        # be a moment after sshd's line.
+        if [[ -n "${OPEN_CONNECTIONS["$key"]+set}" ]] && ! established "${key% *}" "${key#* }"; then
+            close_connection "$key"
+        else
+            RECONCILE_SOON=1
         fi
+    elif ((STARTED == 0)) && [[ "$line" == "Server listening on "* ]]; then
+        STARTED=1
+        LAST_ACTIVITY=$EPOCHSECONDS
+        emit started --arg cluster "$CLUSTER_NAME" --arg mode "$MODE" \
+            --arg endpointHost "$ENDPOINT_HOST" --argjson endpointPort "$ENDPOINT_PORT" \
+            --arg region "$REGION" \
+            --arg regionSource "$REGION_SOURCE" --arg metadataError "$METADATA_ERROR" \
+            --arg expiresAt "$EXPIRES_AT" \
+            --argjson idleTimeoutSeconds "$IDLE_TIMEOUT_SECONDS" \
+            --argjson port "$SSH_PORT" --arg authorizedKeyType "$KEY_TYPE" \
+            --arg authorizedKeyFingerprint "$KEY_FINGERPRINT" \
+            --argjson hostKeys "$(host_key_fingerprints | jq -Rsc 'split("\n") - [""]')"
     fi
 }
 
-# A connection whose end sshd did not log (a killed session process) must not keep the
-# bastion from idling: with no process left below sshd, no connection is open.
+# A connection ends when the kernel no longer holds it, whether or not sshd logged it
+# (a killed session process, a vanished client).
 reconcile_connections() {
-    local key pids=()
-    LAST_RECONCILE=$EPOCHSECONDS
-    ((${#OPEN_CONNECTIONS[@]} > 0)) || return 0
-    mapfile -t pids < <(descendants_of "$SSHD_PID")
-    ((${#pids[@]} == 0)) || return 0
+    local key
+    LAST_RECONCILE=$EPOCHSECONDS RECONCILE_SOON=0
     for key in "${!OPEN_CONNECTIONS[@]}"; do
-        emit disconnect --arg sourceAddress "${key% *}" --argjson sourcePort "${key#* }" \
-            --argjson durationSeconds $((EPOCHSECONDS - ${CONNECTED_AT[$key]})) \
-            --argjson connections 0 --arg note "no session process left"
+        established "${key% *}" "${key#* }" || close_connection "$key"
     done
-    OPEN_CONNECTIONS=() CONNECTED_AT=()
-    LAST_ACTIVITY=$EPOCHSECONDS
 }
 
 shutdown() {
@@ -552,12 +661,16 @@ run() {
     resolve_region
     generate_host_keys
     write_authorized_key
-    write_kubeconfig "" ""
-    kubeconfig_status "pending: waiting for eks:DescribeCluster"
-    write_motd
+    if [[ "$MODE" == shell ]]; then
+        write_kubeconfig "" ""
+        kubeconfig_status "pending: waiting for eks:DescribeCluster"
+        write_motd
+    fi
     start_sshd
-    complete_kubeconfig &
-    KUBECONFIG_JOB_PID=$!
+    if [[ "$MODE" == shell ]]; then
+        complete_kubeconfig &
+        KUBECONFIG_JOB_PID=$!
+    fi
     while true; do
         if IFS= read -r -t 1 -u "$LOG_FD" line; then
             handle_sshd_line "$partial$line"
@@ -582,7 +695,7 @@ run() {
         if ((${#OPEN_CONNECTIONS[@]} == 0 && EPOCHSECONDS >= LAST_ACTIVITY + IDLE_TIMEOUT_SECONDS)); then
             shutdown idle "$EXIT_ENDED"
         fi
-        if ((EPOCHSECONDS >= LAST_RECONCILE + 5)); then
+        if ((RECONCILE_SOON == 1 || EPOCHSECONDS >= LAST_RECONCILE + 5)); then
             reconcile_connections
         fi
     done

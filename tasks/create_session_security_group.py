@@ -1,4 +1,5 @@
-"""CreateSessionSecurityGroup: the session's own group, SSH in from the allowed CIDRs only.
+"""CreateSessionSecurityGroup: the session's own group, SSH in from the allowed CIDRs only,
+HTTPS out to the cluster's control plane and the stack's egress destinations only.
 
 Idempotent: a re-run finds the group by its session tag and converges its rules, so a
 retry after a partial success neither duplicates anything nor fails.
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
 from tasks.common.cidrs import is_ipv6
+from tasks.common.egress import GROUP_ID, https_to, rule_destination
 from tasks.common.models import Session, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.security_groups import (
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SSH_PORT = 22
-HTTPS_PORT = 443
-ANYWHERE_IPV4 = "0.0.0.0/0"
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,18 @@ class CreateSessionSecurityGroupInput:
 
     session: Session
     vpc_id: str
+    #: The group on the control plane's interfaces (FindControlPlane): HTTPS goes there.
+    control_plane_group_id: str
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> CreateSessionSecurityGroupInput:
+        group_id = str(require(event, "controlPlaneSecurityGroupId"))
+        if not GROUP_ID.fullmatch(group_id):
+            raise ValueError(f"controlPlaneSecurityGroupId must be a group id, got {group_id!r}")
         return cls(
             session=Session.from_dict(require(event, "session")),
             vpc_id=str(require(event, "vpcId")),
+            control_plane_group_id=group_id,
         )
 
 
@@ -62,9 +68,17 @@ class SessionSecurityGroup:
 
 
 def create_session_security_group(
-    request: CreateSessionSecurityGroupInput, *, stack_name: str, ec2: Any
+    request: CreateSessionSecurityGroupInput,
+    *,
+    stack_name: str,
+    ec2: Any,
+    egress_destinations: tuple[str, ...] = (),
 ) -> SessionSecurityGroup:
-    """Find or create the session's group, then make its rules exactly what they must be."""
+    """Find or create the session's group, then make its rules exactly what they must be.
+
+    Egress is HTTPS to the control plane's group and to each of ``egress_destinations``
+    (the stack's, for the task's image pull and logs), and nothing else.
+    """
     session = request.session
     existing = find_session_groups(ec2, session.session_id, stack_name, request.vpc_id)
     if existing:
@@ -74,7 +88,10 @@ def create_session_security_group(
     tags = session_tags(session, stack_name)
     for cidr in session.allowed_cidrs:
         _authorize_ssh(ec2, group_id, session.session_id, cidr, tags)
-    _restrict_egress_to_https(ec2, group_id, tags)
+    wanted = {request.control_plane_group_id: "HTTPS: the cluster's API endpoint"}
+    for destination in egress_destinations:
+        wanted.setdefault(destination, "HTTPS: the task's image pull and logs")
+    _restrict_egress(ec2, group_id, wanted, tags)
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
@@ -122,21 +139,20 @@ def _authorize_ssh(
         logger.info("authorized SSH ingress", extra={"groupId": group_id, "cidr": cidr})
 
 
-def _restrict_egress_to_https(ec2: Any, group_id: str, tags: dict[str, str]) -> None:
-    # The bastion only speaks HTTPS outward: the EKS API, AWS APIs (STS, EKS get-token)
-    # and image pulls. DNS to the VPC resolver is not subject to security group rules,
-    # so nothing else is needed; the default allow-all egress rule goes.
-    https = {
-        "IpProtocol": "tcp",
-        "FromPort": HTTPS_PORT,
-        "ToPort": HTTPS_PORT,
-        "IpRanges": [{"CidrIp": ANYWHERE_IPV4, "Description": "HTTPS: EKS and AWS APIs"}],
-    }
-    if _authorize(ec2.authorize_security_group_egress, group_id, https, tags):
-        logger.info("authorized HTTPS egress", extra={"groupId": group_id})
+def _restrict_egress(ec2: Any, group_id: str, wanted: dict[str, str], tags: dict[str, str]) -> None:
+    # The bastion speaks HTTPS to its cluster's endpoint, and the task to its registry and
+    # CloudWatch Logs; DNS to the VPC resolver is not subject to security group rules.
+    # Every other egress rule goes, the default allow-all one first of all.
+    for destination, description in wanted.items():
+        if _authorize(
+            ec2.authorize_security_group_egress, group_id, https_to(destination, description), tags
+        ):
+            logger.info(
+                "authorized HTTPS egress", extra={"groupId": group_id, "destination": destination}
+            )
     rules = describe_rules(ec2, [{"Name": "group-id", "Values": [group_id]}])
     for rule in rules:
-        if rule.get("IsEgress") and not _is_https_anywhere(rule):
+        if rule.get("IsEgress") and rule_destination(rule) not in wanted:
             try:
                 ec2.revoke_security_group_egress(
                     GroupId=group_id, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]
@@ -165,15 +181,6 @@ def _authorize(call: Any, group_id: str, permission: dict[str, Any], tags: dict[
     return True
 
 
-def _is_https_anywhere(rule: dict[str, Any]) -> bool:
-    return (
-        rule.get("IpProtocol") == "tcp"
-        and rule.get("FromPort") == HTTPS_PORT
-        and rule.get("ToPort") == HTTPS_PORT
-        and rule.get("CidrIpv4") == ANYWHERE_IPV4
-    )
-
-
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
 
@@ -182,6 +189,10 @@ def _tags(resource: dict[str, Any]) -> dict[str, str]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """CreateSessionSecurityGroup."""
     request = CreateSessionSecurityGroupInput.from_event(event)
+    settings = load_settings()
     return create_session_security_group(
-        request, stack_name=load_settings().stack_name, ec2=client("ec2")
+        request,
+        stack_name=settings.stack_name,
+        ec2=client("ec2"),
+        egress_destinations=settings.egress_destinations,
     ).to_dict()

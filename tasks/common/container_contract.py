@@ -19,6 +19,10 @@ CLUSTER_NAME = "BASTION_CLUSTER_NAME"
 AUTHORIZED_KEY = "BASTION_AUTHORIZED_KEY"
 EXPIRES_AT = "BASTION_EXPIRES_AT"
 IDLE_TIMEOUT_SECONDS = "BASTION_IDLE_TIMEOUT_SECONDS"
+ENDPOINT_HOST = "BASTION_ENDPOINT_HOST"
+
+MODE = "BASTION_MODE"
+ENDPOINT_PORT = "BASTION_ENDPOINT_PORT"
 
 SSH_PORT = "BASTION_SSH_PORT"
 LISTEN_ADDRESS = "BASTION_LISTEN_ADDRESS"
@@ -34,11 +38,14 @@ CONTAINER_ENVIRONMENT: tuple[str, ...] = (
     AUTHORIZED_KEY,
     EXPIRES_AT,
     IDLE_TIMEOUT_SECONDS,
+    ENDPOINT_HOST,
 )
 
 #: The optional variables and the container's defaults ("" is unset: sshd listens on
 #: every address), in the README's order.
 OPTIONAL_ENVIRONMENT: dict[str, str] = {
+    MODE: "tunnel",
+    ENDPOINT_PORT: "443",
     SSH_PORT: "22",
     LISTEN_ADDRESS: "",
     EXPIRY_WARNING_SECONDS: "300",
@@ -48,12 +55,23 @@ OPTIONAL_ENVIRONMENT: dict[str, str] = {
 }
 
 
-def container_environment(session: Session, idle_timeout_seconds: int) -> dict[str, str]:
-    """The container's environment for ``session``: exactly the contract's variables."""
+#: BASTION_MODE's values: a tunnel to the cluster's endpoint only, or a shell as well.
+MODES = ("tunnel", "shell")
+
+
+def container_environment(
+    session: Session, idle_timeout_seconds: int, endpoint_host: str
+) -> dict[str, str]:
+    """The container's environment for ``session``: exactly the contract's variables.
+
+    ``endpoint_host`` is the host name of the cluster's API endpoint, the one place the
+    bastion forwards to (on 443).
+    """
     return {
         SESSION_ID: session.session_id,
         CLUSTER_NAME: session.cluster,
         AUTHORIZED_KEY: session.ssh_public_key,
         EXPIRES_AT: session.expires_at,
         IDLE_TIMEOUT_SECONDS: str(idle_timeout_seconds),
+        ENDPOINT_HOST: endpoint_host,
     }

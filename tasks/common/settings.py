@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tasks.common.egress import EgressDestinationError, check_destinations
 from tasks.common.validation import check_session_id
 
 #: The stack's name when the environment names none (tests; template.yaml always sets it).
@@ -88,6 +89,9 @@ class Settings:
     max_sessions_per_caller: int = 2
     max_sessions_per_cluster: int = 20
     max_sessions_per_stack: int = 50
+    #: Where the bastion task may connect on 443 besides the control plane (its image
+    #: pull and logs): tasks/common/egress.py.
+    egress_destinations: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -138,6 +142,7 @@ class Settings:
             max_sessions_per_caller=_int(env, "MAX_SESSIONS_PER_CALLER", 2, 1, 50),
             max_sessions_per_cluster=_int(env, "MAX_SESSIONS_PER_CLUSTER", 20, 1, 55),
             max_sessions_per_stack=_int(env, "MAX_SESSIONS_PER_STACK", 50, 1, 1000),
+            egress_destinations=_egress_destinations(env),
         )
 
     def parameter_name(self, session_id: str) -> str:
@@ -153,6 +158,14 @@ class Settings:
             )
         execution = check_session_id(session_id)
         return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{execution}"
+
+
+def _egress_destinations(env: Mapping[str, str]) -> tuple[str, ...]:
+    destinations = _list(env, "BASTION_EGRESS_DESTINATIONS")
+    try:
+        return check_destinations(destinations, "BASTION_EGRESS_DESTINATIONS")
+    except EgressDestinationError as error:
+        raise SettingsError(str(error)) from None
 
 
 def load_settings() -> Settings:

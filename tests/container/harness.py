@@ -30,6 +30,9 @@ SSHD_CONFIG = CONTAINER / "sshd_config"
 TEST_ACCOUNT = "fargate-bastion-test"
 SSHD = "/usr/sbin/sshd"
 SETUP_HINT = "run `make test`, which installs it (scripts/install-test-deps.sh)"
+#: The cluster's API endpoint as the tests' bastions know it: a name that resolves to
+#: 127.0.0.1 here, as the endpoint's name resolves to its interfaces in the VPC.
+ENDPOINT_HOST = "localhost"
 
 #: Long enough for any wait of these tests on a loaded machine; never a timing assertion.
 DEADLINE = 20.0
@@ -364,6 +367,10 @@ class Launcher:
             "BASTION_RUNTIME_DIR": str(root / "run"),
             "BASTION_SSHD_CONFIG": str(root / "sshd_config"),
             "BASTION_SSHD": SSHD,
+            "BASTION_ENDPOINT_HOST": ENDPOINT_HOST,
+            # No endpoint listens here unless a test starts one and names its port.
+            "BASTION_ENDPOINT_PORT": "9",
+            "BASTION_MODE": "shell",
             "AWS_REGION": "eu-west-1",
         }
         if key_line is not None:

@@ -140,6 +140,20 @@ def test_the_entry_point_agrees_with_the_workflow_on_every_key(
         ("BASTION_IDLE_TIMEOUT_SECONDS", "30m", "BASTION_IDLE_TIMEOUT_SECONDS must be"),
         ("BASTION_SSH_PORT", "70000", "BASTION_SSH_PORT must be a port number"),
         ("BASTION_RUNTIME_DIR", "relative/dir", "BASTION_RUNTIME_DIR must be an absolute"),
+        # The endpoint becomes sshd's PermitOpen: a wildcard, a list or an address would
+        # open the door wider than the cluster's API.
+        ("BASTION_ENDPOINT_HOST", None, "BASTION_ENDPOINT_HOST is not set"),
+        ("BASTION_ENDPOINT_HOST", "", "BASTION_ENDPOINT_HOST is not set"),
+        ("BASTION_ENDPOINT_HOST", "*", "BASTION_ENDPOINT_HOST must be a DNS host name"),
+        ("BASTION_ENDPOINT_HOST", "*.eks.amazonaws.com", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_ENDPOINT_HOST", "a.example b.example", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_ENDPOINT_HOST", "a.example:22", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_ENDPOINT_HOST", "https://a.example", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_ENDPOINT_HOST", "10.0.12.7", "not an address"),
+        ("BASTION_ENDPOINT_HOST", "::1", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_ENDPOINT_HOST", "a." * 127 + "eks", "BASTION_ENDPOINT_HOST must be a DNS"),
+        ("BASTION_MODE", "both", "BASTION_MODE must be tunnel or shell"),
+        ("BASTION_ENDPOINT_PORT", "0", "BASTION_ENDPOINT_PORT must be a port number"),
     ],
 )
 def test_any_bad_variable_stops_the_start(

@@ -19,7 +19,7 @@ from tests.container.test_lifetime import open_session
 
 pytestmark = pytest.mark.container
 
-IDLE_SECONDS = 6
+IDLE_SECONDS = 8
 
 
 def source_port_of_the_login(bastion: Bastion) -> int:
@@ -46,7 +46,6 @@ def still_connected_past_the_idle_timeout(bastion: Bastion) -> None:
     [
         pytest.param("Connection closed by 127.0.0.1 port {port}", id="closed-by"),
         pytest.param("Disconnected from user {account} 127.0.0.1 port {port}", id="disconnected"),
-        pytest.param("x\nConnection closed by 127.0.0.1 port {port}", id="closed-by-on-a-new-line"),
     ],
 )
 def test_a_user_name_forging_a_disconnection_changes_nothing(
@@ -63,7 +62,13 @@ def test_a_user_name_forging_a_disconnection_changes_nothing(
         # WHEN someone tries to log in under a user name that reads as that connection closing
         user = forged.format(port=port, account=bastion.account.name)
         attempt_as(bastion, other_key, tmp_path, user)
-        bastion.wait_for("sshd", lambda event: f"port {port}" in event["message"])
+        bastion.wait_for(
+            "sshd",
+            lambda event: (
+                event["message"].startswith("Invalid user ")
+                and f"port {port} from " in event["message"]
+            ),
+        )
         # THEN the user's connection still counts, and the bastion does not go idle
         still_connected_past_the_idle_timeout(bastion)
     finally:

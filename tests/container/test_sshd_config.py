@@ -89,6 +89,11 @@ def effective(module_launcher: Launcher) -> dict[str, str]:
         ("permittunnel", "no"),
         ("x11forwarding", "no"),
         ("allowagentforwarding", "no"),
+        # Without the entry point's command line: a tunnel to nowhere and no session.
+        ("permitopen", "none"),
+        ("permitlisten", "none"),
+        ("maxsessions", "0"),
+        ("permittty", "no"),
         ("permituserenvironment", "no"),
         ("printmotd", "yes"),
     ],

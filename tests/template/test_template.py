@@ -424,9 +424,31 @@ def test_task_definition_is_a_small_arm_fargate_task() -> None:
     assert container["Essential"] is True
     assert container["PortMappings"] == [{"ContainerPort": 22, "Protocol": "tcp"}]
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-    assert "Secrets" not in container and "Environment" not in container
+    assert "Secrets" not in container
+    # The stack's mode is the only variable the task definition sets.
+    assert container["Environment"] == [{"Name": "BASTION_MODE", "Value": {"Ref": "BastionMode"}}]
+    assert template()["Parameters"]["BastionMode"]["Default"] == "tunnel"
     assert props["TaskRoleArn"] == {"Fn::GetAtt": ["BastionTaskRole", "Arn"]}
     assert props["ExecutionRoleArn"] == {"Fn::GetAtt": ["BastionExecutionRole", "Arn"]}
+
+
+def test_the_bastion_container_is_unprivileged_and_read_only() -> None:
+    props = template()["Resources"]["BastionTaskDefinition"]["Properties"]
+    (container,) = props["ContainerDefinitions"]
+    assert container["User"] == "10001"
+    assert container["ReadonlyRootFilesystem"] is True
+    # Every capability dropped: sshd binds 22 unprivileged in the task's own namespace.
+    assert container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
+    assert "Add" not in container["LinuxParameters"]["Capabilities"]
+    assert container["SystemControls"] == [
+        {"Namespace": "net.ipv4.ip_unprivileged_port_start", "Value": "22"}
+    ]
+    # The only writable places: the runtime directory, the home directory and /tmp.
+    volumes = {volume["Name"] for volume in props["Volumes"]}
+    assert all(set(volume) == {"Name"} for volume in props["Volumes"]), "task storage only"
+    mounts = {mount["ContainerPath"]: mount["SourceVolume"] for mount in container["MountPoints"]}
+    assert mounts == {"/run/bastion": "runtime", "/home/bastion": "home", "/tmp": "tmp"}
+    assert set(mounts.values()) == volumes
 
 
 # ----------------------------------------------------------------------- parameters

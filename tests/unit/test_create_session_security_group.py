@@ -1,4 +1,5 @@
-"""CreateSessionSecurityGroup: SSH in from the allowed CIDRs, HTTPS out, and nothing else."""
+"""CreateSessionSecurityGroup: SSH in from the allowed CIDRs, HTTPS out to the control plane
+and the stack's egress destinations, and nothing else."""
 
 from __future__ import annotations
 
@@ -29,9 +30,17 @@ from tests.unit.support import (
 pytestmark = pytest.mark.unit
 
 
-def create(session: Session, network: Network) -> SessionSecurityGroup:
-    request = CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id)
-    return create_session_security_group(request, stack_name=STACK, ec2=client("ec2"))
+def create(
+    session: Session, network: Network, egress: tuple[str, ...] = ()
+) -> SessionSecurityGroup:
+    request = CreateSessionSecurityGroupInput(
+        session=session,
+        vpc_id=network.vpc_id,
+        control_plane_group_id=network.control_plane_group_id,
+    )
+    return create_session_security_group(
+        request, stack_name=STACK, ec2=client("ec2"), egress_destinations=egress
+    )
 
 
 def rules_of(group_id: str) -> list[dict[str, Any]]:
@@ -42,24 +51,34 @@ def rules_of(group_id: str) -> list[dict[str, Any]]:
 
 
 def summary(rules: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-    """(egress?, protocol, from, to, CIDR) of each rule."""
+    """(egress?, protocol, from, to, CIDR or group or prefix list) of each rule."""
     return {
         (
             rule["IsEgress"],
             rule["IpProtocol"],
             rule["FromPort"],
             rule["ToPort"],
-            rule.get("CidrIpv4") or rule.get("CidrIpv6"),
+            rule.get("CidrIpv4")
+            or rule.get("CidrIpv6")
+            or (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+            or rule.get("PrefixListId"),
         )
         for rule in rules
     }
 
 
-EXPECTED_RULES = {
+SSH_RULES = {
     (False, "tcp", 22, 22, "203.0.113.7/32"),
     (False, "tcp", 22, 22, "2001:db8:1234::/64"),
-    (True, "tcp", 443, 443, "0.0.0.0/0"),
 }
+
+
+def expected_rules(network: Network, *egress: str) -> set[tuple[Any, ...]]:
+    """SSH from the session's CIDRs; HTTPS to the control plane and ``egress`` only."""
+    return SSH_RULES | {
+        (True, "tcp", 443, 443, destination)
+        for destination in (network.control_plane_group_id, *egress)
+    }
 
 
 def test_creates_the_group_with_exactly_the_session_rules(
@@ -75,9 +94,10 @@ def test_creates_the_group_with_exactly_the_session_rules(
     assert group["VpcId"] == network.vpc_id
     assert "s-0001" in group["Description"]
     assert tags_of(group) == session_tags(session, STACK)
-    # AND its rules are SSH from each allowed CIDR and HTTPS out, nothing else
+    # AND its rules are SSH from each allowed CIDR and HTTPS to the control plane's group
+    # only: no address range anywhere in the VPC, let alone the internet
     rules = rules_of(result.group_id)
-    assert summary(rules) == EXPECTED_RULES
+    assert summary(rules) == expected_rules(network)
     assert len(rules) == 3
     # AND every rule is tagged with the session and the SSH rules say what they are for
     for rule in rules:
@@ -91,7 +111,7 @@ def test_a_rerun_finds_the_group_and_duplicates_nothing(network: Network, sessio
     second = create(session, network)
     assert second == SessionSecurityGroup(first.group_id, created=False)
     assert len(session_security_groups(session.session_id)) == 1
-    assert summary(rules_of(first.group_id)) == EXPECTED_RULES
+    assert summary(rules_of(first.group_id)) == expected_rules(network)
     assert len(rules_of(first.group_id)) == 3
 
 
@@ -115,7 +135,7 @@ def test_a_rerun_after_a_partial_success_converges(network: Network, session: Se
     result = create(session, network)
     # THEN it adopts the group and its rules become exactly the session's
     assert result == SessionSecurityGroup(group_id, created=False)
-    assert summary(rules_of(group_id)) == EXPECTED_RULES
+    assert summary(rules_of(group_id)) == expected_rules(network)
 
 
 def test_an_untagged_group_with_the_name_is_not_adopted(network: Network, session: Session) -> None:
@@ -134,8 +154,44 @@ def test_the_handler_reads_the_event_file(
 ) -> None:
     event = load_event("create_session_security_group")
     event["vpcId"] = network.vpc_id
+    event["controlPlaneSecurityGroupId"] = network.control_plane_group_id
     output = handler(event, context)
     assert output["created"] is True
     (group,) = session_security_groups("s-0001")
     assert output == {"groupId": group["GroupId"], "created": True}
     assert tags_of(group)["fargate-bastion:requested-by"] == event["session"]["requestedBy"]
+
+
+def test_the_stacks_egress_destinations_get_https_and_nothing_more(
+    network: Network, session: Session
+) -> None:
+    # GIVEN a stack naming its endpoints' group and a CIDR for the task's pull and logs
+    endpoints_group = client("ec2").create_security_group(
+        GroupName="vpc-endpoints", Description="interface endpoints", VpcId=network.vpc_id
+    )["GroupId"]
+    egress = (endpoints_group, "10.0.64.0/24")
+    # WHEN the session group is created, then created again with another stack setting
+    result = create(session, network, egress)
+    assert summary(rules_of(result.group_id)) == expected_rules(network, *egress)
+    create(session, network, ("10.0.64.0/24",))
+    # THEN each rerun converges on exactly the destinations it was given
+    assert summary(rules_of(result.group_id)) == expected_rules(network, "10.0.64.0/24")
+
+
+@pytest.mark.parametrize(
+    ("group_id", "problem"),
+    [
+        ("*", "controlPlaneSecurityGroupId must be a group id"),
+        ("sg-*", "controlPlaneSecurityGroupId must be a group id"),
+        ("0.0.0.0/0", "controlPlaneSecurityGroupId must be a group id"),
+        ("", "controlPlaneSecurityGroupId must be a group id"),
+    ],
+)
+def test_a_control_plane_group_that_is_not_a_group_id_is_refused(
+    network: Network, session: Session, group_id: str, problem: str
+) -> None:
+    event = load_event("create_session_security_group")
+    event["controlPlaneSecurityGroupId"] = group_id
+    with pytest.raises(ValueError, match=problem):
+        CreateSessionSecurityGroupInput.from_event(event)
+    assert session_security_groups(session.session_id) == []
