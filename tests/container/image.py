@@ -1,0 +1,198 @@
+"""The built bastion image, run with podman as the task definition in template.yaml says.
+
+One image per test session: built (or found in podman's build cache) by
+scripts/build-image.sh under a lock, so concurrent test workers share it. The task
+definition's own settings become ``podman run`` flags: user, read-only root, dropped
+capabilities, system controls, port, volumes, init process and environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bastion.local.deploy import load_template
+from tests.container.harness import (
+    DEADLINE,
+    ROOT,
+    Account,
+    Bastion,
+    free_port,
+    popen,
+    run,
+    utc_in,
+)
+
+BUILD_SCRIPT = ROOT / "scripts" / "build-image.sh"
+TEST_IMAGE = "localhost/fargate-bastion:test"
+#: How the container reaches the tests' stand-in endpoint on the host's loopback:
+#: slirp4netns's address for the host, under a name as the real endpoint has one.
+ENDPOINT_NAME = "endpoint.test"
+HOST_FROM_CONTAINER = "10.0.2.2"
+#: Building on a fresh machine makes the base from Debian's packages first.
+BUILD_DEADLINE = 900.0
+
+
+def podman_unavailable() -> str | None:
+    """Why podman cannot run containers here, or None when it can."""
+    if shutil.which("podman") is None:
+        return "podman is not installed (scripts/install-image-deps.sh installs it, as root)"
+    info = run(["podman", "info"])
+    if info.returncode != 0:
+        return f"podman cannot run here: {info.stderr.strip()[-300:]}"
+    return None
+
+
+def podman_flags() -> list[str]:
+    """The runtime and limits every podman run needs on this machine."""
+    flags = run(["bash", str(BUILD_SCRIPT), "podman-flags"], check=True)
+    return flags.stdout.split()
+
+
+def build_image(target: str = "tunnel", tag: str = TEST_IMAGE) -> str:
+    """Build ``target`` with podman (seconds when the build cache has it); its tag."""
+    environment = {**os.environ, "IMAGE": tag, "IMAGE_TARGET": target, "CONTAINER_ENGINE": "podman"}
+    built = run(["bash", str(BUILD_SCRIPT)], timeout=BUILD_DEADLINE, env=environment)
+    if built.returncode != 0:
+        raise AssertionError(f"the image did not build:\n{built.stdout}\n{built.stderr}")
+    return tag
+
+
+def task_container() -> dict[str, Any]:
+    definition = load_template(ROOT / "template.yaml")["Resources"]["BastionTaskDefinition"]
+    (container,) = definition["Properties"]["ContainerDefinitions"]
+    return dict(container)
+
+
+def task_definition_flags(mode: str) -> tuple[list[str], int]:
+    """``podman run`` flags for the task definition's container, and its SSH port.
+
+    ``mode`` stands for the BastionMode parameter the task definition refers to.
+    """
+    container = task_container()
+    flags = ["--user", str(container["User"])]
+    if container.get("ReadonlyRootFilesystem"):
+        # Fargate mounts no tmpfs anywhere: neither does this.
+        flags += ["--read-only", "--read-only-tmpfs=false"]
+    linux = container.get("LinuxParameters", {})
+    for capability in linux.get("Capabilities", {}).get("Drop", []):
+        flags += ["--cap-drop", capability]
+    for capability in linux.get("Capabilities", {}).get("Add", []):
+        flags += ["--cap-add", capability]
+    if linux.get("InitProcessEnabled") and shutil.which("catatonit"):
+        flags.append("--init")
+    for control in container.get("SystemControls", []):
+        flags += ["--sysctl", f"{control['Namespace']}={control['Value']}"]
+    for mount in container.get("MountPoints", []):
+        # An anonymous volume: fresh, owned as the image's directory is, like task storage.
+        flags += ["--volume", mount["ContainerPath"]]
+    for pair in container.get("Environment", []):
+        value = mode if pair["Value"] == {"Ref": "BastionMode"} else str(pair["Value"])
+        flags += ["--env", f"{pair['Name']}={value}"]
+    (mapping,) = container["PortMappings"]
+    return flags, int(mapping["ContainerPort"])
+
+
+@dataclass
+class ContainerBastion(Bastion):
+    """A bastion running in the image: events from the container's stdout."""
+
+    name: str = ""
+
+    def known_hosts(self, directory: Path) -> Path:
+        lines = []
+        for key_type in ("ed25519", "ecdsa"):
+            public = podman(["exec", self.name, "cat", f"/run/bastion/ssh_host_{key_type}_key.pub"])
+            assert public.returncode == 0, public.stderr
+            lines.append(f"[127.0.0.1]:{self.port} {' '.join(public.stdout.split()[:2])}")
+        path = directory / f"known_hosts-{self.port}"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return podman(["exec", self.name, *command])
+
+    def stop(self) -> None:
+        podman(["rm", "--force", "--time", "0", self.name])
+        try:
+            self.process.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def podman(arguments: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return run(["podman", *arguments])
+
+
+class ImageLauncher:
+    """Starts the image as the task definition says; removes every container it started."""
+
+    def __init__(self, image: str) -> None:
+        self.image = image
+        self.flags = podman_flags()
+        self.started: list[ContainerBastion] = []
+        self.account = Account("bastion", 10001, 10001, Path("/home/bastion"), False)
+
+    def command(
+        self, name: str, host_port: int, mode: str, environment: Mapping[str, str]
+    ) -> list[str]:
+        flags, container_port = task_definition_flags(mode)
+        command = [
+            "podman",
+            "run",
+            "--rm",
+            "--name",
+            name,
+            *self.flags,
+            *flags,
+            "--network",
+            "slirp4netns:allow_host_loopback=true",
+            "--add-host",
+            f"{ENDPOINT_NAME}:{HOST_FROM_CONTAINER}",
+            "--publish",
+            f"127.0.0.1:{host_port}:{container_port}",
+        ]
+        for variable, value in environment.items():
+            command += ["--env", f"{variable}={value}"]
+        return [*command, self.image]
+
+    @staticmethod
+    def session_environment(key_line: str, overrides: Mapping[str, str]) -> dict[str, str]:
+        """What RunBastionTask sets, for a session of two minutes, then ``overrides``."""
+        return {
+            "BASTION_SESSION_ID": "image-session-1",
+            "BASTION_CLUSTER_NAME": "demo",
+            "BASTION_AUTHORIZED_KEY": key_line,
+            "BASTION_EXPIRES_AT": utc_in(120),
+            "BASTION_IDLE_TIMEOUT_SECONDS": "120",
+            "BASTION_ENDPOINT_HOST": ENDPOINT_NAME,
+            **overrides,
+        }
+
+    def start(
+        self, key_line: str, overrides: Mapping[str, str] | None = None, mode: str = "tunnel"
+    ) -> ContainerBastion:
+        name = f"fargate-bastion-test-{os.getpid()}-{len(self.started)}-{free_port()}"
+        port = free_port()
+        environment = self.session_environment(key_line, overrides or {})
+        process = popen(
+            self.command(name, port, mode, environment),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        bastion = ContainerBastion(process, Path("/run/bastion"), port, self.account, name=name)
+        self.started.append(bastion)
+        threading.Thread(target=bastion._read, daemon=True).start()
+        threading.Thread(target=bastion._read_stderr, daemon=True).start()
+        return bastion
+
+    def stop_all(self) -> None:
+        for bastion in self.started:
+            bastion.stop()
+        self.started.clear()
