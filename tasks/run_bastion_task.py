@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasks.common.aws import client
 from tasks.common.bastion_tasks import STARTED_BY, find_session_tasks
-from tasks.common.container_contract import container_environment
+from tasks.common.container_contract import check_endpoint_host, container_environment
 from tasks.common.errors import CapacityUnavailable
 from tasks.common.models import Session, require
 from tasks.common.observability import logger, task_handler
@@ -32,12 +32,15 @@ class RunBastionTaskInput:
 
     session: Session
     session_security_group_id: str
+    #: The cluster's API endpoint host (FindControlPlane): the only place it may forward to.
+    endpoint_host: str
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RunBastionTaskInput:
         return cls(
             session=Session.from_dict(require(event, "session")),
             session_security_group_id=str(require(event, "sessionSecurityGroupId")),
+            endpoint_host=check_endpoint_host(str(require(event, "endpointHost"))),
         )
 
 
@@ -67,7 +70,12 @@ def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: A
     if running:
         logger.info("bastion task already running", extra={"taskArn": running[0]["taskArn"]})
         return BastionTask(task_arn=str(running[0]["taskArn"]), started=False)
-    environment = container_environment(session, settings.idle_timeout_minutes * 60)
+    environment = container_environment(
+        session,
+        settings.idle_timeout_minutes * 60,
+        endpoint_host=check_endpoint_host(request.endpoint_host),
+        mode=settings.bastion_mode,
+    )
     response = ecs.run_task(
         cluster=settings.ecs_cluster,
         taskDefinition=settings.task_definition,

@@ -9,6 +9,7 @@ template, so none of them can drift apart.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,8 +21,8 @@ AUTHORIZED_KEY = "BASTION_AUTHORIZED_KEY"
 EXPIRES_AT = "BASTION_EXPIRES_AT"
 IDLE_TIMEOUT_SECONDS = "BASTION_IDLE_TIMEOUT_SECONDS"
 ENDPOINT_HOST = "BASTION_ENDPOINT_HOST"
-
 MODE = "BASTION_MODE"
+
 ENDPOINT_PORT = "BASTION_ENDPOINT_PORT"
 
 SSH_PORT = "BASTION_SSH_PORT"
@@ -39,12 +40,12 @@ CONTAINER_ENVIRONMENT: tuple[str, ...] = (
     EXPIRES_AT,
     IDLE_TIMEOUT_SECONDS,
     ENDPOINT_HOST,
+    MODE,
 )
 
 #: The optional variables and the container's defaults ("" is unset: sshd listens on
 #: every address), in the README's order.
 OPTIONAL_ENVIRONMENT: dict[str, str] = {
-    MODE: "tunnel",
     ENDPOINT_PORT: "443",
     SSH_PORT: "22",
     LISTEN_ADDRESS: "",
@@ -57,16 +58,33 @@ OPTIONAL_ENVIRONMENT: dict[str, str] = {
 
 #: BASTION_MODE's values: a tunnel to the cluster's endpoint only, or a shell as well.
 MODES = ("tunnel", "shell")
+#: BASTION_ENDPOINT_HOST: a DNS name (the entry point checks the same shape), which
+#: becomes sshd's PermitOpen: no wildcard, list, port or address may pass.
+ENDPOINT_HOST_SHAPE = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def check_endpoint_host(host: str) -> str:
+    """``host`` if it is a plain DNS host name (not an address); else a ValueError."""
+    if not ENDPOINT_HOST_SHAPE.fullmatch(host) or host.rsplit(".", 1)[-1].isdigit():
+        raise ValueError(
+            f"endpointHost must be the DNS host name of the cluster's API endpoint, got {host!r}"
+        )
+    return host
 
 
 def container_environment(
-    session: Session, idle_timeout_seconds: int, endpoint_host: str
+    session: Session, idle_timeout_seconds: int, endpoint_host: str, mode: str
 ) -> dict[str, str]:
     """The container's environment for ``session``: exactly the contract's variables.
 
     ``endpoint_host`` is the host name of the cluster's API endpoint, the one place the
-    bastion forwards to (on 443).
+    bastion forwards to (on 443); ``mode`` the stack's BastionMode.
     """
+    if mode not in MODES:
+        raise ValueError(f"the bastion mode must be one of {', '.join(MODES)}, got {mode!r}")
     return {
         SESSION_ID: session.session_id,
         CLUSTER_NAME: session.cluster,
@@ -74,4 +92,5 @@ def container_environment(
         EXPIRES_AT: session.expires_at,
         IDLE_TIMEOUT_SECONDS: str(idle_timeout_seconds),
         ENDPOINT_HOST: endpoint_host,
+        MODE: mode,
     }

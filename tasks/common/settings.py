@@ -92,6 +92,8 @@ class Settings:
     #: Where the bastion task may connect on 443 besides the control plane (its image
     #: pull and logs): tasks/common/egress.py.
     egress_destinations: tuple[str, ...] = ()
+    #: The stack's BastionMode: tunnel (the default) or shell (container/README.md).
+    bastion_mode: str = "tunnel"
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -143,6 +145,7 @@ class Settings:
             max_sessions_per_cluster=_int(env, "MAX_SESSIONS_PER_CLUSTER", 20, 1, 55),
             max_sessions_per_stack=_int(env, "MAX_SESSIONS_PER_STACK", 50, 1, 1000),
             egress_destinations=_egress_destinations(env),
+            bastion_mode=_bastion_mode(env),
         )
 
     def parameter_name(self, session_id: str) -> str:
@@ -166,6 +169,13 @@ def _egress_destinations(env: Mapping[str, str]) -> tuple[str, ...]:
         return check_destinations(destinations, "BASTION_EGRESS_DESTINATIONS")
     except EgressDestinationError as error:
         raise SettingsError(str(error)) from None
+
+
+def _bastion_mode(env: Mapping[str, str]) -> str:
+    mode = env.get("BASTION_MODE", "tunnel").strip() or "tunnel"
+    if mode not in ("tunnel", "shell"):
+        raise SettingsError(f"BASTION_MODE must be tunnel or shell, got {mode!r}")
+    return mode
 
 
 def load_settings() -> Settings:

@@ -15,9 +15,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bastion.local.deploy import load_template
+from bastion.container_image import task_definition_flags
 from tests.container.harness import (
     DEADLINE,
     ROOT,
@@ -64,41 +63,6 @@ def build_image(target: str = "tunnel", tag: str = TEST_IMAGE) -> str:
     return tag
 
 
-def task_container() -> dict[str, Any]:
-    definition = load_template(ROOT / "template.yaml")["Resources"]["BastionTaskDefinition"]
-    (container,) = definition["Properties"]["ContainerDefinitions"]
-    return dict(container)
-
-
-def task_definition_flags(mode: str) -> tuple[list[str], int]:
-    """``podman run`` flags for the task definition's container, and its SSH port.
-
-    ``mode`` stands for the BastionMode parameter the task definition refers to.
-    """
-    container = task_container()
-    flags = ["--user", str(container["User"])]
-    if container.get("ReadonlyRootFilesystem"):
-        # Fargate mounts no tmpfs anywhere: neither does this.
-        flags += ["--read-only", "--read-only-tmpfs=false"]
-    linux = container.get("LinuxParameters", {})
-    for capability in linux.get("Capabilities", {}).get("Drop", []):
-        flags += ["--cap-drop", capability]
-    for capability in linux.get("Capabilities", {}).get("Add", []):
-        flags += ["--cap-add", capability]
-    if linux.get("InitProcessEnabled") and shutil.which("catatonit"):
-        flags.append("--init")
-    for control in container.get("SystemControls", []):
-        flags += ["--sysctl", f"{control['Namespace']}={control['Value']}"]
-    for mount in container.get("MountPoints", []):
-        # An anonymous volume: fresh, owned as the image's directory is, like task storage.
-        flags += ["--volume", mount["ContainerPath"]]
-    for pair in container.get("Environment", []):
-        value = mode if pair["Value"] == {"Ref": "BastionMode"} else str(pair["Value"])
-        flags += ["--env", f"{pair['Name']}={value}"]
-    (mapping,) = container["PortMappings"]
-    return flags, int(mapping["ContainerPort"])
-
-
 @dataclass
 class ContainerBastion(Bastion):
     """A bastion running in the image: events from the container's stdout."""
@@ -139,10 +103,8 @@ class ImageLauncher:
         self.started: list[ContainerBastion] = []
         self.account = Account("bastion", 10001, 10001, Path("/home/bastion"), False)
 
-    def command(
-        self, name: str, host_port: int, mode: str, environment: Mapping[str, str]
-    ) -> list[str]:
-        flags, container_port = task_definition_flags(mode)
+    def command(self, name: str, host_port: int, environment: Mapping[str, str]) -> list[str]:
+        flags, container_port = task_definition_flags()
         command = [
             "podman",
             "run",
@@ -163,7 +125,9 @@ class ImageLauncher:
         return [*command, self.image]
 
     @staticmethod
-    def session_environment(key_line: str, overrides: Mapping[str, str]) -> dict[str, str]:
+    def session_environment(
+        key_line: str, mode: str, overrides: Mapping[str, str]
+    ) -> dict[str, str]:
         """What RunBastionTask sets, for a session of two minutes, then ``overrides``."""
         return {
             "BASTION_SESSION_ID": "image-session-1",
@@ -172,6 +136,7 @@ class ImageLauncher:
             "BASTION_EXPIRES_AT": utc_in(120),
             "BASTION_IDLE_TIMEOUT_SECONDS": "120",
             "BASTION_ENDPOINT_HOST": ENDPOINT_NAME,
+            "BASTION_MODE": mode,
             **overrides,
         }
 
@@ -180,9 +145,9 @@ class ImageLauncher:
     ) -> ContainerBastion:
         name = f"fargate-bastion-test-{os.getpid()}-{len(self.started)}-{free_port()}"
         port = free_port()
-        environment = self.session_environment(key_line, overrides or {})
+        environment = self.session_environment(key_line, mode, overrides or {})
         process = popen(
-            self.command(name, port, mode, environment),
+            self.command(name, port, environment),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

@@ -182,14 +182,22 @@ def test_versions_checksums_and_fingerprints_are_defined_only_in_the_head_block(
     assert {
         "BASE_IMAGE",
         "KUBECTL_VERSION",
+        "KUBECTL_SHA256_AMD64",
+        "KUBECTL_SHA256_ARM64",
         "HELM_VERSION",
         "HELM_SHA256_AMD64",
         "HELM_SHA256_ARM64",
         "AWSCLI_VERSION",
         "AWSCLI_PGP_FINGERPRINT",
         "EKSCTL_VERSION",
+        "EKSCTL_SHA256_AMD64",
+        "EKSCTL_SHA256_ARM64",
         "WITH_EKSCTL",
     } == set(pinned)
+    # Every checksum of a download is pinned here, or marked unpinned (the build refuses)
+    for name, value in pinned.items():
+        if "_SHA256_" in name:
+            assert re.fullmatch(r"[0-9a-f]{64}|unpinned", value), name
     assert re.fullmatch(r"debian:[\d.]+-slim@sha256:[0-9a-f]{64}", pinned["BASE_IMAGE"])
 
 
@@ -232,12 +240,35 @@ def test_the_pin_rule_catches(bad: str, problem: str) -> None:
 # ------------------------------------------------------------------------ the image
 
 
+def stage(name: str) -> str:
+    """The instructions of the Dockerfile's stage ``name`` (its FROM line included)."""
+    (found,) = re.findall(rf"^FROM [^\n]+ AS {name}\n.*?(?=^FROM |\Z)", DOCKERFILE, re.M | re.S)
+    return str(found)
+
+
 def test_the_image_runs_the_entry_point_as_the_unprivileged_bastion_user() -> None:
-    final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
-    assert "useradd" in final and " bastion" in final
-    assert re.search(r"^USER 10001$", final, re.MULTILINE)
-    assert "--uid 10001 bastion" in final
-    assert re.search(r"^ENTRYPOINT \[\"/usr/local/bin/bastion-entrypoint\"\]$", final, re.M)
-    assert "setcap cap_net_bind_service=+ep /usr/sbin/sshd" in final
-    assert "ln -s /run/bastion/motd /etc/motd" in final
-    assert "COPY --chmod=0755 entrypoint.sh /usr/local/bin/bastion-entrypoint" in final
+    core = stage("core")
+    assert "useradd" in core and "--uid 10001 bastion" in core
+    assert re.search(r"^USER 10001$", core, re.MULTILINE)
+    assert re.search(r"^ENTRYPOINT \[\"/usr/local/bin/bastion-entrypoint\"\]$", core, re.M)
+    assert "ln -s /run/bastion/motd /etc/motd" in core
+    assert "COPY --chmod=0755 entrypoint.sh /usr/local/bin/bastion-entrypoint" in core
+    # No file capability and no setuid bit: sshd binds 22 through the task's sysctl.
+    assert "setcap" not in DOCKERFILE
+    assert "find / -xdev -type f -perm /6000 -exec chmod ug-s {} +" in core
+    # The tools stage gives the user back before it ends.
+    instructions_of_tools = [
+        line for line in stage("tools").splitlines() if line and not line.startswith("#")
+    ]
+    assert instructions_of_tools[-1] == "USER 10001"
+
+
+def test_the_default_target_is_the_tunnel_only_image() -> None:
+    # The last stage is what a build without --target makes.
+    last = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    assert last.startswith("core AS tunnel")
+    assert re.fullmatch(r"core AS tunnel\n*", last), "the tunnel target adds nothing to core"
+    # The session tools come only from the tools target
+    for source in ("awscli", "kubectl", "helm", "eksctl"):
+        copies = re.findall(rf"^COPY --from={source} .*$", DOCKERFILE, re.M)
+        assert copies and all(copy in stage("tools") for copy in copies), source

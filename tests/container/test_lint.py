@@ -16,7 +16,7 @@ SHELL_FILES = [
     CONTAINER / "entrypoint.sh",
     CONTAINER / "profile.sh",
     *sorted((CONTAINER / "completions").iterdir()),
-    ROOT / "scripts" / "install-test-deps.sh",
+    *sorted((ROOT / "scripts").glob("*.sh")),
 ]
 
 

@@ -424,9 +424,7 @@ def test_task_definition_is_a_small_arm_fargate_task() -> None:
     assert container["Essential"] is True
     assert container["PortMappings"] == [{"ContainerPort": 22, "Protocol": "tcp"}]
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-    assert "Secrets" not in container
-    # The stack's mode is the only variable the task definition sets.
-    assert container["Environment"] == [{"Name": "BASTION_MODE", "Value": {"Ref": "BastionMode"}}]
+    assert "Secrets" not in container and "Environment" not in container
     assert template()["Parameters"]["BastionMode"]["Default"] == "tunnel"
     assert props["TaskRoleArn"] == {"Fn::GetAtt": ["BastionTaskRole", "Arn"]}
     assert props["ExecutionRoleArn"] == {"Fn::GetAtt": ["BastionExecutionRole", "Arn"]}

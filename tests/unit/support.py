@@ -188,3 +188,7 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"nothing after {timeout} s of waiting")
         time.sleep(interval)
+
+
+#: The API endpoint host FindControlPlane reports for a cluster, as EKS writes it.
+ENDPOINT_HOST = "0123456789ABCDEF0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"

@@ -67,10 +67,15 @@ def test_the_optional_variables_and_defaults_match_the_readme() -> None:
 def test_the_environment_has_exactly_the_contract() -> None:
     session = make_session()
     host = "0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
-    environment = container_environment(session, idle_timeout_seconds=1800, endpoint_host=host)
+    environment = container_environment(
+        session, idle_timeout_seconds=1800, endpoint_host=host, mode="tunnel"
+    )
     assert tuple(environment) == CONTAINER_ENVIRONMENT
     assert environment["BASTION_IDLE_TIMEOUT_SECONDS"] == "1800"
     assert environment["BASTION_ENDPOINT_HOST"] == host
+    assert environment["BASTION_MODE"] == "tunnel"
+    with pytest.raises(ValueError, match="mode must be one of tunnel, shell"):
+        container_environment(session, 1800, host, mode="both")
     assert environment["BASTION_AUTHORIZED_KEY"] == session.ssh_public_key
     assert all(isinstance(value, str) for value in environment.values())
     # The task definition and the image own the optional variables, never a session.

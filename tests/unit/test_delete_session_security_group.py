@@ -28,6 +28,7 @@ from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.stop_bastion_task import StopBastionTaskInput, stop_bastion_task
 from tests.unit.support import (
     STACK,
+    ENDPOINT_HOST,
     LambdaContextStub,
     Network,
     client,
@@ -41,8 +42,15 @@ pytestmark = pytest.mark.unit
 
 
 def create_group(session: Session, vpc_id: str) -> str:
-    request = CreateSessionSecurityGroupInput(session=session, vpc_id=vpc_id)
-    return create_session_security_group(request, stack_name=STACK, ec2=client("ec2")).group_id
+    ec2 = client("ec2")
+    # The group its HTTPS egress refers to: the control plane's, in the same VPC.
+    control_plane = ec2.create_security_group(
+        GroupName=f"control-plane-{session.session_id}", Description="control plane", VpcId=vpc_id
+    )["GroupId"]
+    request = CreateSessionSecurityGroupInput(
+        session=session, vpc_id=vpc_id, control_plane_group_id=control_plane
+    )
+    return create_session_security_group(request, stack_name=STACK, ec2=ec2).group_id
 
 
 def delete(ec2: object = None) -> DeletedGroups:
@@ -102,7 +110,9 @@ def test_in_use_until_the_stopped_tasks_interface_is_released(local_aws, session
     local_aws.ec2_control.eni_release_dependency_violations = 2
     group_id = create_group(session, stack.vpc_id)
     run_bastion_task(
-        RunBastionTaskInput(session=session, session_security_group_id=group_id),
+        RunBastionTaskInput(
+            session=session, session_security_group_id=group_id, endpoint_host=ENDPOINT_HOST
+        ),
         settings=stack.settings,
         ecs=client("ecs"),
     )

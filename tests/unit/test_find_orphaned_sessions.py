@@ -27,7 +27,15 @@ from tasks.find_orphaned_sessions import (
 )
 from tasks.hold_session import HoldSessionInput, hold_session
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
-from tests.unit.support import STACK, LambdaContextStub, Network, client, load_event, make_session
+from tests.unit.support import (
+    ENDPOINT_HOST,
+    STACK,
+    LambdaContextStub,
+    Network,
+    client,
+    load_event,
+    make_session,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +75,11 @@ def aborted(settings: Settings, session_id: str) -> None:
 
 def session_group(session: Session, network: Network) -> str:
     return create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        CreateSessionSecurityGroupInput(
+            session=session,
+            vpc_id=network.vpc_id,
+            control_plane_group_id=network.control_plane_group_id,
+        ),
         stack_name=STACK,
         ec2=client("ec2"),
     ).group_id
@@ -86,7 +98,9 @@ def control_plane_rule(session: Session, network: Network, group_id: str) -> Non
 
 
 def bastion_task(session: Session, settings: Settings, group_id: str) -> str:
-    request = RunBastionTaskInput(session=session, session_security_group_id=group_id)
+    request = RunBastionTaskInput(
+        session=session, session_security_group_id=group_id, endpoint_host=ENDPOINT_HOST
+    )
     return run_bastion_task(request, settings=settings, ecs=client("ecs")).task_arn
 
 

@@ -29,7 +29,11 @@ pytestmark = pytest.mark.unit
 def open_door(session: Session, network: Network) -> tuple[str, str]:
     """The session group and its rule on the control plane, as the setup tasks make them."""
     group_id = create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        CreateSessionSecurityGroupInput(
+            session=session,
+            vpc_id=network.vpc_id,
+            control_plane_group_id=network.control_plane_group_id,
+        ),
         stack_name=STACK,
         ec2=client("ec2"),
     ).group_id
@@ -86,7 +90,11 @@ def test_an_untagged_rule_referring_to_the_session_group_is_revoked(
     # GIVEN rules made without tags (by hand, or by an older version) that let the
     # session group in: on the control plane and on another group
     group_id = create_session_security_group(
-        CreateSessionSecurityGroupInput(session=session, vpc_id=network.vpc_id),
+        CreateSessionSecurityGroupInput(
+            session=session,
+            vpc_id=network.vpc_id,
+            control_plane_group_id=network.control_plane_group_id,
+        ),
         stack_name=STACK,
         ec2=client("ec2"),
     ).group_id

@@ -21,6 +21,7 @@ from tasks.run_bastion_task import (
 from tests.unit.support import (
     ECS_CLUSTER,
     STACK,
+    ENDPOINT_HOST,
     LambdaContextStub,
     Network,
     client,
@@ -33,7 +34,9 @@ pytestmark = pytest.mark.unit
 
 
 def run(session: Session, settings: Settings, session_group: str) -> BastionTask:
-    request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
+    request = RunBastionTaskInput(
+        session=session, session_security_group_id=session_group, endpoint_host=ENDPOINT_HOST
+    )
     return run_bastion_task(request, settings=settings, ecs=client("ecs"))
 
 
@@ -68,6 +71,8 @@ def test_starts_a_fargate_task_with_the_container_contract(
         "BASTION_AUTHORIZED_KEY": session.ssh_public_key,
         "BASTION_EXPIRES_AT": "2026-11-27T11:00:00Z",
         "BASTION_IDLE_TIMEOUT_SECONDS": "1200",
+        "BASTION_ENDPOINT_HOST": ENDPOINT_HOST,
+        "BASTION_MODE": "tunnel",
     }
     # AND its network interface is in the stack's subnets, in the session group only
     details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
@@ -147,3 +152,28 @@ def test_runtask_gets_the_session_id_as_client_token(local_aws, session: Session
     # THEN a retried RunTask with the same token would find this task
     tasks = local_aws.ecs_control.tasks_for_client_token(ECS_CLUSTER, "s-0001")
     assert tasks == [result.task_arn]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["*", "any host", "10.0.12.7", "a.example:443", "https://a.example", "", "a.." + "b"],
+)
+def test_an_endpoint_that_is_not_a_host_name_is_refused_before_anything_starts(
+    network: Network, settings: Settings, session: Session, session_group: str, host: str
+) -> None:
+    # The endpoint becomes sshd's PermitOpen: a wildcard, a list or an address would
+    # forward wider than the cluster's API.
+    event = load_event("run_bastion_task")
+    event["endpointHost"] = host
+    with pytest.raises(ValueError, match="endpointHost must be the DNS host name"):
+        RunBastionTaskInput.from_event(event)
+    assert client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []
+
+
+def test_the_stacks_mode_reaches_the_container(
+    network: Network, settings: Settings, session: Session, session_group: str
+) -> None:
+    result = run(session, replace(settings, bastion_mode="shell"), session_group)
+    (override,) = describe(result.task_arn)["overrides"]["containerOverrides"]
+    environment = {item["name"]: item["value"] for item in override["environment"]}
+    assert environment["BASTION_MODE"] == "shell"

@@ -12,6 +12,7 @@ from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.stop_bastion_task import StopBastionTaskInput, StoppedTasks, handler, stop_bastion_task
 from tests.unit.support import (
     ECS_CLUSTER,
+    ENDPOINT_HOST,
     LambdaContextStub,
     client,
     load_event,
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.unit
 
 
 def start(session: Session, settings: Settings, session_group: str) -> str:
-    request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
+    request = RunBastionTaskInput(
+        session=session, session_security_group_id=session_group, endpoint_host=ENDPOINT_HOST
+    )
     return run_bastion_task(request, settings=settings, ecs=client("ecs")).task_arn
 
 

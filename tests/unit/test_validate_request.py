@@ -428,9 +428,7 @@ def machine(request: pytest.FixtureRequest) -> Iterator[str]:
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
     yield arn
-    for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")[
-        "executions"
-    ]:
+    for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
         sfn.stop_execution(executionArn=execution["executionArn"])
     sfn.delete_state_machine(stateMachineArn=arn)
 
@@ -476,9 +474,7 @@ def test_another_callers_sessions_do_not_count_against_the_caller_cap(
     assert session.requested_by == "alice"
 
 
-def test_many_callers_cannot_fill_a_cluster_past_its_cap(
-    settings: Settings, machine: str
-) -> None:
+def test_many_callers_cannot_fill_a_cluster_past_its_cap(settings: Settings, machine: str) -> None:
     # GIVEN two sessions on demo, of two callers, and one on another cluster
     run(machine, "a-1", requested_by="alice")
     run(machine, "b-1", requested_by="bob")

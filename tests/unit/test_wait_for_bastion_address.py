@@ -17,7 +17,14 @@ from tasks.wait_for_bastion_address import (
     handler,
     wait_for_bastion_address,
 )
-from tests.unit.support import ECS_CLUSTER, LambdaContextStub, LocalStack, client, load_event
+from tests.unit.support import (
+    ECS_CLUSTER,
+    ENDPOINT_HOST,
+    LambdaContextStub,
+    LocalStack,
+    client,
+    load_event,
+)
 from tests.unit.support import local_stack as make_local_stack
 
 pytestmark = pytest.mark.unit
@@ -27,7 +34,9 @@ NOW = EXPIRES_AT - timedelta(minutes=59, seconds=59.5)
 
 
 def start(session: Session, settings: Settings, session_group: str) -> str:
-    request = RunBastionTaskInput(session=session, session_security_group_id=session_group)
+    request = RunBastionTaskInput(
+        session=session, session_security_group_id=session_group, endpoint_host=ENDPOINT_HOST
+    )
     return run_bastion_task(request, settings=settings, ecs=client("ecs")).task_arn
 
 
