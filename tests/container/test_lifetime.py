@@ -40,11 +40,11 @@ def open_session(
 def test_the_session_expires_warning_users_first(
     launcher: Launcher, user_key: ClientKey, tmp_path: Path
 ) -> None:
-    # GIVEN a bastion expiring in a few seconds, warning 4 s before, with a user logged in
+    # GIVEN a bastion expiring in a few seconds, warning 7 s before, with a user logged in
     # on a terminal
     bastion = launcher.start(
         user_key.public_line,
-        {"BASTION_EXPIRES_AT": utc_in(8), "BASTION_EXPIRY_WARNING_SECONDS": "4"},
+        {"BASTION_EXPIRES_AT": utc_in(14), "BASTION_EXPIRY_WARNING_SECONDS": "7"},
     )
     bastion.wait_for("started")
     client = open_session(bastion, user_key, tmp_path, "-tt", "sleep 60")
@@ -86,13 +86,13 @@ def test_the_idle_timeout_ends_a_bastion_nobody_uses(
 def test_the_idle_timeout_waits_for_the_last_connection_to_close(
     launcher: Launcher, user_key: ClientKey, tmp_path: Path
 ) -> None:
-    # GIVEN a 3-second idle timeout and a tunnel-only session (ssh -N) opened at once
-    bastion = launcher.start(user_key.public_line, {"BASTION_IDLE_TIMEOUT_SECONDS": "3"})
+    # GIVEN a 6-second idle timeout and a tunnel-only session (ssh -N) opened at once
+    bastion = launcher.start(user_key.public_line, {"BASTION_IDLE_TIMEOUT_SECONDS": "6"})
     bastion.wait_for("started")
     client = open_session(bastion, user_key, tmp_path, "-N")
     try:
-        # WHEN the connection stays open for twice the idle timeout
-        time.sleep(6)
+        # WHEN the connection stays open past the idle timeout
+        time.sleep(8)
         # THEN the bastion is still there
         assert bastion.process.poll() is None, bastion.events
         assert not bastion.named("exit")
