@@ -132,6 +132,9 @@ def _run_demo_in(
             parameters={
                 "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
                 "BastionImageUri": DEMO_IMAGE,
+                # A shell bastion, so that `bastion ssh -- COMMAND` runs here; AWS stacks
+                # default to the tunnel-only one.
+                "BastionMode": "shell",
                 "AllowedClusters": cluster.name,
                 "ApiAllowedPrincipals": "*",
                 "LogLevel": log_level,

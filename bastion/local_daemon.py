@@ -320,6 +320,9 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
             parameters={
                 "BastionSubnetIds": ",".join(cluster.public_subnet_ids),
                 "BastionImageUri": LOCAL_IMAGE,
+                # A shell bastion, so that `bastion ssh -- COMMAND` runs here; AWS stacks
+                # default to the tunnel-only one.
+                "BastionMode": "shell",
                 "AllowedClusters": cluster.name,
                 # Locally the daemon's own user is the only caller.
                 "ApiAllowedPrincipals": "*",

@@ -82,18 +82,30 @@ def session_machine() -> StateMachine:
             ),
             lambda_task(
                 "CreateSessionSecurityGroup",
-                _session_payload(session="$.session", vpcId="$.controlPlane.vpcId"),
+                _session_payload(
+                    session="$.session",
+                    vpcId="$.controlPlane.vpcId",
+                    controlPlaneSecurityGroupId="$.controlPlane.controlPlaneSecurityGroupId",
+                ),
                 "$.sessionSecurityGroup",
-                comment="Create the session's group: SSH from the allowed CIDRs only.",
+                comment=(
+                    "Create the session's group: SSH from the allowed CIDRs only, HTTPS out to "
+                    "the control plane and the stack's egress destinations only."
+                ),
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
                 "RunBastionTask",
                 _session_payload(
-                    session="$.session", sessionSecurityGroupId="$.sessionSecurityGroup.groupId"
+                    session="$.session",
+                    sessionSecurityGroupId="$.sessionSecurityGroup.groupId",
+                    endpointHost="$.controlPlane.endpointHost",
                 ),
                 "$.bastionTask",
-                comment="Start the bastion's Fargate task in the session group.",
+                comment=(
+                    "Start the bastion's Fargate task in the session group, forwarding to the "
+                    "cluster's endpoint only."
+                ),
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(

@@ -27,8 +27,8 @@ from tasks.revoke_control_plane_ingress import (
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.stop_bastion_task import StopBastionTaskInput, stop_bastion_task
 from tests.unit.support import (
-    STACK,
     ENDPOINT_HOST,
+    STACK,
     LambdaContextStub,
     Network,
     client,

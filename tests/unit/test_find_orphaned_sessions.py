@@ -259,7 +259,11 @@ def test_another_stacks_resources_and_hostile_tags_are_not_looked_at(
     # group, a control-plane rule and a hold parameter, and a group tagged with a wildcard
     other = make_session("theirs")
     other_group = create_session_security_group(
-        CreateSessionSecurityGroupInput(session=other, vpc_id=network.vpc_id),
+        CreateSessionSecurityGroupInput(
+            session=other,
+            vpc_id=network.vpc_id,
+            control_plane_group_id=network.control_plane_group_id,
+        ),
         stack_name="another-stack",
         ec2=client("ec2"),
     ).group_id

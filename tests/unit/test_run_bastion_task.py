@@ -20,8 +20,8 @@ from tasks.run_bastion_task import (
 )
 from tests.unit.support import (
     ECS_CLUSTER,
-    STACK,
     ENDPOINT_HOST,
+    STACK,
     LambdaContextStub,
     Network,
     client,

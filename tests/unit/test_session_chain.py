@@ -50,10 +50,21 @@ def test_one_session_from_request_to_nothing_left(
     )
     assert control_plane["clusterSecurityGroupId"] == stack.cluster_security_group_id
     group = create_session_security_group.handler(
-        {"sessionId": session_id, "session": session, "vpcId": control_plane["vpcId"]}, context
+        {
+            "sessionId": session_id,
+            "session": session,
+            "vpcId": control_plane["vpcId"],
+            "controlPlaneSecurityGroupId": control_plane["controlPlaneSecurityGroupId"],
+        },
+        context,
     )
     task = run_bastion_task.handler(
-        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
+        {
+            "sessionId": session_id,
+            "session": session,
+            "sessionSecurityGroupId": group["groupId"],
+            "endpointHost": control_plane["endpointHost"],
+        },
         context,
     )
     ingress = authorize_control_plane_ingress.handler(

@@ -288,9 +288,19 @@ def ghost_session(harness: Harness, session_id: str) -> None:
 
     group = invoke(
         "CreateSessionSecurityGroup",
-        {"sessionId": session_id, "session": session, "vpcId": harness.cluster.vpc_id},
+        {
+            "sessionId": session_id,
+            "session": session,
+            "vpcId": harness.cluster.vpc_id,
+            "controlPlaneSecurityGroupId": harness.cluster.cluster_security_group_id,
+        },
     )
     invoke(
         "RunBastionTask",
-        {"sessionId": session_id, "session": session, "sessionSecurityGroupId": group["groupId"]},
+        {
+            "sessionId": session_id,
+            "session": session,
+            "sessionSecurityGroupId": group["groupId"],
+            "endpointHost": f"{harness.cluster.name}.eks.example",
+        },
     )
