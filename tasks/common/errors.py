@@ -33,9 +33,10 @@ MAX_PROBLEM_CHARS = 1000
 
 
 def field_label(name: str) -> str:
-    """How a message names a field: quoted when its name is empty or blank, cut short
+    """How a message names a field: quoted when its name is empty, blank or holds
+    characters that are not printable (control characters, escape sequences), cut short
     when it is long."""
-    return _cut(name if name.strip() else repr(name), MAX_FIELD_CHARS)
+    return _cut(name if name.strip() and name.isprintable() else repr(name), MAX_FIELD_CHARS)
 
 
 def _cut(text: str, limit: int) -> str:
