@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -62,8 +63,23 @@ def build(target: str) -> tuple[str, str]:
     tag = f"localhost/fargate-bastion:bench-{target}"
     environment = {**os.environ, "IMAGE": tag, "IMAGE_TARGET": target, "CONTAINER_ENGINE": "podman"}
     built = _run(["bash", str(BUILD_SCRIPT)], env=environment, timeout=1800)
-    problem = "" if built.returncode == 0 else (built.stderr.strip().splitlines() or ["?"])[-1]
-    return tag, problem
+    return tag, "" if built.returncode == 0 else build_problem(built.stderr)
+
+
+#: curl's exit statuses a build step reports when a download cannot start.
+CURL_FAILURES = {6: "could not resolve the host", 7: "could not connect to the host"}
+
+
+def build_problem(stderr: str) -> str:
+    """One line saying why a build failed: which download, or the build's last words."""
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
+    host = re.search(r"https://([A-Za-z0-9.-]+)/", last)
+    status = re.search(r"exit status (\d+)\s*$", last)
+    if host and status:
+        code = int(status.group(1))
+        reason = CURL_FAILURES.get(code, f"exit status {code}")
+        return f"downloading from {host.group(1)} failed ({reason})"
+    return last[-200:]
 
 
 def sizes(tag: str) -> tuple[int, int]:
