@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,6 +182,9 @@ def test_agent_forwarding_is_refused_on_a_shell_bastion(
         stderr=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + DEADLINE
+        while not agent_socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         environment = {**os.environ, "SSH_AUTH_SOCK": str(agent_socket)}
         added = run(["ssh-add", str(user_key.private)], env=environment)
         assert added.returncode == 0, added.stderr
