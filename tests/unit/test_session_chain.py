@@ -24,7 +24,13 @@ from tasks import (
     wait_for_bastion_address,
 )
 from tasks.common.errors import BastionNotReady, SessionSecurityGroupInUse
-from tests.unit.support import PARAMETER_PREFIX, LambdaContextStub, load_event, local_stack
+from tests.unit.support import (
+    EKS_CLUSTER,
+    PARAMETER_PREFIX,
+    LambdaContextStub,
+    load_event,
+    local_stack,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -38,8 +44,16 @@ def test_one_session_from_request_to_nothing_left(
         "BASTION_ECS_CLUSTER": stack.settings.ecs_cluster,
         "BASTION_TASK_DEFINITION": stack.settings.task_definition,
         "BASTION_SUBNETS": ",".join(stack.settings.subnets),
+        "ALLOWED_CLUSTERS": EKS_CLUSTER,
     }.items():
         monkeypatch.setenv(name, value)
+    # The session machine, whose running executions the caps count (none run here).
+    machine_arn = local_aws.client("stepfunctions").create_state_machine(
+        name="fargate-bastion-session",
+        definition='{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}',
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("SESSION_STATE_MACHINE_ARN", machine_arn)
     local_aws.ec2_control.eni_release_dependency_violations = 1
 
     # WHEN the setup tasks run in the workflow's order
