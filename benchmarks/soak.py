@@ -435,18 +435,30 @@ def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
 
 
 def _last_steps(fleet: _Fleet, arn: str) -> str:
-    """The last events of a stuck execution's history, to say where it stuck."""
+    """Where a stuck execution is: the state it last entered, and its last events (with
+    their error names), to say where it stuck."""
     from bastion.local.executions import execution_history
 
-    events = execution_history(fleet.aws.client("stepfunctions"), arn)[-6:]
-    return " > ".join(
-        str(event["type"])
-        + "".join(
-            f"({details['name']})"
-            for key, details in event.items()
-            if key.endswith("EventDetails") and isinstance(details, dict) and "name" in details
-        )
-        for event in events
+    history = execution_history(fleet.aws.client("stepfunctions"), arn)
+    entered = [
+        str(event["stateEnteredEventDetails"]["name"])
+        for event in history
+        if "stateEnteredEventDetails" in event
+    ]
+
+    def describe(event: dict[str, Any]) -> str:
+        details = [
+            value
+            for key, value in event.items()
+            if key.endswith("EventDetails") and isinstance(value, dict)
+        ]
+        marks = [str(d["name"]) for d in details if "name" in d]
+        marks += [str(d["error"]) for d in details if "error" in d]
+        return str(event["type"]) + "".join(f"({mark})" for mark in marks)
+
+    where = f"in {entered[-1]} " if entered else ""
+    return f"{where}after {len(history)} events: " + " > ".join(
+        describe(event) for event in history[-6:]
     )
 
 
