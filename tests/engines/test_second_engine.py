@@ -38,6 +38,9 @@ pytestmark = pytest.mark.workflow
 
 SESSION = "session.asl.json"
 TEARDOWN = "teardown.asl.json"
+#: Seconds a scenario may take to hold or to end: generous, since the scenarios run at once
+#: on machines that may be busy (a deadline on a condition, not a time being measured).
+DEADLINE = 240
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,30 +66,30 @@ def _session(harness: Harness, name: str, **request: Any) -> str:
 
 def _expires(harness: Harness, name: str) -> tuple[str, str]:
     arn = _session(harness, name, durationMinutes=1)
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 
 
 def _ends_early(harness: Harness, name: str) -> tuple[str, str]:
     arn = _session(harness, name, durationMinutes=480)
-    harness.wait_until_holding(arn, name)
+    harness.wait_until_holding(arn, name, timeout=DEADLINE)
     assert harness.end_session(name, "ended-by-user")["functionError"] is None
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 
 
 def _bastion_stops(harness: Harness, name: str) -> tuple[str, str]:
     arn = _session(harness, name, durationMinutes=480)
-    ready = harness.wait_until_holding(arn, name)
+    ready = harness.wait_until_holding(arn, name, timeout=DEADLINE)
     # The stack's rule calls EndSession with the task-stopped event.
     harness.aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"], exit_code=137)
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 
 
 def _refused(harness: Harness, name: str) -> tuple[str, str]:
     arn = _session(harness, name, allowedCidrs=["0.0.0.0/0"])
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 
 
@@ -96,7 +99,7 @@ def _setup_step_fails(step: str) -> Callable[[Harness, str], tuple[str, str]]:
             f"{step}Function", error_type="InjectedFault", message=f"{step} broke", session_id=name
         )
         arn = _session(harness, name, durationMinutes=1)
-        harness.finish(arn)
+        harness.finish(arn, timeout=DEADLINE)
         return arn, SESSION
 
     return drive
@@ -112,7 +115,7 @@ def _teardown_step_fails_for_good(harness: Harness, name: str) -> tuple[str, str
         session_id=name,
     )
     arn = _session(harness, name, durationMinutes=1)
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 
 
@@ -123,7 +126,7 @@ def _teardown(payload: dict[str, Any]) -> Callable[[Harness, str], tuple[str, st
             name=name,
             input=json.dumps(payload),
         )["executionArn"]
-        harness.finish(arn)
+        harness.finish(arn, timeout=DEADLINE)
         return arn, TEARDOWN
 
     return drive
@@ -132,9 +135,9 @@ def _teardown(payload: dict[str, Any]) -> Callable[[Harness, str], tuple[str, st
 def _aborted_session_leftovers(harness: Harness, name: str) -> tuple[str, str]:
     session_id = f"{name}-session"
     arn = _session(harness, session_id, durationMinutes=480)
-    harness.wait_until_holding(arn, session_id)
+    harness.wait_until_holding(arn, session_id, timeout=DEADLINE)
     harness.sfn.stop_execution(executionArn=arn, error="Console", cause="stopped by hand")
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     return _teardown({"sessionId": session_id})(harness, name)
 
 
@@ -142,9 +145,9 @@ def _teardown_retries_out(harness: Harness, name: str) -> tuple[str, str]:
     # The session group stays in use beyond every retry of DeleteSessionSecurityGroup.
     session_id = f"{name}-session"
     arn = _session(harness, session_id, durationMinutes=480)
-    harness.wait_until_holding(arn, session_id)
+    harness.wait_until_holding(arn, session_id, timeout=DEADLINE)
     harness.sfn.stop_execution(executionArn=arn)
-    harness.finish(arn)
+    harness.finish(arn, timeout=DEADLINE)
     harness.aws.ec2_control.eni_release_dependency_violations = 1000
     harness.aws.time_scale = 3000.0
     try:
