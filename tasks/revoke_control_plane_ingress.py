@@ -62,10 +62,12 @@ def revoke_control_plane_ingress(
     }
     # rule id -> the group that holds it; the session group's own SSH rules are left
     # to go with the group.
+    # Only a rule that lets one of the session's own groups in. A rule merely tagged as
+    # the session's (anyone who may tag can tag) is left alone.
     doors: dict[str, str] = {
         rule["SecurityGroupRuleId"]: rule["GroupId"]
         for rule in describe_rules(ec2, session_filter(request.session_id, stack_name))
-        if not rule.get("IsEgress") and rule["GroupId"] not in session_groups
+        if _is_door(rule, session_groups)
     }
     for session_group in sorted(session_groups):
         doors.update(_rules_referring_to(ec2, session_group, exclude=session_groups))
@@ -92,9 +94,19 @@ def _rules_referring_to(ec2: Any, session_group: str, exclude: set[str]) -> dict
         if group["GroupId"] in exclude:
             continue
         for rule in describe_rules(ec2, [{"Name": "group-id", "Values": [group["GroupId"]]}]):
-            if not rule.get("IsEgress") and referenced_group(rule) == session_group:
+            if _is_door(rule, exclude) and referenced_group(rule) == session_group:
                 found[rule["SecurityGroupRuleId"]] = rule["GroupId"]
     return found
+
+
+def _is_door(rule: dict[str, Any], session_groups: set[str]) -> bool:
+    """An inbound rule on another group that lets one of the session's groups in (whose
+    names prove the stack made them): while it exists, the group cannot be deleted."""
+    return (
+        not rule.get("IsEgress")
+        and rule["GroupId"] not in session_groups
+        and referenced_group(rule) in session_groups
+    )
 
 
 @task_handler

@@ -23,9 +23,16 @@ def session_group_name(session_id: str, stack_name: str) -> str:
 def find_session_groups(
     ec2: Any, session_id: str, stack_name: str, vpc_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """The security groups tagged with ``session_id`` and ``stack_name`` (in ``vpc_id``,
-    if given)."""
-    filters = session_filter(session_id, stack_name)
+    """The session's security groups: tagged with ``session_id`` and ``stack_name`` AND
+    named as the stack names them (in ``vpc_id``, if given).
+
+    Tags alone prove nothing: anyone who may tag a group can give it these tags. A group's
+    name is fixed when it is created, so an existing group tagged afterwards never passes.
+    """
+    filters: list[dict[str, Any]] = [
+        *session_filter(session_id, stack_name),
+        {"Name": "group-name", "Values": [session_group_name(session_id, stack_name)]},
+    ]
     if vpc_id:
         filters = [*filters, {"Name": "vpc-id", "Values": [vpc_id]}]
     return describe_groups(ec2, filters)

@@ -19,12 +19,6 @@ pytestmark = pytest.mark.workflow
 FORGED_SESSION = "forged-by-a-co-tenant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="teardown and the sweeper trust the session and stack tags alone: a group or a "
-    "control-plane rule the stack never made, tagged by anyone who may tag it, is deleted "
-    "or revoked (the same holds for IAM's tag conditions on AWS); route: scoping",
-)
 def test_the_sweeper_never_deletes_a_group_or_rule_it_did_not_make_whatever_its_tags(
     harness: Harness,
 ) -> None:
