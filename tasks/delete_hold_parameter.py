@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
+from tasks.common.end_request import end_request_name
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
@@ -42,16 +43,19 @@ class DeletedParameters:
 def delete_hold_parameter(
     request: DeleteHoldParameterInput, *, settings: Settings, ssm: Any
 ) -> DeletedParameters:
-    """Delete the session's hold parameter; success if there is none."""
+    """Delete the session's hold parameter and its end request; success if there is none."""
     name = settings.parameter_name(request.session_id)
-    try:
-        ssm.delete_parameter(Name=name)
-    except ClientError as error:
-        if error_code(error) != "ParameterNotFound":
-            raise
-        return DeletedParameters(())
-    logger.info("deleted the hold parameter", extra={"parameterName": name})
-    return DeletedParameters((name,))
+    deleted = []
+    for parameter in (name, end_request_name(name)):
+        try:
+            ssm.delete_parameter(Name=parameter)
+        except ClientError as error:
+            if error_code(error) != "ParameterNotFound":
+                raise
+            continue
+        logger.info("deleted the hold parameter", extra={"parameterName": parameter})
+        deleted.append(parameter)
+    return DeletedParameters(tuple(deleted))
 
 
 @task_handler

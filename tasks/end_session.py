@@ -27,17 +27,17 @@ from botocore.exceptions import ClientError
 from tasks.common.aws import client
 from tasks.common.container_contract import EXPIRES_AT as EXPIRES_AT_VARIABLE
 from tasks.common.container_contract import SESSION_ID as SESSION_ID_VARIABLE
+from tasks.common.end_request import TOKEN_GONE, EndRequest, record_end_request
 from tasks.common.errors import SessionNotHeld
 from tasks.common.models import format_timestamp, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
+from tasks.common.tags import SESSION_TAG, STACK_TAG, as_key_value_list
 from tasks.common.validation import check_end_reason, check_session_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-#: The token was answered already, or the hold timed out: the session is not holding.
-TOKEN_GONE = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 #: How many stored tokens one EndSession tries (a retried hold replaces its token).
 MAX_TOKEN_READS = 3
 #: The reason a session ends when its bastion task stopped by itself.
@@ -160,17 +160,29 @@ def end_session(
 ) -> EndedSession:
     """Answer the session's hold token with the reason; SessionNotHeld if nothing holds.
 
-    A token Step Functions no longer knows may have just been replaced: a retried
-    HoldSession stores its attempt's new token. The parameter is read again, and a new
-    token is answered instead (a few times at most).
+    The end is recorded first (:mod:`tasks.common.end_request`), so a hold attempt that
+    starts after this reads it and ends at once. A token Step Functions no longer knows may
+    have just been replaced (a retried HoldSession stores its attempt's new token): the
+    parameter is read again and a new token answered. A token that stays dead and unchanged
+    belongs to an attempt that died: the recorded end ends the next one.
     """
     name = settings.parameter_name(request.session_id)
     ended = EndedSession(request.session_id, request.reason, format_timestamp(now))
+    token = _stored_token(ssm, name, request.session_id)
+    recorded = record_end_request(
+        ssm,
+        name,
+        EndRequest(ended.reason, ended.ended_at),
+        as_key_value_list({SESSION_TAG: request.session_id, STACK_TAG: settings.stack_name}),
+    )
+    if not recorded:
+        raise SessionNotHeld(f"session {request.session_id} has already ended")
     answered: set[str] = set()
     for _ in range(MAX_TOKEN_READS):
-        token = _stored_token(ssm, name, request.session_id)
         if token in answered:
-            break  # the same dead token: nothing holds any more
+            # The same dead token: its attempt died, and the next one will read the end.
+            logger.info("recorded the end for the hold's next attempt", extra=ended.to_dict())
+            return ended
         answered.add(token)
         try:
             sfn.send_task_success(
@@ -178,8 +190,11 @@ def end_session(
                 output=json.dumps({"reason": ended.reason, "endedAt": ended.ended_at}),
             )
         except ClientError as error:
+            if error_code(error) == "TaskTimedOut":
+                raise SessionNotHeld(f"session {request.session_id} has already ended") from None
             if error_code(error) not in TOKEN_GONE:
                 raise
+            token = _stored_token(ssm, name, request.session_id)
             continue
         logger.info("ended the session", extra={"reason": ended.reason})
         return ended

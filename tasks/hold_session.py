@@ -1,7 +1,9 @@
 """HoldSession: keep the session's task token where EndSession can find it.
 
 This is the ``.waitForTaskToken`` task: it returns at once, and the execution waits
-until the token is answered (an early end) or the state's timeout fires (expiry).
+until the token is answered (an early end) or the state's timeout fires (expiry). Each
+attempt of the state has its own token; an end recorded while no attempt held (the one
+before died) is answered with this attempt's token at once (:mod:`tasks.common.end_request`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
+from tasks.common.end_request import TOKEN_GONE, read_end_request
 from tasks.common.models import Session, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
@@ -48,8 +51,27 @@ class HeldSession:
         return {"parameterName": self.parameter_name}
 
 
-def hold_session(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> HeldSession:
-    """Store the task token (and the expiry) under the session id."""
+def hold_session(
+    request: HoldSessionInput, *, settings: Settings, ssm: Any, sfn: Any
+) -> HeldSession:
+    """Store the task token (and the expiry) under the session id; then, if an end was
+    recorded meanwhile, answer the token with it."""
+    held = _store_token(request, settings=settings, ssm=ssm)
+    ended = read_end_request(ssm, held.parameter_name)
+    if ended is not None:
+        try:
+            sfn.send_task_success(
+                taskToken=request.task_token,
+                output=json.dumps({"reason": ended.reason, "endedAt": ended.ended_at}),
+            )
+        except ClientError as error:
+            if error_code(error) not in TOKEN_GONE:
+                raise
+        logger.info("ended the hold: an end was recorded", extra={"reason": ended.reason})
+    return held
+
+
+def _store_token(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> HeldSession:
     session = request.session
     name = settings.parameter_name(session.session_id)
     value = json.dumps({"taskToken": request.task_token, "expiresAt": session.expires_at})
@@ -79,4 +101,6 @@ def hold_session(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """HoldSession."""
     request = HoldSessionInput.from_event(event)
-    return hold_session(request, settings=load_settings(), ssm=client("ssm")).to_dict()
+    return hold_session(
+        request, settings=load_settings(), ssm=client("ssm"), sfn=client("stepfunctions")
+    ).to_dict()

@@ -43,6 +43,18 @@ class InvocationFault:
 
 
 @dataclass
+class InvocationGate:
+    """Invocations of a function that wait until a test opens the gate."""
+
+    function_name: str
+    #: Invocations that pass before the gate closes on the next one.
+    passes_left: int
+    #: Set when an invocation waits at the gate; the test sets ``opened`` to let it on.
+    reached: threading.Event
+    opened: threading.Event
+
+
+@dataclass
 class AwsCallFault:
     """An AWS API action that answers with an error response."""
 
@@ -61,6 +73,7 @@ class Faults:
         self._lock = threading.Lock()
         self._invocation_faults: list[InvocationFault] = []
         self._call_faults: list[AwsCallFault] = []
+        self._gates: list[InvocationGate] = []
 
     def fail_invocation(
         self,
@@ -114,11 +127,38 @@ class Faults:
         with self._lock:
             self._call_faults.append(fault)
 
+    def gate_invocation(self, function_name: str, *, after: int = 0) -> InvocationGate:
+        """Make the invocation of ``function_name`` after the first ``after`` wait, before
+        its handler runs, until the test sets the returned gate's ``opened`` (once).
+        ``function_name`` matches as in :meth:`fail_invocation`."""
+        _check_times(1, after)
+        gate = InvocationGate(function_name, after, threading.Event(), threading.Event())
+        with self._lock:
+            self._gates.append(gate)
+        return gate
+
+    def wait_at_gate(self, answers_to: Callable[[str], bool], timeout: float = 60.0) -> None:
+        """Called for each invocation: wait here if a gate closes on it."""
+        with self._lock:
+            gate = next((g for g in self._gates if answers_to(g.function_name)), None)
+            if gate is None:
+                return
+            if gate.passes_left > 0:
+                gate.passes_left -= 1
+                return
+            self._gates.remove(gate)
+        gate.reached.set()
+        if not gate.opened.wait(timeout):
+            raise TimeoutError(f"the gate on {gate.function_name} was never opened")
+
     def clear(self) -> None:
-        """Disarm every fault."""
+        """Disarm every fault (and open every gate)."""
         with self._lock:
             self._invocation_faults.clear()
             self._call_faults.clear()
+            for gate in self._gates:
+                gate.opened.set()
+            self._gates.clear()
 
     def take_invocation_fault(
         self, answers_to: Callable[[str], bool], session_id: str | None = None

@@ -246,6 +246,8 @@ def invoke_in_process(
 ) -> bytes:
     """Run one invocation of ``function`` and answer like the Lambda Invoke API."""
     event = json.loads(body) if body else {}
+    # Before its context exists (its timeout runs from then) and outside the lock.
+    controls.faults.wait_at_gate(lambda target: answers_to(function, target))
     context = _context_for(function)
     session_id = session_of(event)
     fault: InvocationFault | None = controls.faults.take_invocation_fault(

@@ -11,6 +11,8 @@ Gaps filled (moto 5.2.5):
 * A Task whose Resource is a function ARN names every Lambda service error ``Exception``;
   AWS names it ``Lambda.<code>`` (``Lambda.ServiceException``...), which the recommended
   Lambda retrier matches.
+* A retried ``.waitForTaskToken`` task keeps the token of its first attempt; AWS issues
+  each attempt its own. Here every retry gets a new token (the earlier attempt's is over).
 * A ``.waitForTaskToken`` task's token stays answerable after the task timed out or was
   answered, while the execution runs on (SendTaskSuccess quietly succeeds; moto's own
   consumer-error path cannot even build its exceptions). Here answering it then fails with
@@ -85,11 +87,38 @@ def _keep_abort_final(original: Any) -> Any:
     return set_outcome
 
 
+def _waits_for_token(state: Any) -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+
+    resource = getattr(state, "resource", None)
+    return getattr(resource, "condition", None) == ResourceCondition.WaitForTaskToken
+
+
+def _attempt_token(env: Any) -> str | None:
+    return (env.states.context_object.context_object_data.get("Task") or {}).get("Token")
+
+
+def _new_token_per_attempt(env: Any) -> None:
+    """Before a retry of a ``.waitForTaskToken`` task, issue the attempt's own token."""
+    context = env.states.context_object
+    if not context.context_object_data.get("State", {}).get("RetryCount"):
+        return  # the first attempt: moto issued its token on entering the state
+    env.callback_pool_manager.add(context.update_task_token())
+
+
 def _evaluate_with_timeout(original: Any) -> Any:
     def evaluate_with_timeout(self: Any, env: Any) -> None:
+        token = None
+        if current() is not None and _waits_for_token(self):
+            _new_token_per_attempt(env)
+            token = _attempt_token(env)
         try:
             original(self, env)
         except Exception:
+            if token:  # the attempt failed (its function died, say): its token is over
+                _mark_ended(env.callback_pool_manager, token, "TaskDoesNotExist")
             if current() is not None and _is_aborted(env):
                 # Interrupted by StopExecution: no TaskFailed/Retry/Catch after the abort.
                 return

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from bastion.local import LocalAws
 from tests.local.conftest import create_function, create_state_machine, start
@@ -416,3 +417,34 @@ def test_a_callback_task_cut_short_keeps_its_timeout_path_and_heartbeat(
     # WHEN it runs, THEN its scheduled event carries both, read as they were meant to be
     details = _scheduled_details(aws, machine, {"sessionId": "s-1", "timeout": 45})
     assert (details["timeoutInSeconds"], details["heartbeatInSeconds"]) == (45, 20)
+
+
+def test_each_attempt_of_a_retried_callback_task_gets_its_own_token(aws: LocalAws) -> None:
+    # GIVEN a callback task whose handler stores its token and then dies, once, and whose
+    # retry waits at a gate until the test has looked at the first attempt's token
+    create_function(aws, "store-token", "store_token")
+    aws.faults.fail_invocation("store-token", error_type="Runtime.ExitError", crash_after=True)
+    gate = aws.faults.gate_invocation("store-token", after=1)
+    retry = {"ErrorEquals": ["Runtime.ExitError"], "IntervalSeconds": 1, "MaxAttempts": 2}
+    definition = {"StartAt": "Hold", "States": {"Hold": _hold(Retry=[retry], End=True)}}
+    machine = create_state_machine(aws, "hold", definition)
+    arn = start(aws, machine, "s-1", {"sessionId": "s-1", "timeout": 3600})
+    sfn = aws.client("stepfunctions")
+
+    # WHEN the first attempt has died and the retry waits
+    assert gate.reached.wait(20)
+    first = _wait_for_token(aws, "s-1")
+    # THEN the first attempt's token is over: answering it is refused
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=first, output="{}")
+    assert refused.value.response["Error"]["Code"] == "TaskDoesNotExist"
+
+    # WHEN the retry runs, THEN it stores a new token, and that one ends the task
+    gate.opened.set()
+    deadline = time.monotonic() + 20
+    while (second := _wait_for_token(aws, "s-1")) == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert second != first
+    sfn.send_task_success(taskToken=second, output='{"ended": true}')
+    final = aws.wait_for_execution(arn)
+    assert final["status"] == "SUCCEEDED", final

@@ -130,18 +130,63 @@ def test_no_parameter_is_not_held(mocked_aws: None) -> None:
         end()
 
 
-@pytest.mark.parametrize("code", ["InvalidToken", "TaskTimedOut", "TaskDoesNotExist"])
-def test_a_token_step_functions_no_longer_knows_is_not_held(mocked_aws: None, code: str) -> None:
+def _hold(token: str, sfn: Any = None) -> None:
     hold_session(
         HoldSessionInput(
-            task_token="old-token", session=Session.from_dict(load_event("hold_session")["session"])
+            task_token=token, session=Session.from_dict(load_event("hold_session")["session"])
         ),
         settings=Settings(),
         ssm=client("ssm"),
+        sfn=sfn or client("stepfunctions"),
     )
-    sfn = failing_client("stepfunctions", {"SendTaskSuccess": code})
+
+
+def test_a_hold_that_timed_out_answers_that_it_already_ended(mocked_aws: None) -> None:
+    # A hold that timed out is never retried (its timeout is the session's expiry).
+    _hold("old-token")
+    sfn = failing_client("stepfunctions", {"SendTaskSuccess": "TaskTimedOut"})
     with pytest.raises(SessionNotHeld, match="already ended"):
         end(sfn=sfn)
+
+
+@pytest.mark.parametrize("code", ["InvalidToken", "TaskDoesNotExist"])
+def test_an_end_between_two_attempts_of_the_hold_ends_the_next_one(
+    mocked_aws: None, code: str
+) -> None:
+    # GIVEN a hold whose stored token is its dead first attempt's
+    _hold("dead-token")
+
+    # WHEN the session is ended: no token can be answered
+    ended = end(sfn=failing_client("stepfunctions", {"SendTaskSuccess": code}))
+
+    # THEN the end is recorded
+    assert ended.reason == "ended-by-user"
+    recorded = client("ssm").get_parameter(Name=f"{NAME}/end")["Parameter"]["Value"]
+    assert json.loads(recorded) == {"reason": "ended-by-user", "endedAt": "2026-11-27T10:30:05Z"}
+
+    # WHEN the hold's next attempt stores its token
+    answered: list[tuple[str, str]] = []
+
+    class StepFunctions:
+        def send_task_success(self, taskToken: str, output: str) -> None:  # noqa: N803
+            answered.append((taskToken, output))
+
+    _hold("next-token", sfn=StepFunctions())
+
+    # THEN it answers its own token with the recorded end at once
+    assert answered == [("next-token", recorded)]
+    # AND a second end says the session has already ended
+    with pytest.raises(SessionNotHeld, match="already ended"):
+        end()
+
+
+def test_a_hold_with_no_end_recorded_only_stores_its_token(mocked_aws: None) -> None:
+    class StepFunctions:
+        def send_task_success(self, **_: Any) -> None:
+            raise AssertionError("nothing asked to end the session")
+
+    _hold("token", sfn=StepFunctions())
+    assert json.loads(client("ssm").get_parameter(Name=NAME)["Parameter"]["Value"])["taskToken"]
 
 
 def test_a_token_replaced_by_a_retried_hold_is_answered(mocked_aws: None) -> None:
@@ -151,6 +196,7 @@ def test_a_token_replaced_by_a_retried_hold_is_answered(mocked_aws: None) -> Non
         HoldSessionInput(task_token="dead-token", session=session),
         settings=Settings(),
         ssm=client("ssm"),
+        sfn=client("stepfunctions"),
     )
     answered: list[str] = []
 
@@ -162,8 +208,9 @@ def test_a_token_replaced_by_a_retried_hold_is_answered(mocked_aws: None) -> Non
                     HoldSessionInput(task_token="new-token", session=session),
                     settings=Settings(),
                     ssm=client("ssm"),
+                    sfn=client("stepfunctions"),
                 )
-                error = {"Error": {"Code": "TaskTimedOut", "Message": "gone"}}
+                error = {"Error": {"Code": "TaskDoesNotExist", "Message": "gone"}}
                 raise ClientError(error, "SendTaskSuccess")
 
     # WHEN the session is ended

@@ -19,7 +19,9 @@ NAME = f"{PARAMETER_PREFIX}/s-0001"
 
 def hold(session: Session, token: str) -> HeldSession:
     request = HoldSessionInput(task_token=token, session=session)
-    return hold_session(request, settings=Settings(), ssm=client("ssm"))
+    return hold_session(
+        request, settings=Settings(), ssm=client("ssm"), sfn=client("stepfunctions")
+    )
 
 
 def stored(name: str = NAME) -> dict:
@@ -57,7 +59,9 @@ def test_a_retried_hold_replaces_the_token(mocked_aws: None, session: Session) -
 def test_the_prefix_comes_from_the_settings(mocked_aws: None, session: Session) -> None:
     request = HoldSessionInput(task_token="t", session=session)
     settings = Settings(session_parameter_prefix="/team-a/bastions")
-    result = hold_session(request, settings=settings, ssm=client("ssm"))
+    result = hold_session(
+        request, settings=settings, ssm=client("ssm"), sfn=client("stepfunctions")
+    )
     assert result.parameter_name == "/team-a/bastions/s-0001"
     assert stored("/team-a/bastions/s-0001")["taskToken"] == "t"
 

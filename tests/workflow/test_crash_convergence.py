@@ -362,6 +362,40 @@ def test_a_function_that_dies_once_under_any_of_lambdas_names_is_retried(
     assert state_attempts(harness, arn, "DeleteSessionSecurityGroup") == [death, SUCCEEDED]
 
 
+def test_an_early_end_between_two_attempts_of_the_hold_ends_the_session(
+    harness: Harness,
+) -> None:
+    # GIVEN a hold whose first attempt stores its token and then dies, and whose retry
+    # waits (at a gate) before its function runs
+    rules_before = harness.control_plane_rules()
+    crash_after_the_call(harness, "HoldSession")
+    gate = harness.aws.faults.gate_invocation("HoldSessionFunction", after=1)
+    session_id, arn = harness.start(harness.request(durationMinutes=LONG_SESSION_MINUTES))
+    assert gate.reached.wait(30), "the hold was never retried"
+    [first_token] = hold_tokens(harness, session_id)
+
+    # WHEN the user ends the session now, while no attempt holds
+    answer = harness.end_session(session_id, "ended-by-user")
+
+    # THEN EndSession records the end (the stored token is the dead attempt's)
+    assert answer["functionError"] is None, answer
+    assert answer["payload"]["reason"] == "ended-by-user"
+    with pytest.raises(harness.sfn.exceptions.TaskDoesNotExist):
+        harness.sfn.send_task_success(taskToken=first_token, output="{}")
+
+    # WHEN the retried hold runs
+    gate.opened.set()
+
+    # THEN it holds with a token of its own, finds the end and ends the session at once
+    assert_ended_cleanly(harness, arn, session_id, rules_before, "ended-by-user")
+    tokens = hold_tokens(harness, session_id)
+    assert len(tokens) == 2 and tokens[1] != first_token, tokens
+    assert state_attempts(harness, arn, "HoldSession") == [FUNCTION_DIED, SUCCEEDED]
+    # AND EndSession after the end says so
+    after = harness.end_session(session_id, "ended-by-user")
+    assert after["payload"]["errorType"] == "SessionNotHeld", after
+
+
 # ----------------------------------------------------------------------- EndSession
 
 
