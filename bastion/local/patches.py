@@ -1,7 +1,9 @@
 """Install every patch of moto, once per process.
 
 Each patch keeps moto's original behaviour while no :class:`~bastion.local.LocalAws` runs,
-so installing them never changes a plain ``mock_aws`` test.
+so installing them never changes a plain ``mock_aws`` test. Installing fails loudly on any
+moto but the pinned release, and on any patched part whose shape moved
+(:mod:`bastion.local.patching`, :mod:`bastion.local.patch_index`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bastion.local import (
     ssm_fixes,
     stepfunctions_fixes,
 )
+from bastion.local.patching import check_moto_version
 
 _lock = threading.Lock()
 _installed = False
@@ -31,6 +34,7 @@ def install_patches() -> None:
     with _lock:
         if _installed:
             return
+        check_moto_version()
         for module in (
             faults,
             lambda_runtime,
