@@ -22,6 +22,7 @@ from benchmarks.asl import (
     steps_before,
 )
 from benchmarks.calls import EVENTBRIDGE, STEP_FUNCTIONS, ApiCall
+from benchmarks.history import HISTORY_EVENT_LIMIT, history_bounds
 from benchmarks.importtime import (
     LAMBDA,
     OUTSIDE,
@@ -81,6 +82,7 @@ TITLE_TEARDOWN = "Teardown waiting for the ENI (simulated clock)"
 TITLE_COST = "Cost per session (us-east-1)"
 TITLE_IMPORTS = "Cold import time of the Lambda handlers"
 TITLE_THROUGHPUT = "Local throughput"
+TITLE_HISTORY = "Execution history, worst case, against the 25,000-event quota"
 TITLE_TARGETS = "Targets"
 TITLES = (
     TITLE_TARGETS,
@@ -95,6 +97,7 @@ TITLES = (
     TITLE_COST,
     TITLE_IMPORTS,
     TITLE_THROUGHPUT,
+    TITLE_HISTORY,
 )
 
 
@@ -896,6 +899,32 @@ def throughput_table(results: BenchResults) -> Table:
     )
 
 
+def history_table() -> Table:
+    """Each machine's most history events (read from the rendered ASL) and the margin."""
+    rows = [
+        (
+            bound.machine,
+            bound.scenario,
+            f"{bound.events:,}",
+            f"{bound.margin:,} ({bound.margin / HISTORY_EVENT_LIMIT:.0%})",
+            verdict(bound.ok),
+        )
+        for bound in history_bounds()
+    ]
+    return make_table(
+        TITLE_HISTORY,
+        ("machine", "worst case", "events", "margin", "result"),
+        rows,
+        notes=(
+            f"Step Functions fails a Standard execution at {HISTORY_EVENT_LIMIT:,} history "
+            "events (a hard quota). Bound: every state entered once (no machine loops), every "
+            "retrier run to its last attempt, per attempt 3 events for a Lambda task and 4 "
+            "for a .waitForTaskToken task (benchmarks/history.py).",
+        ),
+        numeric=(2,),
+    )
+
+
 def tables(results: BenchResults) -> list[Table]:
     """Every table, in :data:`TITLES` order."""
     built = [
@@ -911,6 +940,7 @@ def tables(results: BenchResults) -> list[Table]:
         cost_table(results),
         imports_table(results),
         throughput_table(results),
+        history_table(),
     ]
     if [table.title for table in built] != list(TITLES):
         raise RuntimeError("the tables are out of step with TITLES")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bastion.local import lambda_errors
+from benchmarks.history import HISTORY_EVENT_LIMIT, HistoryBound, history_bounds, worst_case_events
 from tasks.common.errors import TASK_ERROR_NAMES
-from tasks.find_orphaned_sessions import MAX_SESSIONS_PER_SWEEP
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
 from workflows.lambda_tasks import FUNCTION_DIED_ERRORS, TEARDOWN_TRANSIENT_ATTEMPTS
 from workflows.lint import (
@@ -285,29 +285,25 @@ def test_a_teardown_step_outlasts_transient_errors_over_all_its_calls(file_name:
                 assert entry["MaxAttempts"] >= TEARDOWN_TRANSIENT_ATTEMPTS, (name, entry)
 
 
-#: Step Functions fails an execution whose history reaches this many events.
-HISTORY_EVENT_LIMIT = 25_000
+@pytest.mark.parametrize("bound", history_bounds(), ids=lambda bound: bound.machine)
+def test_the_worst_case_history_of_each_machine_fits_in_one_execution(bound: HistoryBound) -> None:
+    # Every state once, every retrier run out, a sweep of the most orphans it takes.
+    assert bound.events < HISTORY_EVENT_LIMIT, bound
 
 
-def _most_events(state: dict) -> int:
-    """The most history events one pass through ``state`` can write: entered and exited,
-    and for a task three per attempt (scheduled, started, ended), every retrier run out."""
-    if state["Type"] != "Task":
-        return 2
-    attempts = 1 + sum(retrier.get("MaxAttempts", 3) for retrier in state.get("Retry", []))
-    return 2 + 3 * attempts
-
-
-def test_a_full_sweep_fits_in_one_execution_history_even_when_every_retry_runs_out() -> None:
-    states = load("sweeper.asl.json")["States"]
-    map_name = "TearDownOrphanedSessions"
-    sweep_map = states[map_name]
-    iteration = 2 + sum(  # MapIterationStarted and its end, then the longest path
-        _most_events(state)
-        for name, state in sweep_map["ItemProcessor"]["States"].items()
-        if name != "SessionSwept"  # an iteration ends in one of its two outcomes
-    )
-    # the execution's start and end, the Map's own four events, the states around it
-    others = sum(_most_events(state) for name, state in states.items() if name != map_name)
-    around = 2 + 4 + others
-    assert MAX_SESSIONS_PER_SWEEP * iteration + around < HISTORY_EVENT_LIMIT, iteration
+def test_the_history_bound_counts_each_attempt_and_refuses_a_loop() -> None:
+    task = {"Type": "Task", "Resource": "x", "Retry": [{"ErrorEquals": ["E"], "MaxAttempts": 4}]}
+    hold = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {**task, "Next": "B"},
+            "B": {**hold, "Next": "C"},
+            "C": {"Type": "Succeed"},
+        },
+    }
+    # execution 2; A: 2 + 3 x 5 attempts; B: 2 + 4 x 1; C: 2
+    assert worst_case_events(definition) == 2 + 17 + 6 + 2
+    looping = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "A"}}}
+    with pytest.raises(ValueError, match="loops back to A"):
+        worst_case_events(looping)

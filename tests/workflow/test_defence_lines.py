@@ -332,3 +332,41 @@ def test_the_sweeper_schedule_is_a_rate_or_cron_parameter() -> None:
                 "SweeperSchedule": "every 15 minutes",
             },
         )
+
+
+def test_two_sweeps_at_once_tear_each_orphan_down_and_neither_fails(harness: Harness) -> None:
+    # GIVEN three sessions aborted while the teardown rule was off, and a ghost's resources
+    disable(harness, TEARDOWN_RULE)
+    orphans = ["ghost-session"]
+    for _ in range(3):
+        session_id, arn = harness.start(harness.request(durationMinutes=480))
+        harness.wait_until_holding(arn, session_id)
+        harness.sfn.stop_execution(executionArn=arn)
+        assert harness.finish(arn)["status"] == "ABORTED"
+        orphans.append(session_id)
+    ghost_session(harness, "ghost-session")
+    # AND both sweeps' searches held back until both sweeps have started, so that each
+    # finds every orphan (a sweep of 40 orphans can outlast the 15-minute schedule)
+    gates = [harness.aws.faults.gate_invocation("FindOrphanedSessionsFunction") for _ in "ab"]
+
+    # WHEN the schedule fires twice, and both searches run
+    (first,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
+    (second,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
+    for gate in gates:
+        assert gate.reached.wait(30), "a sweep never searched"
+    for gate in gates:
+        gate.opened.set()
+    sweeps = [harness.aws.wait_for_execution(str(d.result), timeout=120) for d in (first, second)]
+
+    # THEN both sweeps found every orphan and both succeeded: no teardown step failed
+    for sweep in sweeps:
+        assert sweep["status"] == "SUCCEEDED", sweep
+        output = json.loads(sweep["output"])
+        assert sorted(output["orphans"]["sessionIds"]) == sorted(orphans), output
+        assert output["sweep"]["notSwept"] == [], output
+    # AND nothing of any orphan is left, and nothing else was started
+    for orphan in orphans:
+        inventory = harness.aws.inventory(orphan)
+        assert inventory.is_empty, inventory.render()
+    teardown_machine = harness.stack.state_machine_arn("TeardownStateMachine")
+    assert harness.sfn.list_executions(stateMachineArn=teardown_machine)["executions"] == []
