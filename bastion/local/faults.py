@@ -55,6 +55,16 @@ class InvocationGate:
 
 
 @dataclass
+class ResultEdit:
+    """A field removed from the result of a function's successful invocations."""
+
+    function_name: str
+    field: str
+    remaining: int | None
+    passes_left: int = 0
+
+
+@dataclass
 class AwsCallFault:
     """An AWS API action that answers with an error response."""
 
@@ -74,6 +84,7 @@ class Faults:
         self._invocation_faults: list[InvocationFault] = []
         self._call_faults: list[AwsCallFault] = []
         self._gates: list[InvocationGate] = []
+        self._result_edits: list[ResultEdit] = []
 
     def fail_invocation(
         self,
@@ -127,6 +138,22 @@ class Faults:
         with self._lock:
             self._call_faults.append(fault)
 
+    def drop_result_field(self, function_name: str, field: str, *, times: int | None = 1) -> None:
+        """Remove ``field`` from the result of the next ``times`` successful invocations of
+        ``function_name`` (matched as in :meth:`fail_invocation`): a function that answers
+        without something a later state reads."""
+        _check_times(times, 0)
+        with self._lock:
+            self._result_edits.append(ResultEdit(function_name, field, times))
+
+    def take_result_edit(self, answers_to: Callable[[str], bool]) -> ResultEdit | None:
+        """The first result edit for the function ``answers_to`` accepts (one firing)."""
+        with self._lock:
+            for edit in self._result_edits:
+                if answers_to(edit.function_name):
+                    return _fire(self._result_edits, edit)  # type: ignore[no-any-return]
+        return None
+
     def gate_invocation(self, function_name: str, *, after: int = 0) -> InvocationGate:
         """Make the invocation of ``function_name`` after the first ``after`` wait, before
         its handler runs, until the test sets the returned gate's ``opened`` (once).
@@ -156,6 +183,7 @@ class Faults:
         with self._lock:
             self._invocation_faults.clear()
             self._call_faults.clear()
+            self._result_edits.clear()
             for gate in self._gates:
                 gate.opened.set()
             self._gates.clear()

@@ -39,6 +39,14 @@ _EXEC = f"{_SFN}.asl.component.state.exec"
 
 PATCHES: tuple[Patch, ...] = (
     Patch(
+        "stepfunctions_fixes",
+        f"{_SFN}.asl.component.common.error_name.error_equals_decl.ErrorEqualsDecl",
+        "_eval_body",
+        "(self, env)",
+        "States.ALL catches and retries States.Runtime and States.DataLimitExceeded; on AWS "
+        "neither is caught by States.ALL, and States.Runtime by nothing: the execution fails",
+    ),
+    Patch(
         "faults",
         "moto.core.responses.BaseResponse",
         "call_action",
@@ -167,7 +175,8 @@ PATCHES: tuple[Patch, ...] = (
         f"{_EXEC}.state_task.state_task_lambda.StateTaskLambda",
         "_from_error",
         "(self, env, ex)",
-        "a Lambda service error is named Exception, not Lambda.<code> as on AWS",
+        "a Lambda service error is named Exception, not Lambda.<code> as on AWS; so is a "
+        "Parameters path that does not resolve, States.Runtime on AWS",
     ),
     Patch(
         "stepfunctions_fixes",

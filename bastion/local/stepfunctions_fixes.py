@@ -10,7 +10,8 @@ Gaps filled (moto 5.2.5):
 * ``StartExecution`` without a name names every execution ``None``; AWS generates a UUID.
 * A Task whose Resource is a function ARN names every Lambda service error ``Exception``;
   AWS names it ``Lambda.<code>`` (``Lambda.ServiceException``...), which the recommended
-  Lambda retrier matches.
+  Lambda retrier matches. A path of its Parameters that does not resolve is ``Exception``
+  too; on AWS it is ``States.Runtime``.
 * A retried ``.waitForTaskToken`` task keeps the token of its first attempt; AWS issues
   each attempt its own. Here every retry gets a new token (the earlier attempt's is over).
 * A ``.waitForTaskToken`` task's token stays answerable after the task timed out or was
@@ -28,6 +29,11 @@ Gaps filled (moto 5.2.5):
   pop the values anyway: they pop the state's input instead, write it into the history
   as ``timeoutInSeconds``, and every later GetExecutionHistory of that execution fails.
   Here the seconds, fixed or read from a path, are always pushed.
+* ``States.ALL`` catches and retries ``States.Runtime`` (a path that does not resolve in
+  Parameters, ``TimeoutSecondsPath``...) and ``States.DataLimitExceeded``. On AWS neither
+  is caught by ``States.ALL``, and ``States.Runtime`` by nothing at all: the execution fails
+  at once, past every Catch (Step Functions developer guide, "Handling errors in Step
+  Functions workflows"). Here too.
 * Executions emit no "Step Functions Execution Status Change" events; here each start
   and end puts one on the local EventBridge (:mod:`bastion.local.eventbridge`).
 * A function a state machine invokes is invoked as the machine's role (recorded by
@@ -127,6 +133,28 @@ def _evaluate_with_timeout(original: Any) -> Any:
     return evaluate_with_timeout
 
 
+#: Errors that fail the execution past every Catch and Retry on AWS.
+UNCATCHABLE = "States.Runtime"
+#: Errors ``States.ALL`` does not match on AWS (a Catch naming them still does).
+NOT_MATCHED_BY_ALL = frozenset({UNCATCHABLE, "States.DataLimitExceeded"})
+
+
+def _runtime_errors_pass_states_all(original: Any) -> Any:
+    def eval_body(self: Any, env: Any) -> None:
+        if current() is None:
+            original(self, env)
+            return
+        name = getattr(env.stack[-1], "error_name", None)
+        listed = {getattr(error, "error_name", None) for error in self.error_names}
+        if name == UNCATCHABLE or (name in NOT_MATCHED_BY_ALL and "States.ALL" in listed):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    return eval_body
+
+
 def _own_scope_stack(original: Any) -> Any:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
@@ -170,16 +198,39 @@ def _send_task_failure(original: Any) -> Any:
 
 def _lambda_service_error(original: Any) -> Any:
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.api import (
+        HistoryEventType,
+        LambdaFunctionFailedEventDetails,
+        TaskFailedEventDetails,
+    )
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
         CustomErrorName,
     )
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
     )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 
     def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if current() is not None and isinstance(ex, NoSuchJsonPathError):
+            # A path of the state's Parameters that does not resolve: States.Runtime on AWS.
+            return FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
+                        error=StatesErrorNameType.StatesRuntime.to_name(), cause=str(ex)
+                    )
+                ),
+            )
         if current() is None or not isinstance(ex, ClientError):
             return original(self, env, ex)
         error = f"Lambda.{ex.response['Error']['Code']}"
@@ -357,6 +408,9 @@ def _invoke_as_machine_role(original: Any) -> Any:
 def install() -> None:
     """Patch execution stop and naming, outcome finality, task timeouts, SendTaskFailure,
     Lambda errors, status-change events and the role a machine invokes functions as."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
     from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import Heartbeat
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -378,6 +432,7 @@ def install() -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
     replace_attribute(Preprocessor, "__init__", _own_scope_stack)
+    replace_attribute(ErrorEqualsDecl, "_eval_body", _runtime_errors_pass_states_all)
     replace_attribute(Environment, "set_stop", _set_stop)
     replace_attribute(ExecutionWorker, "stop", _stop_when_started)
     replace_attribute(Environment, "set_error", _keep_abort_final)

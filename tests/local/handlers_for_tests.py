@@ -92,3 +92,8 @@ def overrun(event: Any, context: Any) -> dict[str, Any]:
     """Keep working until past the function's timeout, then answer (too late)."""
     time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
     return {"answered": "too late"}
+
+
+def oversized(event: Any, context: Any) -> dict[str, Any]:
+    """Answer more than Step Functions' 256 KiB payload quota."""
+    return {"blob": "x" * 300_000}

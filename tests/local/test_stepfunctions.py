@@ -448,3 +448,78 @@ def test_each_attempt_of_a_retried_callback_task_gets_its_own_token(aws: LocalAw
     sfn.send_task_success(taskToken=second, output='{"ended": true}')
     final = aws.wait_for_execution(arn)
     assert final["status"] == "SUCCEEDED", final
+
+
+def _function_task(function_arn: str, **fields: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": function_arn, **fields}
+
+
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+RETRY_ALL = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1}]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"Parameters": {"vpcId.$": "$.controlPlane.vpcId"}},
+        {"TimeoutSecondsPath": "$.bastion.holdSeconds"},
+    ],
+    ids=["Parameters path", "TimeoutSecondsPath"],
+)
+def test_a_runtime_error_fails_the_execution_past_states_all(
+    aws: LocalAws, broken: dict[str, Any]
+) -> None:
+    # GIVEN a task reading a path its input lacks, retrying and catching States.ALL
+    # (and naming States.Runtime itself)
+    arn = create_function(aws, "echo", "echo")
+    catch = [{**CATCH_ALL[0], "ErrorEquals": ["States.Runtime"]}, *CATCH_ALL]
+    definition = {
+        "StartAt": "Read",
+        "States": {
+            "Read": _function_task(arn, Retry=RETRY_ALL, Catch=catch, End=True, **broken),
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_state_machine(aws, "runtime", definition)
+
+    # WHEN it runs, THEN the execution fails at once with States.Runtime: no retry, no catch
+    final = aws.wait_for_execution(start(aws, machine, "run-1", {"widget": 1}))
+    assert (final["status"], final.get("error")) == ("FAILED", "States.Runtime"), final
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in aws.history(final["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["Read"]
+    assert aws.invocations == []
+
+
+def test_data_limit_exceeded_passes_states_all_but_not_its_own_name(aws: LocalAws) -> None:
+    # GIVEN a function answering more than 256 KiB, caught by States.ALL in one machine
+    # and by its own name in another
+    arn = create_function(aws, "oversized", "oversized")
+    by_name = [{**CATCH_ALL[0], "ErrorEquals": ["States.DataLimitExceeded"]}]
+    finals = []
+    for name, catch in (("all", CATCH_ALL), ("named", by_name)):
+        definition = {
+            "StartAt": "Big",
+            "States": {
+                "Big": _function_task(arn, Catch=catch, End=True),
+                "Caught": {
+                    "Type": "Pass",
+                    "Parameters": {"caught.$": "$.error.Error"},
+                    "End": True,
+                },
+            },
+        }
+        machine = create_state_machine(aws, f"big-{name}", definition)
+        finals.append(aws.wait_for_execution(start(aws, machine, "run-1", {})))
+
+    # THEN States.ALL lets it through and the execution fails; the named catcher catches it
+    caught_by_all, caught_by_name = finals
+    assert (caught_by_all["status"], caught_by_all["error"]) == (
+        "FAILED",
+        "States.DataLimitExceeded",
+    ), caught_by_all
+    assert caught_by_name["status"] == "SUCCEEDED", caught_by_name
+    assert json.loads(caught_by_name["output"]) == {"caught": "States.DataLimitExceeded"}
