@@ -114,6 +114,10 @@ def _new_token_per_attempt(env: Any) -> None:
     env.callback_pool_manager.add(context.update_task_token())
 
 
+#: moto's exceptions for a state's TimeoutSeconds and a callback's timeout or heartbeat.
+_TIMEOUT_ERRORS = frozenset({"EvalTimeoutError", "CallbackTimeoutError", "HeartbeatTimeoutError"})
+
+
 def _evaluate_with_timeout(original: Any) -> Any:
     def evaluate_with_timeout(self: Any, env: Any) -> None:
         token = None
@@ -122,9 +126,11 @@ def _evaluate_with_timeout(original: Any) -> Any:
             token = _attempt_token(env)
         try:
             original(self, env)
-        except Exception:
-            if token:  # the attempt failed (its function died, say): its token is over
-                _mark_ended(env.callback_pool_manager, token, "TaskDoesNotExist")
+        except Exception as error:
+            if token:  # the attempt timed out, or failed (its function died): its token is over
+                timed_out = type(error).__name__ in _TIMEOUT_ERRORS
+                outcome = "TaskTimedOut" if timed_out else "TaskDoesNotExist"
+                _mark_ended(env.callback_pool_manager, token, outcome)
             if current() is not None and _is_aborted(env):
                 # Interrupted by StopExecution: no TaskFailed/Retry/Catch after the abort.
                 return
