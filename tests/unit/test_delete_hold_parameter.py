@@ -55,7 +55,7 @@ def test_deletes_an_end_recorded_for_the_session_too(mocked_aws: None, session: 
 
     # WHEN the session's parameters are deleted, THEN both go, and no other session's
     assert delete() == DeletedParameters((NAME, f"{NAME}/end"))
-    assert names() == ["/fargate-bastion/sessions/s-0002"]
+    assert names() == [f"{PARAMETER_PREFIX}/s-0002"]
 
 
 def test_a_rerun_or_no_parameter_is_success(mocked_aws: None, session: Session) -> None:
