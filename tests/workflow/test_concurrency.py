@@ -45,7 +45,13 @@ def quiet_harness() -> Iterator[Harness]:
     # The conftest's harness, with the stack logging warnings only: a hundred sessions'
     # INFO lines cost about a tenth of the run.
     with LocalAws(region="us-east-1", time_scale=60.0) as aws:
-        yield deploy_for_tests(aws, parameters={"LogLevel": "WARNING"})
+        yield deploy_for_tests(
+            aws,
+            parameters={
+                "LogLevel": "WARNING",
+                "AllowedClusters": ",".join(name for name, _ in PLAN),
+            },
+        )
 
 
 def _describe_failure(session: FleetSession, final: dict[str, Any]) -> str:
