@@ -69,6 +69,9 @@ class SessionView:
     address: str | None = None
     ssh_command: str | None = None
     expires_at: str | None = None
+    #: Where the control-plane rule landed: ``control-plane-only``, or
+    #: ``cluster-security-group`` (which EKS also attaches to nodes and Fargate pods).
+    control_plane_rule_scope: str | None = None
     end_reason: str | None = None
     error: dict[str, str] | None = None
 
@@ -85,6 +88,7 @@ class SessionView:
             "address": self.address,
             "sshCommand": self.ssh_command,
             "expiresAt": self.expires_at,
+            "controlPlaneRuleScope": self.control_plane_rule_scope,
             "endReason": self.end_reason,
             "error": self.error,
             "steps": [step.to_dict() for step in self.steps],
@@ -204,6 +208,7 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
         address=connect.get("address"),
         ssh_command=connect.get("sshCommand"),
         expires_at=(ready or {}).get("expiresAt"),
+        control_plane_rule_scope=(ready or {}).get("controlPlaneRuleScope"),
         end_reason=end_reason,
         error=error,
     )

@@ -21,13 +21,11 @@ from bastion.cli import keys
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
 from bastion.follow import error_message, history
+from tasks.api_view import ABORTED_BY_USER
 
 #: States of the teardown: once one is entered, the session is ending.
 TEARDOWN_STATES = frozenset({"RecordValidationError", "MarkSessionExpired", "StopBastionTask"})
 READY_STATE = "BastionReady"
-#: The error an execution is stopped with when its user ends it while nothing holds it
-#: (the API's DELETE uses the same).
-ABORTED_BY_USER = "SessionEndedByUser"
 #: Execution errors that mean "refused before anything was created".
 REFUSALS = frozenset({"InvalidRequest", "ClusterNotFound", "ClusterNotPrivate"})
 

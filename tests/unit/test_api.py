@@ -628,6 +628,7 @@ READY = {
     "address": "54.1.2.3",
     "sshCommand": "ssh bastion@54.1.2.3",
     "expiresAt": "2026-11-27T11:00:00Z",
+    "controlPlaneRuleScope": "cluster-security-group",
 }
 
 
@@ -696,6 +697,8 @@ def test_a_ready_session_shows_where_to_connect_and_until_when() -> None:
     assert view["address"] == "54.1.2.3"
     assert view["sshCommand"] == "ssh bastion@54.1.2.3"
     assert view["expiresAt"] == "2026-11-27T11:00:00Z"
+    # AND it says the rule went on the cluster security group, which also reaches the nodes
+    assert view["controlPlaneRuleScope"] == "cluster-security-group"
 
 
 def test_a_session_in_teardown_is_ending_and_no_longer_offers_its_address() -> None:
