@@ -47,6 +47,15 @@ PATCHES: tuple[Patch, ...] = (
         "neither is caught by States.ALL, and States.Runtime by nothing: the execution fails",
     ),
     Patch(
+        "stepfunctions_fixes",
+        f"{_SFN}.backend.execution.Execution",
+        "status",
+        "property(self)",
+        "an execution is listed from the moment it is created, but reading its status before "
+        "its worker starts raises AttributeError: ListExecutions with a status filter fails "
+        "while another execution is being started",
+    ),
+    Patch(
         "faults",
         "moto.core.responses.BaseResponse",
         "call_action",

@@ -161,6 +161,20 @@ def _runtime_errors_pass_states_all(original: Any) -> Any:
     return eval_body
 
 
+def _status_before_start(original: property) -> property:
+    """An execution is listed (ListExecutions, with a status filter too) from the moment
+    StartExecution creates it; moto sets its status only when its worker starts, and reading
+    it in between raised. AWS lists it RUNNING once StartExecution has answered."""
+
+    def status(self: Any) -> str:
+        if self.exec_status is None:
+            return "RUNNING"
+        value: str = original.fget(self) if original.fget else "RUNNING"
+        return value
+
+    return property(status)
+
+
 def _own_scope_stack(original: Any) -> Any:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
@@ -450,6 +464,7 @@ def install() -> None:
     replace_attribute(StateTaskLambda, "_from_error", _lambda_service_error)
     replace_attribute(StepFunctionsParserBackend, "start_execution", _start_execution)
     replace_attribute(Execution, "start", _execution_started)
+    replace_attribute(Execution, "status", _status_before_start)
     replace_attribute(StateTaskServiceCallback, "_eval_integration_pattern", _token_final)
     for answering in ("send_task_success", "send_task_failure"):
         replace_attribute(

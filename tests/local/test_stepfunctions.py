@@ -523,3 +523,30 @@ def test_data_limit_exceeded_passes_states_all_but_not_its_own_name(aws: LocalAw
     ), caught_by_all
     assert caught_by_name["status"] == "SUCCEEDED", caught_by_name
     assert json.loads(caught_by_name["output"]) == {"caught": "States.DataLimitExceeded"}
+
+
+def test_an_execution_whose_worker_has_not_started_is_listed_running(aws: LocalAws) -> None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    # GIVEN an execution caught between its creation and its worker's start (moto lists it
+    # then, with no status yet; a status filter over it raised AttributeError)
+    definition = {
+        "StartAt": "Pause",
+        "States": {"Pause": {"Type": "Wait", "Seconds": 3600, "End": True}},
+    }
+    machine = create_state_machine(aws, "pause", definition)
+    arn = start(aws, machine, "run-1", {})
+    backend = stepfunctions_parser_backends[aws.account_id][aws.region]
+    execution = backend.describe_execution(arn)
+    started = execution.exec_status
+    execution.exec_status = None
+    try:
+        # WHEN a caller lists the machine's running executions
+        listed = aws.client("stepfunctions").list_executions(
+            stateMachineArn=machine, statusFilter="RUNNING"
+        )["executions"]
+    finally:
+        execution.exec_status = started
+
+    # THEN it is listed RUNNING, as AWS lists an execution once StartExecution has answered
+    assert [(e["executionArn"], e["status"]) for e in listed] == [(arn, "RUNNING")]

@@ -105,7 +105,12 @@ def bastion_task(session: Session, settings: Settings, group_id: str) -> str:
 
 
 def hold_parameter(session: Session) -> None:
-    hold_session(HoldSessionInput("token", session), settings=Settings(), ssm=client("ssm"))
+    hold_session(
+        HoldSessionInput("token", session),
+        settings=Settings(),
+        ssm=client("ssm"),
+        sfn=client("stepfunctions"),
+    )
 
 
 def find(
@@ -280,6 +285,7 @@ def test_another_stacks_resources_and_hostile_tags_are_not_looked_at(
         HoldSessionInput("token", other),
         settings=Settings(stack_name="another-stack", session_parameter_prefix="/other"),
         ssm=client("ssm"),
+        sfn=client("stepfunctions"),
     )
     client("ec2").create_security_group(
         GroupName="wildcard",
