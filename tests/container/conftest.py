@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.container.endpoint import HttpsServer, https_server
 from tests.container.harness import (
     SETUP_HINT,
     SSHD,
@@ -101,3 +102,17 @@ def running_bastion(module_launcher: Launcher, user_key: ClientKey) -> Bastion:
     bastion = module_launcher.start(user_key.public_line)
     bastion.wait_for("started")
     return bastion
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
+    """A stand-in for the cluster's API endpoint: the one place a tunnel may lead."""
+    with https_server(tmp_path_factory.mktemp("endpoint")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
+    """Another HTTPS service the bastion can reach, which no tunnel may lead to."""
+    with https_server(tmp_path_factory.mktemp("elsewhere")) as server:
+        yield server

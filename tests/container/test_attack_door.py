@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.endpoint import HttpsServer, https_server
+from tests.container.endpoint import HttpsServer
 from tests.container.harness import (
     DEADLINE,
     Bastion,
@@ -31,18 +31,6 @@ from tests.container.harness import (
 )
 
 pytestmark = pytest.mark.container
-
-
-@pytest.fixture(scope="module")
-def cluster_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    with https_server(tmp_path_factory.mktemp("endpoint")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def another_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    with https_server(tmp_path_factory.mktemp("elsewhere")) as server:
-        yield server
 
 
 def _start(launcher: Launcher, key: ClientKey, endpoint: HttpsServer, mode: str) -> Bastion:
@@ -64,9 +52,9 @@ def either_mode(
     request: pytest.FixtureRequest,
     module_launcher: Launcher,
     user_key: ClientKey,
-    cluster_endpoint: HttpsServer,
+    endpoint: HttpsServer,
 ) -> Bastion:
-    return _start(module_launcher, user_key, cluster_endpoint, request.param)
+    return _start(module_launcher, user_key, endpoint, request.param)
 
 
 @contextlib.contextmanager
@@ -99,17 +87,17 @@ def _unix_listener(path: Path) -> Iterator[list[bytes]]:
         server.close()
 
 
-def test_stdio_forwarding_to_another_service_is_refused(
-    either_mode: Bastion, user_key: ClientKey, another_service: HttpsServer, tmp_path: Path
+def test_stdio_forwarding_to_elsewhere_is_refused(
+    either_mode: Bastion, user_key: ClientKey, elsewhere: HttpsServer, tmp_path: Path
 ) -> None:
     command = either_mode.ssh_command(user_key, tmp_path)
-    result = run([*command[:-1], "-W", f"127.0.0.1:{another_service.port}", command[-1]])
+    result = run([*command[:-1], "-W", f"127.0.0.1:{elsewhere.port}", command[-1]])
     assert result.returncode != 0
     assert "HTTP" not in result.stdout
     either_mode.wait_for(
         "sshd",
         lambda event: event["message"].endswith(
-            f"to connect to host 127.0.0.1 port {another_service.port}, but the request was denied."
+            f"to connect to host 127.0.0.1 port {elsewhere.port}, but the request was denied."
         ),
     )
 
@@ -164,17 +152,17 @@ def test_a_remote_forward_of_a_unix_socket_is_refused(
 
 
 def test_the_sftp_subsystem_is_refused_on_a_tunnel_only_bastion(
-    module_launcher: Launcher, user_key: ClientKey, cluster_endpoint: HttpsServer, tmp_path: Path
+    module_launcher: Launcher, user_key: ClientKey, endpoint: HttpsServer, tmp_path: Path
 ) -> None:
-    bastion = _start(module_launcher, user_key, cluster_endpoint, "tunnel")
+    bastion = _start(module_launcher, user_key, endpoint, "tunnel")
     result = bastion.ssh(user_key, tmp_path, "-s", "sftp")
     assert result.returncode == 255, (result.returncode, result.stdout, result.stderr)
 
 
 def test_agent_forwarding_is_refused_on_a_shell_bastion(
-    module_launcher: Launcher, user_key: ClientKey, cluster_endpoint: HttpsServer, tmp_path: Path
+    module_launcher: Launcher, user_key: ClientKey, endpoint: HttpsServer, tmp_path: Path
 ) -> None:
-    bastion = _start(module_launcher, user_key, cluster_endpoint, "shell")
+    bastion = _start(module_launcher, user_key, endpoint, "shell")
     agent_socket = tmp_path / "agent.sock"
     agent = subprocess.Popen(  # noqa: S603 - ssh-agent with a fixed argv
         [tool("ssh-agent"), "-D", "-a", str(agent_socket)],

@@ -11,12 +11,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.container.endpoint import VERSION_BODY, HttpsServer, https_server
+from tests.container.endpoint import VERSION_BODY, HttpsServer
 from tests.container.harness import (
     DEADLINE,
     ENDPOINT_HOST,
@@ -30,19 +29,6 @@ from tests.container.harness import (
 )
 
 pytestmark = pytest.mark.container
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    with https_server(tmp_path_factory.mktemp("endpoint")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    """Another HTTPS service the bastion can reach, which no tunnel may lead to."""
-    with https_server(tmp_path_factory.mktemp("elsewhere")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module", params=["tunnel", "shell"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.endpoint import VERSION_BODY, HttpsServer, https_server
+from tests.container.endpoint import VERSION_BODY, HttpsServer
 from tests.container.harness import DEADLINE, ClientKey, run, utc_in
 from tests.container.image import (
     ENDPOINT_NAME,
@@ -43,18 +43,6 @@ def launcher(image: str) -> Iterator[ImageLauncher]:
         yield launcher
     finally:
         launcher.stop_all()
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    with https_server(tmp_path_factory.mktemp("endpoint")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
-    with https_server(tmp_path_factory.mktemp("elsewhere")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
