@@ -1,5 +1,6 @@
 """Rules for container/Dockerfile, checked by reading it: nothing secret in the image,
-every download verified against a pinned value, every pin in one place.
+every download checked against a SHA-256 pinned in the Dockerfile, a target that takes
+nothing from any download, every pin in one place.
 
 Each checker returns the problems it finds (empty: none), so that a test can also feed
 it a bad Dockerfile and see it caught.
@@ -207,7 +208,12 @@ def _references(text: str) -> list[str]:
 
 
 def download_problems(text: str) -> list[str]:
-    """Downloads not checked against a pinned checksum, signature key or version."""
+    """Downloads not checked against a SHA-256 pinned in the Dockerfile itself.
+
+    A checksum published beside the binary and fetched with it proves only that both
+    came from the same place, so it does not count. A signature may be checked as
+    well, by a key whose pinned fingerprint is checked; it does not replace the pin.
+    """
     pinned = global_args(text)
     problems = []
     for instruction in instructions(text):
@@ -220,21 +226,43 @@ def download_problems(text: str) -> list[str]:
     return problems
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _pinned_sources(script: str, pinned: dict[str, str]) -> dict[str, set[str]]:
+    """Each name that stands for pinned ARGs: the ARGs themselves, and each shell
+    variable assigned from one (a checksum chosen per architecture)."""
+    sources = {name: {name} for name in pinned}
+    for name, source in re.findall(r"(\w+)=\"?\$\{(\w+)\}", script):
+        if source in pinned:
+            sources.setdefault(name, set()).add(source)
+    return sources
+
+
+def _checksum_problem(expected: str, sources: dict[str, set[str]], pinned: dict[str, str]) -> str:
+    """Why ``expected`` (the checksum half of a ``sha256sum --check`` line) is not a
+    SHA-256 pinned in the Dockerfile's head; empty when it is one."""
+    if re.search(r"[0-9a-fA-F]{64}", expected):
+        return "a checksum written into the RUN, not a pin"
+    names = [name for name in _references(expected) if name in sources]
+    if not names:
+        return "not a pin"
+    args = sorted({arg for name in names for arg in sources[name]})
+    unpinned = [arg for arg in args if not _SHA256.fullmatch(pinned[arg])]
+    return "; ".join(f"{arg} is not a SHA-256 (64 hex digits)" for arg in unpinned)
+
+
 def _run_problems(instruction: Instruction, pinned: dict[str, str]) -> list[str]:
     all_pipelines = [
         [argv(command) for command in pipeline] for pipeline in pipelines(instruction.arguments)
     ]
-    # Local variables assigned from pinned ARGs count as pinned (a checksum per architecture).
-    pinned_names = set(pinned)
-    for name, source in re.findall(r"(\w+)=\"?\$\{(\w+)\}", instruction.arguments):
-        if source in pinned:
-            pinned_names.add(name)
+    sources = _pinned_sources(instruction.arguments, pinned)
     problems: list[str] = []
     downloads = _downloads(all_pipelines, pinned, problems)
     downloaded = {download.file for download in downloads}
 
-    verified: dict[str, int] = {}  # artifact -> index of the pipeline verifying it
-    material: set[str] = set()  # checksum files, signatures and keys used to verify
+    verified: dict[str, int] = {}  # artifact -> index of the pipeline checking its SHA-256
+    material: set[str] = set()  # signatures and keys, checked by a pinned fingerprint
     imported_keys: list[str] = []
     fingerprint_checked = False
     for index, pipeline in enumerate(all_pipelines):
@@ -245,16 +273,21 @@ def _run_problems(instruction: Instruction, pinned: dict[str, str]) -> list[str]
                 expected, _, artifact = first[-1].partition("  ")
                 from_file = re.fullmatch(r"\$\(cat (\S+)\)", expected)
                 if from_file and from_file.group(1) in downloaded:
-                    material.add(from_file.group(1))
-                elif re.search(r"[0-9a-fA-F]{64}", expected) or not (
-                    set(_references(expected)) & pinned_names
-                ):
-                    problems.append(f"{artifact} is checked against {expected!r}, not a pin")
+                    problems.append(
+                        f"{artifact} is checked against {from_file.group(1)}, downloaded "
+                        "with it, not against a SHA-256 pinned in the Dockerfile"
+                    )
+                    continue
+                problem = _checksum_problem(expected, sources, pinned)
+                if problem:
+                    problems.append(f"{artifact} is checked against {expected!r}: {problem}")
                     continue
                 verified.setdefault(artifact.strip(), index)
             elif first[:1] == ["grep"] and len(first) >= 3 and first[-1] in downloaded:
-                material.add(first[-1])
-                verified.setdefault(first[-2].strip().removesuffix("$").strip(), index)
+                problems.append(
+                    f"{first[-2]} is checked against {first[-1]}, downloaded with it, "
+                    "not against a SHA-256 pinned in the Dockerfile"
+                )
         if first[:1] != ["gpg"]:
             continue
         if "--import" in first:
@@ -276,13 +309,15 @@ def _run_problems(instruction: Instruction, pinned: dict[str, str]) -> list[str]
                 problems.append(f"{artifact} is verified with a key whose fingerprint is unchecked")
             else:
                 material.update([signature, *imported_keys])
-                verified.setdefault(artifact, index)
 
     for download in downloads:
         if download.file in material:
             continue
         if download.file not in verified:
-            problems.append(f"{download.file} is downloaded but never verified")
+            problems.append(
+                f"{download.file} is downloaded but never verified against a SHA-256 "
+                "pinned in the Dockerfile"
+            )
             continue
         for index in range(download.position + 1, verified[download.file]):
             pipeline = all_pipelines[index]
@@ -317,6 +352,122 @@ def _downloads(
                 problems.append(f"{download.file}'s URL names no pinned version: {download.url}")
             downloads.append(download)
     return downloads
+
+
+# ------------------------------------------------- a target that takes no download
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One build stage: its name (lowercase, as Docker matches it), the stage or image
+    it starts from, and its instructions after the FROM."""
+
+    name: str
+    base: str
+    line: int
+    body: tuple[Instruction, ...]
+
+
+def stages(text: str) -> list[Stage]:
+    found: list[Stage] = []
+    for instruction in instructions(text):
+        if instruction.keyword == "FROM":
+            words = [word for word in instruction.arguments.split() if not word.startswith("--")]
+            name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else ""
+            found.append(Stage(name, words[0].lower(), instruction.line, ()))
+        elif found:
+            last = found[-1]
+            found[-1] = Stage(last.name, last.base, last.line, (*last.body, instruction))
+    return found
+
+
+def _run_flags_and_script(arguments: str) -> tuple[list[str], str]:
+    """A RUN's leading options (``--mount=...``) and the shell script after them."""
+    flags = []
+    rest = arguments
+    while match := re.match(r"(--\S+)\s*", rest):
+        flags.append(match.group(1))
+        rest = rest[match.end() :]
+    return flags, rest
+
+
+def _takes_from(instruction: Instruction) -> list[str]:
+    """The stages or images an instruction copies or mounts files from."""
+    if instruction.keyword in ("COPY", "ADD"):
+        return re.findall(r"--from=(\S+)", instruction.arguments)
+    if instruction.keyword == "RUN":
+        flags, _ = _run_flags_and_script(instruction.arguments)
+        mounts = [flag.removeprefix("--mount=") for flag in flags if flag.startswith("--mount=")]
+        return [
+            option.removeprefix("from=")
+            for mount in mounts
+            for option in mount.split(",")
+            if option.startswith("from=")
+        ]
+    return []
+
+
+def _downloads_in(instruction: Instruction) -> bool:
+    if instruction.keyword == "ADD":
+        return bool(re.search(r"(https?|git)://|git@", instruction.arguments))
+    if instruction.keyword != "RUN":
+        return False
+    _, script = _run_flags_and_script(instruction.arguments)
+    return any(
+        argv(command)[:1] in (["curl"], ["wget"])
+        for pipeline in pipelines(script)
+        for command in pipeline
+    )
+
+
+def target_download_problems(text: str, target: str) -> list[str]:
+    """What the build target ``target`` takes from a download: a download in one of
+    its own stages (itself and the stages it is built FROM), or files copied or
+    mounted from a stage that downloads, or derives from one, or from another image."""
+    all_stages = stages(text)
+    by_name = {stage.name: stage for stage in all_stages if stage.name}
+    by_name |= {str(index): stage for index, stage in enumerate(all_stages)}
+    if target.lower() not in by_name:
+        return [f"no stage is named {target}"]
+
+    def download_line(stage: Stage, seen: frozenset[str]) -> int | None:
+        """The line of a download that ``stage`` holds or takes from; None if none."""
+        if stage.name in seen:
+            return None
+        seen = seen | {stage.name}
+        for instruction in stage.body:
+            if _downloads_in(instruction):
+                return instruction.line
+            for source in _takes_from(instruction):
+                taken = by_name.get(source.lower())
+                line = instruction.line if taken is None else download_line(taken, seen)
+                if line is not None:
+                    return line
+        base = by_name.get(stage.base)
+        return None if base is None else download_line(base, seen)
+
+    problems = []
+    chain: Stage | None = by_name[target.lower()]
+    visited: set[str] = set()
+    while chain is not None and chain.name not in visited:
+        visited.add(chain.name)
+        for instruction in chain.body:
+            where = f"line {instruction.line}: the {target} target takes"
+            if _downloads_in(instruction):
+                problems.append(f"{where} a download, in stage {chain.name}")
+            for source in _takes_from(instruction):
+                taken = by_name.get(source.lower())
+                if taken is None:
+                    problems.append(f"{where} files of image {source}, in stage {chain.name}")
+                    continue
+                line = download_line(taken, frozenset())
+                if line is not None:
+                    problems.append(
+                        f"{where} files of stage {source} (in stage {chain.name}), "
+                        f"which holds the download of line {line}"
+                    )
+        chain = by_name.get(chain.base)
+    return problems
 
 
 # -------------------------------------------------------------------- pins in one place

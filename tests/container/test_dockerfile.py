@@ -1,5 +1,6 @@
 """container/Dockerfile, read: no keys or credentials in the image, every download
-verified against a pinned value, and every pin defined in one place.
+checked against a SHA-256 pinned in the Dockerfile, the tunnel target free of every
+download, and every pin defined in one place.
 
 Each rule is also shown catching a bad Dockerfile, so that a rule that quietly stopped
 matching would fail here rather than pass everything.
@@ -17,6 +18,7 @@ from tests.container.dockerfile_rules import (
     instructions,
     pin_problems,
     secret_problems,
+    target_download_problems,
 )
 from tests.container.harness import CONTAINER
 
@@ -28,12 +30,14 @@ HEAD = """\
 ARG KUBECTL_VERSION=1.35.5
 ARG TOOL_VERSION=1.2.3
 ARG TOOL_SHA256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ARG TOOL_SHA256_ARM64=unpinned
 ARG SIGNING_KEY_FINGERPRINT=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 FROM debian:13.6-slim
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG KUBECTL_VERSION
 ARG TOOL_VERSION
 ARG TOOL_SHA256
+ARG TOOL_SHA256_ARM64
 ARG SIGNING_KEY_FINGERPRINT
 """
 
@@ -97,8 +101,28 @@ GOOD_CHECKSUM = (
 )
 
 
+GOOD_CHECKSUM_AND_SIGNATURE = (
+    "RUN curl -fsSL -o tool.zip https://example.com/tool-${TOOL_VERSION}.zip"
+    ' && echo "${TOOL_SHA256}  tool.zip" | sha256sum --check --strict'
+    " && curl -fsSL -o tool.zip.sig https://example.com/tool-${TOOL_VERSION}.zip.sig"
+    " && curl -fsSL -o key.asc https://keys.example.com/${SIGNING_KEY_FINGERPRINT}"
+    " && gpg --import key.asc"
+    ' && gpg --with-colons --fingerprint "${SIGNING_KEY_FINGERPRINT}"'
+    ' | grep -qx "fpr:::::::::${SIGNING_KEY_FINGERPRINT}:"'
+    " && gpg --status-fd 1 --verify tool.zip.sig tool.zip"
+    ' | grep -q "VALIDSIG .* ${SIGNING_KEY_FINGERPRINT}$"'
+    " && unzip -q tool.zip\n"
+)
+
+
 def test_a_download_checked_against_a_pinned_checksum_passes() -> None:
     assert download_problems(HEAD + GOOD_CHECKSUM) == []
+
+
+def test_a_signature_by_a_pinned_key_may_add_to_a_pinned_checksum() -> None:
+    # The signature and the key are checked by the pinned fingerprint; the archive
+    # itself still by its pinned SHA-256.
+    assert download_problems(HEAD + GOOD_CHECKSUM_AND_SIGNATURE) == []
 
 
 @pytest.mark.parametrize(
@@ -154,6 +178,45 @@ def test_a_download_checked_against_a_pinned_checksum_passes() -> None:
             ' | grep -q "VALIDSIG .* ${SIGNING_KEY_FINGERPRINT}$"',
             "fingerprint is unchecked",
         ),
+        (
+            # A valid signature by the pinned key is not a pinned checksum.
+            GOOD_CHECKSUM_AND_SIGNATURE.replace(
+                ' && echo "${TOOL_SHA256}  tool.zip" | sha256sum --check --strict', ""
+            ).rstrip("\n"),
+            "never verified against a SHA-256 pinned in the Dockerfile",
+        ),
+        (
+            # A placeholder in the pinned block is not a checksum.
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            ' && echo "${TOOL_SHA256_ARM64}  tool.tgz" | sha256sum --check',
+            "not a SHA-256 (64 hex digits)",
+        ),
+        (
+            # One architecture's checksum pinned, the other's a placeholder.
+            'RUN case "${TARGETARCH}" in'
+            ' amd64) tool_sha256="${TOOL_SHA256}" ;;'
+            ' arm64) tool_sha256="${TOOL_SHA256_ARM64}" ;;'
+            " esac"
+            " && curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            ' && echo "${tool_sha256}  tool.tgz" | sha256sum --check',
+            "not a SHA-256 (64 hex digits)",
+        ),
+        (
+            # The checksum published beside the binary proves only that both came
+            # from the same place.
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            " && curl -fsSL -o tool.tgz.sha256"
+            " https://example.com/tool-${TOOL_VERSION}.tgz.sha256"
+            ' && echo "$(cat tool.tgz.sha256)  tool.tgz" | sha256sum --check',
+            "downloaded with it",
+        ),
+        (
+            "RUN curl -fsSL -o tool.tgz https://example.com/tool-${TOOL_VERSION}.tgz"
+            " && curl -fsSL -o checksums.txt"
+            " https://example.com/tool-${TOOL_VERSION}-checksums.txt"
+            " && grep tool.tgz checksums.txt | sha256sum --check",
+            "downloaded with it",
+        ),
     ],
     ids=[
         "unchecked",
@@ -166,6 +229,11 @@ def test_a_download_checked_against_a_pinned_checksum_passes() -> None:
         "add-url",
         "signature-any-key",
         "key-not-fingerprinted",
+        "signature-without-checksum",
+        "placeholder-checksum",
+        "one-architecture-placeholder",
+        "checksum-from-origin",
+        "checksum-file-from-origin",
     ],
 )
 def test_the_download_rule_catches(bad: str, problem: str) -> None:
@@ -188,16 +256,18 @@ def test_versions_checksums_and_fingerprints_are_defined_only_in_the_head_block(
         "HELM_SHA256_AMD64",
         "HELM_SHA256_ARM64",
         "AWSCLI_VERSION",
+        "AWSCLI_SHA256_AMD64",
+        "AWSCLI_SHA256_ARM64",
         "AWSCLI_PGP_FINGERPRINT",
         "EKSCTL_VERSION",
         "EKSCTL_SHA256_AMD64",
         "EKSCTL_SHA256_ARM64",
         "WITH_EKSCTL",
     } == set(pinned)
-    # Every checksum of a download is pinned here, or marked unpinned (the build refuses)
+    # Every checksum of a download is pinned here, per architecture
     for name, value in pinned.items():
         if "_SHA256_" in name:
-            assert re.fullmatch(r"[0-9a-f]{64}|unpinned", value), name
+            assert re.fullmatch(r"[0-9a-f]{64}", value), name
     assert re.fullmatch(r"debian:[\d.]+-slim@sha256:[0-9a-f]{64}", pinned["BASE_IMAGE"])
 
 
@@ -272,3 +342,75 @@ def test_the_default_target_is_the_tunnel_only_image() -> None:
     for source in ("awscli", "kubectl", "helm", "eksctl"):
         copies = re.findall(rf"^COPY --from={source} .*$", DOCKERFILE, re.M)
         assert copies and all(copy in stage("tools") for copy in copies), source
+
+
+# ------------------------------------------------- the tunnel target takes no download
+
+
+def test_the_tunnel_target_takes_nothing_from_any_download() -> None:
+    # Built and tested end to end where the tools' hosts cannot be reached, so nothing
+    # in it may come from them: no download in its stages, no copy or mount from a
+    # stage that downloads.
+    assert target_download_problems(DOCKERFILE, "tunnel") == []
+    # The rule does see the tools target's downloads.
+    assert target_download_problems(DOCKERFILE, "tools") != []
+
+
+STAGES = """\
+ARG BASE_IMAGE=debian:13.6-slim
+ARG TOOL_VERSION=1.2.3
+FROM ${BASE_IMAGE} AS fetch
+RUN apt-get update && apt-get install -y curl
+FROM fetch AS tool
+ARG TOOL_VERSION
+RUN curl -fsSL -o tool https://example.com/tool-${TOOL_VERSION}
+FROM fetch AS unpack
+COPY --from=tool /tool /out/tool
+FROM ${BASE_IMAGE} AS core
+COPY --chmod=0644 sshd_config /etc/ssh/sshd_config
+FROM core AS tools
+COPY --from=tool /tool /usr/local/bin/tool
+"""
+
+
+def test_a_tunnel_target_of_the_core_alone_passes() -> None:
+    assert target_download_problems(STAGES + "FROM core AS tunnel\n", "tunnel") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "FROM core AS tunnel\nCOPY --from=tool /tool /usr/local/bin/tool\n",
+        "FROM core AS tunnel\nCOPY --from=2 /out/ /usr/local/\n",
+        "FROM core AS tunnel\nCOPY --from=unpack /out/ /usr/local/\n",
+        "FROM core AS tunnel\nCOPY --from=docker.io/example/tool:1.2.3 /tool /usr/local/bin/\n",
+        "FROM tools AS tunnel\n",
+        "FROM tool AS tunnel\n",
+        "FROM core AS tunnel\nRUN --mount=type=bind,from=tool,target=/t cp /t/tool /usr/local/\n",
+        "FROM core AS tunnel\nRUN curl -fsSL -o /tmp/x https://example.com/x-${TOOL_VERSION}\n",
+        "FROM core AS tunnel\nADD https://example.com/x.tgz /tmp/\n",
+    ],
+    ids=[
+        "copy-from-download",
+        "copy-from-index",
+        "copy-from-a-stage-that-copies-a-download",
+        "copy-from-another-image",
+        "from-the-tools-target",
+        "from-a-download-stage",
+        "mount-from-download",
+        "downloads-itself",
+        "adds-a-url",
+    ],
+)
+def test_the_tunnel_rule_catches(bad: str) -> None:
+    problems = target_download_problems(STAGES + bad, "tunnel")
+    assert any("the tunnel target takes" in found for found in problems), problems
+
+
+def test_a_core_that_copies_a_download_is_caught_through_the_tunnel() -> None:
+    core_with_tool = STAGES.replace(
+        "FROM ${BASE_IMAGE} AS core\n",
+        "FROM ${BASE_IMAGE} AS core\nCOPY --from=tool /tool /usr/local/bin/tool\n",
+    )
+    problems = target_download_problems(core_with_tool + "FROM core AS tunnel\n", "tunnel")
+    assert any("core" in found and "tool" in found for found in problems), problems
