@@ -5,8 +5,10 @@ own; so ``bastion local start`` (or the first ``--local`` command) starts a deta
 Python process that runs a :class:`~bastion.local.LocalAws` with the project's patches,
 seeds the private EKS cluster ``demo`` (its endpoint: a stand-in HTTPS API on loopback),
 deploys ``template.yaml`` once, and serves the AWS APIs on a loopback port with moto's
-server. Where OpenSSH's server is available, RunTask really starts a bastion (the
-container's entry point and sshd on a loopback port, :mod:`bastion.local.task_runner`).
+server, and the stack's session API beside them as API Gateway would, the local user
+as its caller (``apiUrl`` in ``state.json``; :mod:`bastion.local.api_gateway`). Where
+OpenSSH's server is available, RunTask really starts a bastion (the container's entry
+point and sshd on a loopback port, :mod:`bastion.local.task_runner`).
 
 Only its own user can use it: it answers only requests signed with credentials it makes
 afresh at each start (:mod:`bastion.local.request_signatures`), which it keeps in
@@ -65,6 +67,8 @@ class LocalEndpoint:
     pid: int
     start_time: int
     endpoint_url: str
+    #: The session API's base URL, as the stack's ``ApiUrl`` is on AWS.
+    api_url: str
     region: str
     cluster: str
     outputs: dict[str, str]
@@ -81,6 +85,7 @@ class LocalEndpoint:
             pid=int(data["pid"]),
             start_time=int(data["startTime"]),
             endpoint_url=str(data["endpointUrl"]),
+            api_url=str(data["apiUrl"]),
             region=str(data["region"]),
             cluster=str(data["cluster"]),
             outputs={str(k): str(v) for k, v in dict(data["outputs"]).items()},
@@ -109,6 +114,7 @@ class LocalEndpoint:
             "stateDir": str(self.state_dir),
             "pid": self.pid,
             "endpointUrl": self.endpoint_url,
+            "apiUrl": self.api_url,
             "region": self.region,
             "cluster": self.cluster,
             "bastions": self.bastions,
@@ -258,19 +264,23 @@ def _task_exited(aws: Any) -> Any:
 
 
 class _SignedServer:
-    """moto's server on a free loopback port, behind :class:`SignedRequestsOnly`."""
+    """moto's server, and the session API under :data:`~bastion.local.api_gateway.PREFIX`,
+    on a free loopback port behind :class:`SignedRequestsOnly`."""
 
-    def __init__(self, credentials: LocalCredentials) -> None:
+    def __init__(self, credentials: LocalCredentials, api: Any) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
             create_backend_app,
         )
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
         from werkzeug.serving import make_server
 
+        from bastion.local.api_gateway import PREFIX
         from bastion.local.request_signatures import SignedRequestsOnly
 
-        app = SignedRequestsOnly(DomainDispatcherApplication(create_backend_app), credentials)
+        moto = DomainDispatcherApplication(create_backend_app)
+        app = SignedRequestsOnly(DispatcherMiddleware(moto, {PREFIX: api}), credentials)
         self._server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -290,6 +300,8 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
 
     from bastion.kube_standin import point_cluster_at, start_standin_api
     from bastion.local import LocalAws
+    from bastion.local.api_gateway import PREFIX as API_PREFIX
+    from bastion.local.api_gateway import RestApi, lambda_invoker
     from bastion.local.task_runner import SshdTaskRunner, unavailable_reason
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -329,11 +341,17 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
             },
         )
         credentials = LocalCredentials.generate()
-        server = _SignedServer(credentials)
+        # The API's caller is the local user: whom the local AWS takes its credentials for.
+        caller = aws.client("sts").get_caller_identity()["Arn"]
+        stage = stack.outputs["ApiUrl"].rstrip("/").rsplit("/", 1)[-1]
+        invoke = lambda_invoker(aws.client("lambda"), stack.function_name("ApiFunction"))
+        server = _SignedServer(credentials, RestApi(invoke, caller, stage))
+        endpoint_url = f"http://127.0.0.1:{server.port}"
         state = {
             "pid": os.getpid(),
             "startTime": start_time(os.getpid()),
-            "endpointUrl": f"http://127.0.0.1:{server.port}",
+            "endpointUrl": endpoint_url,
+            "apiUrl": f"{endpoint_url}{API_PREFIX}/{stage}",
             "region": aws.region,
             "cluster": cluster.name,
             "outputs": stack.outputs,

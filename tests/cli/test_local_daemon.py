@@ -103,6 +103,33 @@ def test_no_cors_headers_even_for_signed_requests(cli: Cli) -> None:
     assert not [name for name in headers if name.lower().startswith("access-control-")], headers
 
 
+def _api_request(endpoint: local_daemon.LocalEndpoint, method: str, path: str) -> AWSRequest:
+    request = AWSRequest(method=method, url=endpoint.api_url + path, headers={})
+    credentials = endpoint.credentials
+    SigV4Auth(
+        Credentials(credentials.access_key_id, credentials.secret_access_key),
+        "execute-api",
+        endpoint.region,
+    ).add_auth(request)
+    return request
+
+
+def test_the_session_api_answers_signed_requests_as_the_deployed_function(cli: Cli) -> None:
+    endpoint = _endpoint(cli)
+    status, headers, body = _send(_api_request(endpoint, "GET", "/clusters/demo/sessions/none"))
+    assert status == 404, body
+    assert json.loads(body) == {"message": "no session 'none' on cluster 'demo'", "field": None}
+    assert headers["Content-Type"] == "application/json"
+    # A hostile value stays inside its segment, for the function to refuse by name.
+    status, _, body = _send(_api_request(endpoint, "GET", "/clusters/..%2Fdemo/sessions"))
+    assert (status, json.loads(body)["field"]) == (400, "cluster"), body
+    status, _, body = _send(_api_request(endpoint, "GET", "/sessions?limit=1"))
+    assert status == 200 and set(json.loads(body)) == {"sessions", "truncated"}, body
+    # Unsigned, the API is closed as the rest of the local AWS is.
+    unsigned = AWSRequest(method="GET", url=endpoint.api_url + "/sessions", headers={})
+    assert _send(unsigned)[0] == 403
+
+
 def test_its_files_are_its_users_alone(cli: Cli) -> None:
     code, document = cli.json("up", "--local", "--wait", "--session-id", "private-files")
     assert code == 0, document
@@ -144,6 +171,7 @@ def _forge_state(state_dir: Path, pid: int) -> None:
                 "pid": pid,
                 "startTime": start_time(pid) or 0,
                 "endpointUrl": "http://127.0.0.1:9",
+                "apiUrl": "http://127.0.0.1:9/execute-api/v1",
                 "region": "us-east-1",
                 "cluster": "demo",
                 "outputs": {},

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.follow import follow, history
+from bastion.local.api_gateway import proxy_event
 from bastion.local.keys import throwaway_public_key
 from tasks.common.models import format_timestamp
 from tasks.common.settings import session_parameter_prefix
@@ -211,34 +212,20 @@ def api_event(
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A REST proxy event as API Gateway sends it to the API function once it has verified
-    the request's SigV4 signature: the caller's ARN and address in requestContext.identity.
+    the request's SigV4 signature (see :func:`bastion.local.api_gateway.proxy_event`).
 
     ``body`` is sent as JSON; ``raw_body`` as it is (for bodies that are not JSON).
     """
-    event: dict[str, Any] = json.loads(API_SAMPLE_EVENT.read_text(encoding="utf-8"))
-    # /clusters/{cluster}/sessions[/{id}]: the path parameters as API Gateway matched them.
-    parts = path.split("/")
-    names = {2: "cluster", 4: "id"} if parts[1:2] == ["clusters"] else {}
-    parameters = {name: parts[i] for i, name in names.items() if i < len(parts)}
-    resource = "/".join(f"{{{names[i]}}}" if i in names else p for i, p in enumerate(parts))
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
-    event.update(
-        resource=resource,
-        path=path,
-        httpMethod=method,
-        queryStringParameters=query,
-        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
-        pathParameters=parameters or None,
+    return proxy_event(
+        method,
+        path,
+        caller=caller,
+        source_ip=source_ip,
         body=raw_body,
+        query={name: [value] for name, value in query.items()} if query else None,
     )
-    context = event["requestContext"]
-    context.update(resourcePath=resource, httpMethod=method, path=f"/{context['stage']}{path}")
-    account = caller.split(":")[4]
-    context["identity"].update(userArn=caller, sourceIp=source_ip, accountId=account)
-    event["headers"]["X-Forwarded-For"] = source_ip
-    event["multiValueHeaders"]["X-Forwarded-For"] = [source_ip]
-    return event
 
 
 @dataclass(frozen=True)
