@@ -352,12 +352,36 @@ def _ready_and_task(fleet: _Fleet, arn: str) -> tuple[bool, str | None]:
     return ready, task_arn
 
 
-def _wait_holding_or_ended(fleet: _Fleet, plan: SessionPlan, timeout: float) -> str:
+class _Quiet:
+    """Stuck means silent, not slow: a deadline that moves on whenever the executions
+    watched record a new history event, so a loaded machine slows a session without
+    failing it, while an execution that stopped moving is still caught."""
+
+    def __init__(self, fleet: _Fleet, arns: Callable[[], Sequence[str]], seconds: float) -> None:
+        self._fleet, self._arns, self._seconds = fleet, arns, seconds
+        self._seen = -1
+        self._deadline = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        """Whether ``seconds`` went by without a new event (histories are read only then)."""
+        if time.monotonic() < self._deadline:
+            return False
+        from bastion.local.executions import execution_history
+
+        sfn = self._fleet.aws.client("stepfunctions")
+        seen = sum(len(execution_history(sfn, arn)) for arn in self._arns())
+        if seen != self._seen:
+            self._seen, self._deadline = seen, time.monotonic() + self._seconds
+            return False
+        return True
+
+
+def _wait_holding_or_ended(fleet: _Fleet, plan: SessionPlan, quiet_seconds: float) -> str:
     """Poll until the session holds (its token stored) or its execution ended."""
     sfn, ssm = fleet.aws.client("stepfunctions"), fleet.aws.client("ssm")
     arn = fleet.execution_arn(plan.session_id)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    quiet = _Quiet(fleet, lambda: [arn], quiet_seconds)
+    while not quiet.passed():
         status = str(sfn.describe_execution(executionArn=arn)["status"])
         if status != "RUNNING":
             return status
@@ -365,7 +389,22 @@ def _wait_holding_or_ended(fleet: _Fleet, plan: SessionPlan, timeout: float) -> 
         if found["Parameters"]:
             return "HOLDING"
         time.sleep(0.25)
-    raise TimeoutError(f"session {plan.session_id} neither held nor ended in {timeout:.0f} s")
+    raise TimeoutError(
+        f"session {plan.session_id} neither held nor ended, and its execution "
+        f"recorded nothing for {quiet_seconds:.0f} s"
+    )
+
+
+def _wait_ended(fleet: _Fleet, arn: str, quiet_seconds: float) -> dict[str, Any]:
+    """Poll until the execution ends; TimeoutError once it records nothing for a while."""
+    sfn = fleet.aws.client("stepfunctions")
+    quiet = _Quiet(fleet, lambda: [arn], quiet_seconds)
+    while not quiet.passed():
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return {key: value for key, value in described.items() if key != "ResponseMetadata"}
+        time.sleep(0.25)
+    raise TimeoutError(f"execution {arn} recorded nothing for {quiet_seconds:.0f} s")
 
 
 #: Errors a client retries EndSession after (the function died, or AWS was throttling).
@@ -419,7 +458,7 @@ def session_request(plan: SessionPlan, cluster: str, public_key: str) -> dict[st
     }
 
 
-def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
+def _drive(fleet: _Fleet, plan: SessionPlan, quiet_seconds: float) -> SessionOutcome:
     """Run one session to its end, as its plan says."""
     sfn = fleet.aws.client("stepfunctions")
     request = session_request(plan, fleet.clusters[plan.cluster].name, _public_key())
@@ -429,7 +468,7 @@ def _drive(fleet: _Fleet, plan: SessionPlan, timeout: float) -> SessionOutcome:
         input=json.dumps(request),
     )["executionArn"]
     try:
-        return _run_to_end(fleet, plan, arn, timeout)
+        return _run_to_end(fleet, plan, arn, quiet_seconds)
     except TimeoutError as stuck:
         return SessionOutcome(plan, STUCK, str(stuck), _last_steps(fleet, arn), False)
 
@@ -462,8 +501,8 @@ def _last_steps(fleet: _Fleet, arn: str) -> str:
     )
 
 
-def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, timeout: float) -> SessionOutcome:
-    state = _wait_holding_or_ended(fleet, plan, timeout)
+def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, quiet_seconds: float) -> SessionOutcome:
+    state = _wait_holding_or_ended(fleet, plan, quiet_seconds)
     if state == "HOLDING":
         if plan.ending in (ENDED_EARLY, ABORTED):
             _end_session(fleet, plan)
@@ -472,7 +511,7 @@ def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, timeout: float) -> S
             if task_arn is not None:
                 with session_scope(plan.session_id):
                     fleet.aws.ecs_control.stop_task_by_itself(task_arn, exit_code=137)
-    final = fleet.aws.wait_for_execution(arn, timeout=timeout)
+    final = _wait_ended(fleet, arn, quiet_seconds)
     ready, _ = _ready_and_task(fleet, arn)
     reason = json.loads(final.get("output") or "{}").get("end", {}).get("reason")
     return SessionOutcome(plan, final["status"], final.get("error"), reason, ready)
@@ -489,27 +528,28 @@ def _running_executions(fleet: _Fleet) -> list[str]:
     ]
 
 
-def _wait_for_all_executions(fleet: _Fleet, timeout: float) -> list[str]:
+def _wait_for_all_executions(fleet: _Fleet, quiet_seconds: float) -> list[str]:
     """Wait for every execution of every state machine (teardowns the rule started too).
 
-    Executions still running after ``timeout`` are stopped, as an operator would, so the
-    teardown rule and the sweeper get their turn; their ARNs are returned.
+    Executions that record nothing for ``quiet_seconds`` are stopped, as an operator
+    would, so the teardown rule and the sweeper get their turn; their ARNs are returned.
     """
-    deadline = time.monotonic() + timeout
+    running = _running_executions(fleet)
+    quiet = _Quiet(fleet, lambda: running, quiet_seconds)
     stopped: list[str] = []
     while True:
-        fleet.aws.events.wait_until_idle(timeout=max(deadline - time.monotonic(), 1.0))
-        running = _running_executions(fleet)
+        fleet.aws.events.wait_until_idle(timeout=quiet_seconds)
+        running[:] = _running_executions(fleet)
         if not running:
             return stopped
-        if time.monotonic() > deadline and not stopped:
+        if quiet.passed() and not stopped:
             for arn in running:
                 fleet.aws.client("stepfunctions").stop_execution(
-                    executionArn=arn, error="SoakTimeout", cause="still running at the deadline"
+                    executionArn=arn, error="SoakTimeout", cause="recorded nothing for too long"
                 )
-            stopped = running
-            deadline = time.monotonic() + timeout
-        elif time.monotonic() > deadline:
+            stopped = list(running)
+            quiet = _Quiet(fleet, lambda: running, quiet_seconds)
+        elif quiet.passed():
             raise TimeoutError(f"{len(running)} execution(s) still running after being stopped")
         time.sleep(0.2)
 
@@ -565,14 +605,15 @@ def run_campaign(
     quota_room: int | None = 12,
     only: Sequence[int] = (),
     time_scale: float = 600.0,
-    session_timeout: float = 300.0,
+    quiet_seconds: float = 300.0,
     progress: Callable[[str], None] | None = None,
     sabotage: Callable[[Any], None] | None = None,
     stacks: int = 1,
 ) -> CampaignResult:
     """Run the campaign; ``quota_room`` is the free rules left on the first cluster's
     control-plane group (None: leave it as it is). ``sabotage`` gets the local AWS before
-    the first session starts (to check that the audit notices what it arms). With
+    the first session starts (to check that the audit notices what it arms). An execution
+    that records nothing for ``quiet_seconds`` counts as stuck. With
     ``stacks`` above 1, that many stacks share the account and the clusters, the sessions
     dealt among them in turn, and each stack's sweeper runs at the end."""
     started = time.monotonic()
@@ -603,8 +644,8 @@ def run_campaign(
         with ThreadPoolExecutor(max_workers=batch) as pool:
             for first in range(0, len(plans), batch):
                 chunk = plans[first : first + batch]
-                outcomes += pool.map(lambda plan: _drive(fleet, plan, session_timeout), chunk)
-                stopped = _wait_for_all_executions(fleet, session_timeout)
+                outcomes += pool.map(lambda plan: _drive(fleet, plan, quiet_seconds), chunk)
+                stopped = _wait_for_all_executions(fleet, quiet_seconds)
                 notes += [f"stopped at the deadline: {arn}" for arn in stopped]
                 if progress is not None:
                     progress(f"{len(outcomes)}/{len(plans)} sessions done")
@@ -614,7 +655,7 @@ def run_campaign(
             fleet.aws.fire_schedule(stack.resources["SweeperStateMachineSweepSchedule"])
         notes += [
             f"stopped at the deadline: {arn}"
-            for arn in _wait_for_all_executions(fleet, session_timeout)
+            for arn in _wait_for_all_executions(fleet, quiet_seconds)
         ]
         after_sweep = _audit(fleet, rules_before)
         return CampaignResult(
