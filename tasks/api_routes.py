@@ -113,7 +113,12 @@ def get_one_session(cluster: str, session_id: str) -> Response[Any]:
     caller = _caller()
     cluster, session_id = _target(cluster, session_id)
     view = get_session(
-        cluster, session_id, caller, settings=load_settings(), sfn=client("stepfunctions")
+        cluster,
+        session_id,
+        caller,
+        settings=load_settings(),
+        sfn=client("stepfunctions"),
+        eks=client("eks"),
     )
     return json_response(HTTPStatus.OK, view.to_dict())
 

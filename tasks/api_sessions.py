@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -127,12 +127,36 @@ def find_session(
     return described
 
 
+#: template.yaml's ``awslogs-stream-prefix``: a task's stream is <prefix>/<container>/<id>.
+LOG_STREAM_PREFIX = "bastion"
+
+
 def get_session(
-    cluster: str, session_id: str, caller: Caller, *, settings: Settings, sfn: Any
+    cluster: str, session_id: str, caller: Caller, *, settings: Settings, sfn: Any, eks: Any
 ) -> SessionView:
-    """GET one session."""
+    """GET one session: its view, where its bastion logs, and while it is ready, what a
+    kubeconfig needs (so that the caller needs no permission but the API's)."""
     described = find_session(sfn, settings, cluster, session_id, caller)
-    return view_session(described, history(sfn, str(described["executionArn"])))
+    view = view_session(described, history(sfn, str(described["executionArn"])))
+    if view.task_arn and settings.bastion_log_group:
+        task_id = view.task_arn.rsplit("/", 1)[-1]
+        view = replace(
+            view,
+            log_group=settings.bastion_log_group,
+            log_stream=f"{LOG_STREAM_PREFIX}/{settings.container_name}/{task_id}",
+        )
+    if view.phase != "ready":
+        return view
+    try:
+        found = eks.describe_cluster(name=cluster)["cluster"]
+    except ClientError as error:
+        logger.warning("describing the cluster failed", extra={"code": error_code(error)})
+        return view
+    return replace(
+        view,
+        cluster_endpoint=found.get("endpoint"),
+        cluster_certificate_authority=(found.get("certificateAuthority") or {}).get("data"),
+    )
 
 
 @dataclass(frozen=True)

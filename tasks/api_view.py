@@ -29,6 +29,8 @@ STARTING_STATES = frozenset(
     }
 )
 READY_STATE = "BastionReady"
+#: The state whose output names the bastion's task (``$.bastionTask.taskArn``).
+TASK_STATE = "RunBastionTask"
 HOLDING_STATES = frozenset({READY_STATE, "HoldSession"})
 
 
@@ -74,6 +76,14 @@ class SessionView:
     control_plane_rule_scope: str | None = None
     end_reason: str | None = None
     error: dict[str, str] | None = None
+    #: The bastion's ECS task, once RunBastionTask has started it.
+    task_arn: str | None = None
+    #: Where the bastion's log lines go (CloudWatch Logs), once its task exists.
+    log_group: str | None = None
+    log_stream: str | None = None
+    #: For a kubeconfig, while ready: the cluster's API endpoint and its CA (base64 PEM).
+    cluster_endpoint: str | None = None
+    cluster_certificate_authority: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +101,11 @@ class SessionView:
             "controlPlaneRuleScope": self.control_plane_rule_scope,
             "endReason": self.end_reason,
             "error": self.error,
+            "taskArn": self.task_arn,
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "clusterEndpoint": self.cluster_endpoint,
+            "clusterCertificateAuthority": self.cluster_certificate_authority,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -129,6 +144,19 @@ def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
             except (ValueError, AttributeError):
                 return None
             return ready if isinstance(ready, dict) else None
+    return None
+
+
+def task_arn(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The bastion task RunBastionTask started (its output's ``bastionTask.taskArn``)."""
+    for event in events:
+        details = event.get("stateExitedEventDetails", {})
+        if details.get("name") == TASK_STATE:
+            try:
+                arn = json.loads(details.get("output") or "{}")["bastionTask"]["taskArn"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            return arn if isinstance(arn, str) else None
     return None
 
 
@@ -211,6 +239,7 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
         control_plane_rule_scope=(ready or {}).get("controlPlaneRuleScope"),
         end_reason=end_reason,
         error=error,
+        task_arn=task_arn(events),
     )
 
 

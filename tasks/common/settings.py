@@ -82,6 +82,8 @@ class Settings:
     # the session machine's ARN and the sweeper's grace period).
     session_state_machine_arn: str = ""
     end_session_function_name: str = ""
+    #: The bastions' CloudWatch Logs group (the API names each session's stream).
+    bastion_log_group: str = ""
     admin_principal_arns: tuple[str, ...] = ()
     #: How long past its expiry a still-running session is left alone by the sweeper.
     sweeper_grace_minutes: int = 15
@@ -139,6 +141,7 @@ class Settings:
             ssh_user=env.get("BASTION_SSH_USER", "bastion") or "bastion",
             session_state_machine_arn=env.get("SESSION_STATE_MACHINE_ARN", ""),
             end_session_function_name=env.get("END_SESSION_FUNCTION_NAME", ""),
+            bastion_log_group=env.get("BASTION_LOG_GROUP", ""),
             admin_principal_arns=admins,
             sweeper_grace_minutes=_int(env, "SWEEPER_GRACE_MINUTES", 15, 0, 24 * 60),
             max_sessions_per_caller=_int(env, "MAX_SESSIONS_PER_CALLER", 2, 1, 50),

@@ -205,12 +205,13 @@ def test_the_stage_logs_access_with_retention_and_traces() -> None:
 # ----------------------------------------------------------------------- the function
 
 
-def test_the_function_gets_the_machine_end_session_and_admins() -> None:
+def test_the_function_gets_the_machine_end_session_admins_and_the_bastion_log_group() -> None:
     variables = api_function()["Properties"]["Environment"]["Variables"]
     assert variables == {
         "SESSION_STATE_MACHINE_ARN": {"Fn::Sub": SESSION_MACHINE},
         "END_SESSION_FUNCTION_NAME": {"Ref": "EndSessionFunction"},
         "ADMIN_PRINCIPAL_ARNS": {"Ref": "AdminPrincipalArns"},
+        "BASTION_LOG_GROUP": {"Ref": "BastionLogGroup"},
     }
     # The Sub names the machine as it is named: no GetAtt, so no dependency cycle.
     machine_name = sam()["Resources"]["SessionStateMachine"]["Properties"]["Name"]

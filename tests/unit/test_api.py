@@ -701,6 +701,27 @@ def test_a_ready_session_shows_where_to_connect_and_until_when() -> None:
     assert view["controlPlaneRuleScope"] == "cluster-security-group"
 
 
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (
+            {"bastionTask": {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/abc", "started": True}},
+            "arn:aws:ecs:us-east-1:1:task/c/abc",
+        ),
+        ({"bastionTask": {"taskArn": 7}}, None),
+        ({"bastionTask": "arn"}, None),
+        (["not", "an", "object"], None),
+    ],
+    ids=["started", "not-a-string", "not-an-object", "not-a-state"],
+)
+def test_the_view_names_the_bastion_task_only_from_a_well_formed_output(
+    output: Any, expected: str | None
+) -> None:
+    events = [*SETUP, entered("RunBastionTask", 4), exited("RunBastionTask", 5, output)]
+    assert views.view_session(described("RUNNING"), events).task_arn == expected
+    assert views.view_session(described("RUNNING"), SETUP).task_arn is None
+
+
 def test_a_session_in_teardown_is_ending_and_no_longer_offers_its_address() -> None:
     view = views.view_session(described("RUNNING"), [*HOLDING, entered("StopBastionTask", 9)])
     assert (view.phase, view.address, view.expires_at) == ("ending", None, READY["expiresAt"])

@@ -268,6 +268,7 @@ def test_get_shows_the_steps_and_the_address_once_ready_and_not_before(harness: 
     assert starting.body["status"] == "RUNNING"
     assert starting.body["phase"] == "starting"
     assert starting.body["address"] is None and starting.body["sshCommand"] is None
+    assert starting.body["clusterEndpoint"] is None
     assert [step["name"] for step in starting.body["steps"]] in ([], ["ValidateRequest"])
 
     # WHEN it holds
@@ -289,6 +290,14 @@ def test_get_shows_the_steps_and_the_address_once_ready_and_not_before(harness: 
     assert steps[-2:] == ["BastionReady", "HoldSession"]
     assert all(step["enteredAt"].endswith("Z") for step in ready.body["steps"])
     assert ready.body["steps"][-1]["exitedAt"] is None
+    # ... where the bastion logs, and what a kubeconfig needs: the API's caller needs no
+    # other permission
+    task_id = ready.body["taskArn"].rsplit("/", 1)[-1]
+    assert ready.body["logGroup"] == harness.stack.outputs["BastionLogGroupName"]
+    assert ready.body["logStream"] == f"bastion/bastion/{task_id}"
+    cluster = harness.aws.client("eks").describe_cluster(name="payments")["cluster"]
+    assert ready.body["clusterEndpoint"] == cluster["endpoint"]
+    assert ready.body["clusterCertificateAuthority"] == cluster["certificateAuthority"]["data"]
 
     # WHEN it has ended, THEN it says why, and offers no address any more
     end_and_finish(harness, session_id, answer.body["executionArn"])
