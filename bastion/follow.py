@@ -1,16 +1,17 @@
 """Follow a Step Functions execution state by state, from its history.
 
-Used by ``make demo`` and the ``bastion`` command: the console's graph, as lines.
+Used by ``make demo`` and the tests: the console's graph, as lines.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from tasks.api_view import error_message, history
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -31,18 +32,6 @@ class Step:
 
 def _state_name(event: Mapping[str, Any], key: str) -> str:
     return str(event.get(key, {}).get("name", ""))
-
-
-def error_message(cause: str) -> str:
-    """The readable part of an error's cause.
-
-    A Lambda function's error arrives as JSON (``errorType``, ``errorMessage``,
-    ``stackTrace``), on AWS as here; other causes are plain text.
-    """
-    try:
-        return str(json.loads(cause)["errorMessage"])
-    except (ValueError, KeyError, TypeError):
-        return cause
 
 
 def steps_from_history(events: Iterable[Mapping[str, Any]]) -> list[Step]:
@@ -70,14 +59,6 @@ def steps_from_history(events: Iterable[Mapping[str, Any]]) -> list[Step]:
         elif kind.startswith("Execution") and kind != "ExecutionStarted":
             steps.append(Step("ended", kind.removeprefix("Execution"), stamp))
     return steps
-
-
-def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """Every history event of an execution, oldest first."""
-    events: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        events.extend(page["events"])
-    return events
 
 
 class ExecutionFollower:

@@ -3,9 +3,11 @@
 The cluster is part of the route, so IAM can grant one cluster and not another:
 ``POST /clusters/{cluster}/sessions`` {sshPublicKey, allowedCidrs?, durationMinutes?,
 sessionId?} → 201 {sessionId, cluster, executionArn, status};
-``GET``/``DELETE /clusters/{cluster}/sessions/{id}``; ``GET /sessions`` lists the caller's
-running sessions. Errors are {message, field} (a 429 also names the ``limit``). The API
-takes ``requestedBy`` and the caller's address from the signed request, never the body.
+``GET``/``DELETE /clusters/{cluster}/sessions/{id}`` (the session as
+tasks/api_view.py works it out); ``GET /sessions`` lists the caller's running sessions.
+Errors are {message, field} (a 429 also names the ``limit``). The API takes
+``requestedBy`` and the caller's address from the signed request, never the body. Every
+command goes through it, so ``execute-api:Invoke`` is all the permission a user needs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
 
 TIMEOUT_SECONDS = 30
+#: The most sessions one listing answers (tasks/api_sessions.py).
+MAX_LIST_LIMIT = 100
 
 
 def _segment(value: str) -> str:
@@ -66,8 +70,6 @@ def call(
     target: Target, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, dict[str, Any]]:
     """Call the API; (status, JSON body). Error answers become CliError."""
-    if not target.api_url:
-        raise CliError("no sessions API URL: pass --api-url or --stack", ExitCode.CONFIGURATION)
     url = target.api_url.rstrip("/") + path
     request = signed_request(target, method, url, body)
     try:
@@ -80,7 +82,7 @@ def call(
             answer = {}
         message = str(answer.get("message") or answer.get("Message") or error.reason)
         field = answer.get("field")
-        if error.code == 400:
+        if error.code in (400, 409):
             text = (
                 message if not field or message.startswith(f"{field}:") else f"{field}: {message}"
             )

@@ -14,16 +14,17 @@ import os
 import re
 import socket
 import sys
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 from bastion.cli import api, keys, kubeconfig, sessions
-from bastion.cli.display import Progress, follow_until, live_capable
+from bastion.cli.display import Progress, follow_until, live_capable, steps_of
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
-from bastion.cli.target import Target, caller_arn, lost_sessions_note, resolve
-from bastion.follow import history, steps_from_history
+from bastion.cli.sessions import END_STATES
+from bastion.cli.target import Target, lost_sessions_note, resolve
 from tasks.common.errors import InvalidRequest
 from tasks.common.validation import check_session_id
 
@@ -32,10 +33,8 @@ DEFAULT_TIMEOUT_SECONDS = 600.0
 MAX_DURATION_MINUTES = 7 * 24 * 60
 #: Waits (--timeout) are capped at a day; list sizes as the API caps them.
 MAX_TIMEOUT_SECONDS = 86_400.0
-MAX_LIST_LIMIT = 100
 MAX_TAIL_LINES = 1_000_000
 MAX_TIME_SCALE = 100_000.0
-END_STATES = ("ENDED", "FAILED")
 
 EXAMPLES = """\
 examples:
@@ -47,8 +46,8 @@ examples:
   bastion up --cluster payments --wait --output json   for scripts and CI
   bastion --local up --wait                        the same on the embedded local AWS
 
-where the stack is: --stack NAME (or BASTION_STACK; default "fargate-bastion"), or
---state-machine-arn / --api-url (or BASTION_STATE_MACHINE_ARN / BASTION_API_URL).
+where the stack's API is: --api-url (or BASTION_API_URL: its ApiUrl output), or the
+ApiUrl of --stack NAME (or BASTION_STACK; default "fargate-bastion").
 credentials and region: as the AWS CLI (--profile, --region, AWS_PROFILE, AWS_REGION...).
 """
 
@@ -159,45 +158,32 @@ def _session_text(doc: dict[str, Any]) -> str:
         lines.append(f"  error:    {doc['error']['code']}: {doc['error']['message']}")
     elif doc["expiresAt"]:
         lines.append(f"  expires:  {doc['expiresAt']}")
-    if doc.get("unreadable"):
-        lines.append(f"  unreadable: {doc['unreadable']}")
     return "\n".join(lines)
 
 
 def _forget_if_ended(target: Target, doc: dict[str, Any]) -> None:
     """An ended session's directory (its ephemeral key) is removed once it is seen ended."""
-    if doc["status"] in END_STATES and keys.is_session_id(doc["sessionId"]):
+    if doc["status"] in END_STATES:
         if keys.forget(target.sessions_dir, str(doc["sessionId"]), str(doc["executionArn"])):
             doc["keyFile"] = None
 
 
-def _session_id(args: argparse.Namespace, target: Target, *, running_only: bool) -> str:
-    if args.session_id:
-        return str(args.session_id)
-    return sessions.default_session(target, caller_arn(target), running_only=running_only)
+def _view(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+    """The API's view of the session the command line means."""
+    cluster, session_id = sessions.locate(target, args.session_id, args.cluster)
+    return sessions.fetch(target, cluster, session_id)
 
 
 def _ready_session(args: argparse.Namespace, target: Target) -> dict[str, Any]:
-    doc = sessions.describe(target, _session_id(args, target, running_only=True))
+    view = _view(args, target)
+    doc = sessions.document(target, view)
     if doc["status"] != "READY":
         _forget_if_ended(target, doc)
         raise CliError(
             f"session {doc['sessionId']} is {doc['status']}, not READY", ExitCode.NOT_FOUND
         )
-    return doc
-
-
-def _my_address_cidr(target: Target) -> str:
-    if target.is_local:
-        return "127.0.0.1/32"
-    try:
-        with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=10) as answer:
-            address = answer.read().decode().strip()
-    except OSError as error:
-        raise CliError(
-            f"cannot find your public address ({error}): pass --cidr", ExitCode.CONFIGURATION
-        ) from None
-    return f"{address}/32" if ":" not in address else f"{address}/128"
+    keys.claim(target.sessions_dir, doc["sessionId"], doc["executionArn"], str(view["cluster"]))
+    return {**view, **doc}
 
 
 # --------------------------------------------------------------------------- commands
@@ -206,22 +192,11 @@ def _my_address_cidr(target: Target) -> str:
 def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
     """Start a session and follow it until the bastion is ready."""
     target = resolve(args)
-    via = args.via or ("api" if target.api_url and not target.is_local else "sfn")
-    cluster = args.cluster
+    cluster = args.cluster or target.default_cluster
     if cluster is None:
-        if not target.is_local:
-            raise CliError("--cluster is required", ExitCode.USAGE, field="cluster")
-        from bastion import local_daemon
-
-        cluster = local_daemon.DEFAULT_CLUSTER
+        raise CliError("--cluster is required", ExitCode.USAGE, field="cluster")
     user_key = keys.public_key_of(Path(args.key).expanduser()) if args.key else None
-    if via == "sfn":
-        requested_by = caller_arn(target)
-        session_id = args.session_id or sessions.new_session_id(requested_by)
-        sessions.refuse_if_taken(target, session_id)
-    else:
-        requested_by = None
-        session_id = args.session_id or sessions.new_session_id(os.environ.get("USER", "me"))
+    session_id = args.session_id or sessions.new_session_id(os.environ.get("USER", "me"))
     root = target.sessions_dir
     # From here on the session's directory is this command's own (it did not exist): a
     # start that fails removes it, and nothing else.
@@ -233,61 +208,59 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             keys.remember_key(root, session_id, user_key[0])
         else:
             public_key = keys.generate_key(root, session_id)[1]
-        request: dict[str, Any] = {"cluster": cluster, "sshPublicKey": public_key}
+        # The API takes who you are, and your address as the default CIDR, from the request.
+        request: dict[str, Any] = {"sshPublicKey": public_key, "sessionId": session_id}
         if args.duration is not None:
             request["durationMinutes"] = args.duration
-        if via == "api":
-            if args.cidr:
-                request["allowedCidrs"] = args.cidr
-            request["sessionId"] = session_id
-            request.pop("cluster")  # the route names it
-            _status, answer = api.call(target, "POST", api.sessions_path(cluster), request)
-            execution_arn = str(answer.get("executionArn") or "")
-        else:
-            request["allowedCidrs"] = args.cidr or [_my_address_cidr(target)]
-            request["requestedBy"] = requested_by
-            execution_arn = sessions.start_via_sfn(target, session_id, request)
+        if args.cidr:
+            request["allowedCidrs"] = args.cidr
+        answer = api.call(target, "POST", api.sessions_path(cluster), request)[1]
         started = True
-        if execution_arn:
-            keys.claim(root, session_id, execution_arn)
-        _note(args, f"starting session {session_id} for cluster {cluster} (via {via})")
+        keys.claim(root, session_id, str(answer["executionArn"]), cluster)
+        _note(args, f"starting session {session_id} for cluster {cluster}")
         if not (args.wait or args.output == "text"):
-            doc = sessions.describe(target, session_id)
+            doc = sessions.document(target, sessions.fetch(target, cluster, session_id))
             _emit(args, out, doc, _session_text(doc))
             return ExitCode.OK
-        description, ready = _follow_until_ready(args, target, session_id, execution_arn)
+        view, ready = _follow(
+            args, target, cluster, session_id, lambda view: view["phase"] != "starting"
+        )
     except BaseException:
         if not started:
             keys.remove_session_dir(root, session_id)  # nothing exists: keep nothing either
         raise
-    if not ready:
+    if view["phase"] != "ready":
         keys.remove_session_dir(root, session_id)
-        if description["status"] == "SUCCEEDED":
+        if view["status"] == "RUNNING" or view["error"] is None:
             raise CliError(
                 f"session {session_id} ended before it was ready", ExitCode.SESSION_FAILED
             )
-        raise sessions.refusal(description)
-    doc = sessions.describe(target, session_id)
+        raise sessions.refusal(view)
+    doc = sessions.document(target, view)
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
 
 
-def _follow_until_ready(
-    args: argparse.Namespace, target: Target, session_id: str, execution_arn: str
+def _follow(
+    args: argparse.Namespace,
+    target: Target,
+    cluster: str,
+    session_id: str,
+    until: Any,
+    skip: int = 0,
 ) -> tuple[dict[str, Any], bool]:
-    if not target.state_machine_arn or not execution_arn:
-        raise CliError("cannot follow the session: no state machine ARN (pass --stack)")
+    """Follow the session's steps through the API until ``until`` holds for its view."""
     try:
         return follow_until(
-            target.client("stepfunctions"),
-            execution_arn,
+            lambda: sessions.fetch(target, cluster, session_id),
             _progress(args),
-            lambda step: step.kind == "exited" and step.state == sessions.READY_STATE,
+            until,
             timeout_seconds=args.timeout,
+            skip=skip,
         )
     except TimeoutError as error:
         raise CliError(
-            f"session {session_id} was not ready in time ({error}); it goes on: "
+            f"session {session_id} is {error}; it goes on: "
             f"`bastion status {session_id}`, `bastion down {session_id}`",
             ExitCode.TIMED_OUT,
         ) from None
@@ -296,26 +269,23 @@ def _follow_until_ready(
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     """Show one session (default: your latest)."""
     target = resolve(args)
-    doc = sessions.describe(target, _session_id(args, target, running_only=False))
+    doc = sessions.document(target, _view(args, target))
     _forget_if_ended(target, doc)
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
 
 
 def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
-    """List running sessions (yours unless --all) and this machine's, newest first."""
+    """List your running sessions and this machine's, newest first."""
     target = resolve(args)
-    who = None if args.all else caller_arn(target)
-    docs = sessions.list_sessions(
-        target, requested_by=who, limit=args.limit, running_only=args.running
-    )
+    docs = sessions.list_sessions(target, limit=args.limit, running_only=args.running)
     for doc in docs:
         _forget_if_ended(target, doc)
     rows = [("SESSION", "STATUS", "CLUSTER", "ADDRESS", "EXPIRES")]
     rows += [
         (
             str(d["sessionId"]),
-            "UNREADABLE" if d.get("unreadable") else str(d["status"]),
+            str(d["status"]),
             str(d["cluster"] or "-"),
             f"{d['address']}:{d['port']}" if d["address"] else "-",
             str(d["expiresAt"] or "-"),
@@ -334,38 +304,20 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
     """End a session early; wait for its teardown (unless --no-wait)."""
     target = resolve(args)
-    session_id = _session_id(args, target, running_only=True)
-    doc = sessions.describe(target, session_id)
-    if doc["status"] in END_STATES:
-        _forget_if_ended(target, doc)
-        _emit(args, out, doc, _session_text(doc))
-        return ExitCode.OK
-    sfn = target.client("stepfunctions")
-    progress = _progress(args)
-    already = len(steps_from_history(history(sfn, doc["executionArn"])))
-    if doc["status"] != "ENDING":
-        if target.api_url and not target.is_local and args.via != "sfn":
-            api.call(target, "DELETE", api.session_path(str(doc["cluster"]), session_id))
-        elif not sessions.end_via_function(target, session_id):
-            # Nothing holds the session (still starting, or its hold parameter is gone):
-            # stop its execution, as the API's DELETE does; the teardown follows.
-            sessions.stop_unheld(target, session_id, caller_arn(target))
-        _note(args, f"ending session {session_id}")
-    if not args.no_wait:
-        try:
-            follow_until(
-                sfn,
-                doc["executionArn"],
-                progress,
-                lambda step: False,
-                timeout_seconds=args.timeout,
-                skip=already,
+    view = _view(args, target)
+    cluster, session_id = str(view["cluster"]), str(view["sessionId"])
+    if view["status"] == "RUNNING":
+        if view["phase"] != "ending":
+            api.call(target, "DELETE", api.session_path(cluster, session_id))
+            _note(args, f"ending session {session_id}")
+        if not args.no_wait:
+            already = len(steps_of(view))
+            view, _ = _follow(
+                args, target, cluster, session_id, lambda v: v["status"] != "RUNNING", already
             )
-        except TimeoutError as error:
-            raise CliError(
-                f"session {session_id} is still ending ({error})", ExitCode.TIMED_OUT
-            ) from None
-    doc = sessions.describe(target, session_id)
+        else:
+            view = sessions.fetch(target, cluster, session_id)
+    doc = sessions.document(target, view)
     _forget_if_ended(target, doc)
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
@@ -375,7 +327,6 @@ def cmd_ssh(args: argparse.Namespace, out: TextIO) -> int:
     """Log in to the bastion (or run a command there) with OpenSSH."""
     target = resolve(args)
     doc = _ready_session(args, target)
-    keys.claim(target.sessions_dir, str(doc["sessionId"]), str(doc["executionArn"]))
     argv = sessions.ssh_argv(target, doc, list(args.remote_command or []))
     argv[1:1] = ["-o", "LogLevel=ERROR"]
     out.flush()
@@ -398,12 +349,10 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     target = resolve(args)
     doc = _ready_session(args, target)
     session_id = str(doc["sessionId"])
-    try:
-        cluster = target.client("eks").describe_cluster(name=doc["cluster"])["cluster"]
-    except Exception as error:  # noqa: BLE001 - reported as one line
-        raise CliError(f"cannot describe cluster {doc['cluster']!r}: {error}") from None
+    server, authority = doc["clusterEndpoint"], doc["clusterCertificateAuthority"]
+    if not server or not authority:
+        raise CliError(f"the API did not say where cluster {doc['cluster']!r} listens")
     socks_port = args.socks_port or _free_port()
-    keys.claim(target.sessions_dir, session_id, str(doc["executionArn"]))
     directory = keys.ensure_session_dir(target.sessions_dir, session_id)
     path = Path(args.kubeconfig).expanduser() if args.kubeconfig else directory / "kubeconfig"
     context = f"fargate-bastion-{session_id}"
@@ -427,8 +376,8 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
         kubeconfig.Context(
             name=context,
             cluster={
-                "server": cluster["endpoint"],
-                "certificate-authority-data": cluster["certificateAuthority"]["data"],
+                "server": server,
+                "certificate-authority-data": authority,
                 "proxy-url": f"socks5://127.0.0.1:{socks_port}",
             },
             user=user,
@@ -440,7 +389,7 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
         "sessionId": session_id,
         "kubeconfig": str(path),
         "context": context,
-        "server": cluster["endpoint"],
+        "server": server,
         "socksPort": socks_port,
         "tunnelCommand": tunnel,
     }
@@ -453,21 +402,11 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     return ExitCode.OK
 
 
-def _task_arn(target: Target, execution_arn: str) -> str | None:
-    for event in history(target.client("stepfunctions"), execution_arn):
-        details = event.get("stateExitedEventDetails") or {}
-        if details.get("name") == "RunBastionTask":
-            state = json.loads(details.get("output") or "{}")
-            arn = (state.get("bastionTask") or {}).get("taskArn")
-            return str(arn) if arn else None
-    return None
-
-
 def cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
     """Print the bastion container's log lines."""
     target = resolve(args)
-    doc = sessions.describe(target, _session_id(args, target, running_only=False))
-    session_id = str(doc["sessionId"])
+    view = _view(args, target)
+    session_id = str(view["sessionId"])
     lines: list[str]
     if target.local_dir is not None:
         from bastion.local.task_runner import log_path
@@ -482,21 +421,18 @@ def cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
                 ExitCode.NOT_FOUND,
             ) from None
     else:
-        task_arn = _task_arn(target, str(doc["executionArn"]))
-        if not task_arn or not target.log_group:
+        group, stream = view["logGroup"], view["logStream"]
+        if not group or not stream:
             raise CliError(f"session {session_id} has no bastion task logs", ExitCode.NOT_FOUND)
-        task_id = task_arn.rsplit("/", 1)[-1]
-        logs_client = target.client("logs")
-        streams = logs_client.describe_log_streams(
-            logGroupName=target.log_group, orderBy="LastEventTime", descending=True
-        )["logStreams"]
-        stream = next((s for s in streams if s["logStreamName"].endswith(task_id)), None)
-        if stream is None:
-            raise CliError(f"no log stream for task {task_id} yet", ExitCode.NOT_FOUND)
-        source = f"{target.log_group}:{stream['logStreamName']}"
-        events = logs_client.get_log_events(
-            logGroupName=target.log_group, logStreamName=stream["logStreamName"], startFromHead=True
-        )["events"]
+        source = f"{group}:{stream}"
+        try:
+            events = target.session.client("logs").get_log_events(
+                logGroupName=group, logStreamName=stream, startFromHead=True
+            )["events"]
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ResourceNotFoundException":
+                raise CliError(f"cannot read {source}: {error}") from None
+            raise CliError(f"no log lines in {source} yet", ExitCode.NOT_FOUND) from None
         lines = [str(event["message"]).rstrip("\n") for event in events]
     if args.tail:
         lines = lines[-args.tail :]
@@ -564,9 +500,7 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "region": None,
     "output": "text",
     "stack": None,
-    "state_machine_arn": None,
     "api_url": None,
-    "end_session_function": None,
     "local": False,
     "local_dir": None,
 }
@@ -581,9 +515,9 @@ def _common_options() -> argparse.ArgumentParser:
         "--output", choices=("text", "json"), help="text (default) or json (stable, documented)"
     )
     group.add_argument("--stack", help="CloudFormation stack name (default: BASTION_STACK)")
-    group.add_argument("--state-machine-arn", help="session state machine (skips --stack)")
-    group.add_argument("--api-url", help="the sessions API base URL (skips --stack)")
-    group.add_argument("--end-session-function", help="EndSession function name or ARN")
+    group.add_argument(
+        "--api-url", help="the sessions API base URL, the stack's ApiUrl (skips --stack)"
+    )
     group.add_argument(
         "--local", action="store_true", help="use the embedded local AWS (started when needed)"
     )
@@ -621,7 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
             nargs="?",
             metavar="ID",
             type=session_id_type,
-            help="session id (default: your latest)",
+            help="session id (default: your latest running one)",
+        )
+        sub.add_argument(
+            "--cluster",
+            help="the session's cluster (default: found among your running sessions, or "
+            "as this machine recorded it)",
         )
 
     up = command(
@@ -641,11 +580,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--cidr", action="append", help="where SSH may come from (repeatable; default: your /32)"
-    )
-    up.add_argument(
-        "--via",
-        choices=("api", "sfn"),
-        help="the signed API (default when known) or Step Functions",
     )
     up.add_argument(
         "--wait",
@@ -670,15 +604,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls = command(
         "ls",
         cmd_ls,
-        "list your running sessions, and those this machine started, newest first",
+        "list your running sessions (an administrator's: everyone's), and those this "
+        "machine started, newest first",
     )
-    ls.add_argument("--all", action="store_true", help="everyone's sessions")
     ls.add_argument("--running", action="store_true", help="running sessions only")
     ls.add_argument(
         "--limit",
-        type=whole_number(1, MAX_LIST_LIMIT),
+        type=whole_number(1, api.MAX_LIST_LIMIT),
         default=20,
-        help=f"at most this many, 1 to {MAX_LIST_LIMIT} (default 20)",
+        help=f"at most this many, 1 to {api.MAX_LIST_LIMIT} (default 20)",
     )
 
     down = command("down", cmd_down, "end a session now and wait for its teardown")
@@ -690,7 +624,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT_SECONDS,
         help="seconds (1 to 86400, default 600)",
     )
-    down.add_argument("--via", choices=("api", "sfn"), help=argparse.SUPPRESS)
 
     ssh = command(
         "ssh",

@@ -49,7 +49,6 @@ _bastion() {{
     esac
     case "${{COMP_WORDS[COMP_CWORD-1]}}" in
         --output) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
-        --via) COMPREPLY=($(compgen -W "api sfn" -- "$cur")); return ;;
         --key|--kubeconfig|--local-dir) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     COMPREPLY=($(compgen -W "$words --help" -- "$cur"))

@@ -1,4 +1,5 @@
-"""Following a session's execution on screen: live on a terminal, plain lines otherwise.
+"""Following a session on screen, from the API's view of it: live on a terminal, plain
+lines otherwise.
 
 On a terminal the state in progress is one line that ticks (its elapsed time), rewritten
 in place; each finished state is printed once. Anywhere else (a pipe, a file, CI,
@@ -10,12 +11,38 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from bastion.follow import TERMINAL_STATUSES, Step, history, steps_from_history
+#: Each poll is one GET of the session (DescribeExecution and its history, on AWS).
+POLL_SECONDS = 0.5
 
-POLL_SECONDS = 0.2
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a session's progress."""
+
+    kind: str  # "entered", "exited" or "ended"
+    state: str
+    timestamp: datetime
+
+
+def steps_of(view: dict[str, Any]) -> list[Step]:
+    """The lines of the API's view of a session, oldest first: each state entered, each
+    left, and the execution's end. The list only grows as the session goes on."""
+    steps: list[Step] = []
+    for step in view["steps"]:
+        steps.append(Step("entered", str(step["name"]), _moment(step["enteredAt"])))
+        if step["exitedAt"]:
+            steps.append(Step("exited", str(step["name"]), _moment(step["exitedAt"])))
+    if view["stoppedAt"]:
+        steps.append(Step("ended", str(view["status"]).title(), _moment(view["stoppedAt"])))
+    return steps
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def live_capable(stream: TextIO) -> bool:
@@ -64,8 +91,6 @@ class Progress:
             self._write(f"  {elapsed:7.2f}s  ok {step.state}")
             if self.current == step.state:
                 self.current = None
-        elif step.kind == "failed":
-            self._write(f"  {elapsed:7.2f}s   ! {step.state}  ({step.detail[:160]})")
         elif step.kind == "ended":
             self._write(f"  {elapsed:7.2f}s  == {step.state}")
 
@@ -86,34 +111,33 @@ class Progress:
 
 
 def follow_until(
-    sfn: Any,
-    execution_arn: str,
+    fetch: Callable[[], dict[str, Any]],
     progress: Progress,
-    until: Callable[[Step], bool],
+    until: Callable[[dict[str, Any]], bool],
     *,
     timeout_seconds: float,
     skip: int = 0,
 ) -> tuple[dict[str, Any], bool]:
-    """Follow until ``until`` holds for a step or the execution ends.
+    """Show the session's new steps, as ``fetch`` (the API's view) finds them, until
+    ``until`` holds for the view or the execution ends.
 
-    The first ``skip`` steps are not shown. Returns (the last describe_execution,
-    whether ``until`` held); raises TimeoutError.
+    The first ``skip`` steps are not shown. Returns (the last view, whether ``until``
+    held); raises TimeoutError.
     """
     deadline = time.monotonic() + timeout_seconds
     seen = skip
     try:
         while True:
-            description = sfn.describe_execution(executionArn=execution_arn)
-            steps = steps_from_history(history(sfn, execution_arn))
-            for step in steps[seen:]:
+            view = fetch()
+            for step in steps_of(view)[seen:]:
                 seen += 1
                 progress.step(step)
-                if until(step):
-                    return description, True
-            if description["status"] in TERMINAL_STATUSES:
-                return description, False
+            if until(view):
+                return view, True
+            if view["status"] != "RUNNING":
+                return view, False
             if time.monotonic() > deadline:
-                raise TimeoutError(f"still {description['status']} after {timeout_seconds:g} s")
+                raise TimeoutError(f"still {view['phase']} after {timeout_seconds:g} s")
             progress.tick()
             time.sleep(POLL_SECONDS)
     finally:

@@ -2,9 +2,10 @@
 
 ``<sessions dir>/<session id>/`` (mode 0700) holds ``id_ed25519`` (0600) and its ``.pub``
 when the command generated an ephemeral key, or ``key-path`` naming the user's own key
-(``--key``), plus ``known_hosts`` and ``kubeconfig``, and ``execution-arn``: which
-session the directory is for. A session id is unique only within one state machine, so
-another stack, region or account may have an execution of the same name: the directory
+(``--key``), plus ``known_hosts`` and ``kubeconfig``, and ``execution-arn`` and
+``cluster``: which session the directory is for, and where the API finds it. A session
+id is unique only within one state machine, so another stack, region or account may
+have an execution of the same name: the directory
 serves, and is removed with, only the execution it records. It is removed when that
 session is seen ended (``down``, ``status``, ``ls``); one that records no execution
 (its ``up`` was interrupted before the start was answered) is kept.
@@ -30,6 +31,7 @@ from tasks.common.validation import check_session_id
 EPHEMERAL_KEY = "id_ed25519"
 KEY_POINTER = "key-path"
 OWNER = "execution-arn"
+CLUSTER = "cluster"
 
 
 def is_session_id(value: object) -> bool:
@@ -144,19 +146,30 @@ def remember_key(root: Path, session_id: str, private: Path) -> None:
     _write_private(directory / KEY_POINTER, str(private.resolve()) + "\n")
 
 
-def claim(root: Path, session_id: str, execution_arn: str) -> None:
-    """Record that the session's directory is ``execution_arn``'s (if it records none)."""
+def claim(root: Path, session_id: str, execution_arn: str, cluster: str) -> None:
+    """Record that the session's directory is ``execution_arn``'s, on ``cluster`` (if it
+    records none)."""
     directory = ensure_session_dir(root, session_id)
-    with contextlib.suppress(FileExistsError):
-        _write_private(directory / OWNER, execution_arn + "\n")
+    for name, value in ((OWNER, execution_arn), (CLUSTER, cluster)):
+        with contextlib.suppress(FileExistsError):
+            _write_private(directory / name, value + "\n")
+
+
+def _recorded(root: Path, session_id: str, name: str) -> str | None:
+    try:
+        return (session_dir(root, session_id) / name).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def cluster_of(root: Path, session_id: str) -> str | None:
+    """The cluster the session's directory records, if it records one."""
+    return _recorded(root, session_id, CLUSTER)
 
 
 def owner(root: Path, session_id: str) -> str | None:
     """The execution the session's directory is for, if it records one."""
-    try:
-        return (session_dir(root, session_id) / OWNER).read_text().strip() or None
-    except OSError:
-        return None
+    return _recorded(root, session_id, OWNER)
 
 
 def private_key_for(root: Path, session_id: str, execution_arn: str | None = None) -> Path | None:

@@ -1,33 +1,30 @@
-"""Which AWS and which stack a command talks to.
+"""Where a command talks to: the stack's session API, signed with whose credentials.
 
 Credentials and region: a boto3 Session, so ``--profile``/``AWS_PROFILE``,
 ``--region``/``AWS_REGION``/``AWS_DEFAULT_REGION``, the environment's keys, SSO and
-instance roles all work as in the AWS CLI. The stack, in order of precedence:
+instance roles all work as in the AWS CLI. The API, in order of precedence:
 
-1. ``--state-machine-arn`` / ``--api-url`` / ``--end-session-function`` on the command line;
-2. ``BASTION_STATE_MACHINE_ARN`` / ``BASTION_API_URL`` / ``BASTION_END_SESSION_FUNCTION``;
-3. ``--stack NAME`` or ``BASTION_STACK``: that CloudFormation stack's outputs
-   (``SessionStateMachineArn``, ``EndSessionFunctionArn``, ``ApiUrl``,
-   ``BastionLogGroupName``, ``BastionClusterName``);
-4. ``--local``: the embedded local AWS (started in the background when needed).
+1. ``--api-url`` on the command line, or ``BASTION_API_URL``;
+2. ``--stack NAME`` or ``BASTION_STACK`` (default ``fargate-bastion``): that
+   CloudFormation stack's ``ApiUrl`` output (which needs ``cloudformation:DescribeStacks``);
+3. ``--local``: the embedded local AWS's (started in the background when needed), which
+   answers the same API with the local user as the caller.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from bastion.cli.errors import CliError, ExitCode
 
 DEFAULT_STACK = "fargate-bastion"
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 
 
 def state_root() -> Path:
@@ -41,17 +38,13 @@ def state_root() -> Path:
 
 @dataclass
 class Target:
-    """An AWS session bound to one deployed stack (or to the local AWS)."""
+    """The session API of one deployed stack (or of the local AWS), and who signs for it."""
 
     session: boto3.Session
-    state_machine_arn: str | None = None
-    end_session_function: str | None = None
-    api_url: str | None = None
-    log_group: str | None = None
-    ecs_cluster: str | None = None
-    endpoint_url: str | None = None
+    api_url: str
     local_dir: Path | None = None
-    _clients: dict[str, Any] = field(default_factory=dict)
+    #: The cluster a command means when none is named and none can be found (--local).
+    default_cluster: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -68,26 +61,8 @@ class Target:
             return self.local_dir / "sessions"
         return state_root() / "sessions"
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
-        return self._clients[service]
 
-    def require_state_machine(self) -> str:
-        if not self.state_machine_arn:
-            raise CliError(
-                "no session state machine: pass --stack NAME (or set BASTION_STACK), "
-                "--state-machine-arn, or use --local",
-                ExitCode.CONFIGURATION,
-            )
-        return self.state_machine_arn
-
-
-def _stack_outputs(session: boto3.Session, stack: str) -> dict[str, str]:
+def _stack_api_url(session: boto3.Session, stack: str) -> str:
     try:
         stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except NoCredentialsError:
@@ -98,18 +73,14 @@ def _stack_outputs(session: boto3.Session, stack: str) -> dict[str, str]:
         ) from None
     except ClientError as error:
         raise CliError(
-            f"cannot read stack {stack!r}: {error.response['Error'].get('Message', error)}",
+            f"cannot read stack {stack!r} ({error.response['Error'].get('Message', error)}): "
+            "pass --api-url (or set BASTION_API_URL) to the stack's ApiUrl",
             ExitCode.CONFIGURATION,
         ) from None
-    outputs = stacks[0].get("Outputs", [])
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs}
-
-
-def _api_url(outputs: dict[str, str]) -> str | None:
-    for key in ("ApiUrl", "SessionsApiUrl", "ApiEndpoint"):
-        if outputs.get(key):
-            return outputs[key]
-    return None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    if not outputs.get("ApiUrl"):
+        raise CliError(f"stack {stack!r} has no ApiUrl output", ExitCode.CONFIGURATION)
+    return str(outputs["ApiUrl"])
 
 
 def resolve(args: Any) -> Target:
@@ -128,25 +99,12 @@ def resolve(args: Any) -> Target:
             "no AWS region: pass --region, set AWS_REGION, or set one in your profile",
             ExitCode.CONFIGURATION,
         )
-    target = Target(session=session)
-    stack = args.stack or os.environ.get("BASTION_STACK")
-    explicit_sm = args.state_machine_arn or os.environ.get("BASTION_STATE_MACHINE_ARN")
-    explicit_api = args.api_url or os.environ.get("BASTION_API_URL")
-    if stack or not (explicit_sm or explicit_api):
-        outputs = _stack_outputs(session, stack or DEFAULT_STACK)
-        target.state_machine_arn = outputs.get("SessionStateMachineArn")
-        target.end_session_function = outputs.get("EndSessionFunctionArn")
-        target.api_url = _api_url(outputs)
-        target.log_group = outputs.get("BastionLogGroupName")
-        target.ecs_cluster = outputs.get("BastionClusterName")
-    target.state_machine_arn = explicit_sm or target.state_machine_arn
-    target.api_url = explicit_api or target.api_url
-    target.end_session_function = (
-        args.end_session_function
-        or os.environ.get("BASTION_END_SESSION_FUNCTION")
-        or target.end_session_function
-    )
-    return target
+    api_url = args.api_url or os.environ.get("BASTION_API_URL")
+    if not api_url:
+        api_url = _stack_api_url(
+            session, args.stack or os.environ.get("BASTION_STACK") or DEFAULT_STACK
+        )
+    return Target(session=session, api_url=api_url)
 
 
 def _local_target(args: Any) -> Target:
@@ -160,16 +118,11 @@ def _local_target(args: Any) -> Target:
     if endpoint.lost_sessions:
         print(f"bastion: {lost_sessions_note(endpoint.lost_sessions)}", file=sys.stderr)
     session = boto3.Session(region_name=endpoint.region, **endpoint.credentials.for_boto3())
-    outputs = endpoint.outputs
     return Target(
         session=session,
-        state_machine_arn=outputs.get("SessionStateMachineArn"),
-        end_session_function=outputs.get("EndSessionFunctionArn"),
-        api_url=None,
-        log_group=outputs.get("BastionLogGroupName"),
-        ecs_cluster=outputs.get("BastionClusterName"),
-        endpoint_url=endpoint.endpoint_url,
+        api_url=endpoint.api_url,
         local_dir=state_dir,
+        default_cluster=endpoint.cluster,
     )
 
 
@@ -179,19 +132,3 @@ def lost_sessions_note(session_ids: tuple[str, ...]) -> str:
         "the local AWS had died without ending its bastions; they are ended now, and "
         f"these sessions are lost: {', '.join(session_ids)}"
     )
-
-
-def caller_arn(target: Target) -> str:
-    """Who is asking (STS), the ``requestedBy`` of sessions started via Step Functions."""
-    try:
-        return str(target.client("sts").get_caller_identity()["Arn"])
-    except NoCredentialsError:
-        raise CliError(
-            "no AWS credentials: configure a profile or pass --profile", ExitCode.CONFIGURATION
-        ) from None
-    except NoRegionError:
-        raise CliError("no AWS region: pass --region", ExitCode.CONFIGURATION) from None
-    except ClientError as error:
-        raise CliError(
-            f"cannot tell who you are (sts:GetCallerIdentity): {error}", ExitCode.CONFIGURATION
-        ) from None

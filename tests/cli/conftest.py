@@ -41,18 +41,23 @@ class Cli:
         self, *args: str, timeout: float = CLI_TIMEOUT_SECONDS
     ) -> subprocess.CompletedProcess[str]:
         """Run one command: in this process, or as a process for ``ssh`` (it execs OpenSSH)."""
+        if args[0] != "ssh":
+            return self.run_here(*args)
+        return subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bastion.cli", args[0], "--local-dir", str(self.local_dir)]
+            + list(args[1:]),
+            env=self.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def run_here(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one command in this process."""
         words = [args[0], "--local-dir", str(self.local_dir), *args[1:]]
-        if args[0] == "ssh":
-            return subprocess.run(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "bastion.cli", *words],
-                env=self.env,
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stderr(err):
             try:

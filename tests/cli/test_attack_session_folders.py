@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from bastion.cli import app, keys
 from bastion.cli.target import Target
@@ -25,47 +24,38 @@ pytestmark = pytest.mark.cli
 
 ACCOUNT = "123456789012"
 SESSION_ID = "alice-1a2b3c4d"
-OTHER_MACHINE = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:other-stack-session"
 OTHER_EXECUTION = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:other-stack-session:{SESSION_ID}"
-
-
-def _other_stack(stubber_calls: int) -> tuple[Target, Stubber]:
-    """A target on another stack whose machine has a failed execution named SESSION_ID."""
-    session = boto3.Session(
-        region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    sfn = session.client("stepfunctions")
-    stubber = Stubber(sfn)
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    for _ in range(stubber_calls):
-        stubber.add_response(
-            "describe_execution",
-            {
-                "executionArn": OTHER_EXECUTION,
-                "stateMachineArn": OTHER_MACHINE,
-                "name": SESSION_ID,
-                "status": "FAILED",
-                "startDate": moment,
-                "stopDate": moment,
-                "input": '"not a session request"',
-                "error": "InvalidRequest",
-                "cause": "request: must be a JSON object",
-            },
-        )
-        stubber.add_response("get_execution_history", {"events": []})
-    stubber.activate()
-    target = Target(session=session, state_machine_arn=OTHER_MACHINE)
-    target._clients["stepfunctions"] = sfn
-    return target, stubber
-
-
 LIVE_EXECUTION = (
     f"arn:aws:states:eu-west-1:{ACCOUNT}:execution:fargate-bastion-session:{SESSION_ID}"
 )
+#: What the other stack's API answers: its execution of that name failed at once.
+OTHER_VIEW = {
+    "sessionId": SESSION_ID,
+    "executionArn": OTHER_EXECUTION,
+    "status": "FAILED",
+    "phase": "failed",
+    "requestedBy": f"arn:aws:iam::{ACCOUNT}:user/alice",
+    "cluster": "payments",
+    "startedAt": "2026-01-01T00:00:00.000Z",
+    "stoppedAt": "2026-01-01T00:00:01.000Z",
+    "address": None,
+    "sshCommand": None,
+    "expiresAt": None,
+    "endReason": "failed",
+    "error": {"error": "InvalidRequest", "message": "sshPublicKey: is required"},
+    "steps": [],
+}
+
+
+def _other_stack(path: str) -> tuple[int, dict[str, Any]]:
+    if path.startswith("/sessions"):
+        return 200, {"sessions": [{"sessionId": SESSION_ID, "cluster": "payments"}]}
+    assert path == f"/clusters/payments/sessions/{SESSION_ID}", path
+    return 200, OTHER_VIEW
 
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["folder-names-its-execution", "older"])
-@pytest.mark.parametrize("command", [["status", SESSION_ID], ["ls", "--all"]])
+@pytest.mark.parametrize("command", [["status", SESSION_ID], ["ls"]])
 def test_another_stacks_ended_execution_of_the_same_name_keeps_the_live_sessions_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], recorded: bool
 ) -> None:
@@ -75,19 +65,16 @@ def test_another_stacks_ended_execution_of_the_same_name_keeps_the_live_sessions
     keys.create_session_dir(root, SESSION_ID)
     private, _ = keys.generate_key(root, SESSION_ID)
     if recorded:
-        keys.claim(root, SESSION_ID, LIVE_EXECUTION)
-    target, stubber = _other_stack(1)
-    monkeypatch.setattr(app, "resolve", lambda _args: target)
-    monkeypatch.setattr(app, "caller_arn", lambda _target: f"arn:aws:iam::{ACCOUNT}:user/alice")
-    monkeypatch.setattr(
-        app.sessions,
-        "list_sessions",
-        lambda target, **_: [app.sessions.describe(target, SESSION_ID)],
+        keys.claim(root, SESSION_ID, LIVE_EXECUTION, "payments")
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
+    target = Target(session=session, api_url="https://other.example/v1")
+    monkeypatch.setattr(app, "resolve", lambda _args: target)
+    monkeypatch.setattr(app.api, "call", lambda _target, _method, path, *_: _other_stack(path))
     with contextlib.redirect_stderr(io.StringIO()):
         code = app.main([*command, "--stack", "other-stack"], out=io.StringIO())
     assert code == 0
-    stubber.assert_no_pending_responses()
     assert private.is_file(), "the live session's key was deleted"
     if recorded:
         assert keys.private_key_for(root, SESSION_ID, OTHER_EXECUTION) is None

@@ -20,10 +20,9 @@ import pytest
 
 from bastion.cli import api, build_parser, keys
 from bastion.cli.app import main, parse_duration
-from bastion.cli.display import Progress
+from bastion.cli.display import Progress, Step, steps_of
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.target import Target
-from bastion.follow import Step
 from tests.cli.conftest import validate
 
 pytestmark = pytest.mark.cli
@@ -108,11 +107,36 @@ def test_the_plain_display_writes_no_control_codes() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     progress.step(Step("entered", "RunBastionTask", start))
     progress.tick()
-    progress.step(Step("failed", "RunBastionTask", start, "CapacityUnavailable: none"))
     progress.step(Step("exited", "RunBastionTask", start))
     progress.close()
     assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
-    assert out.getvalue().count("\n") == 3
+    assert out.getvalue().count("\n") == 2
+
+
+def test_the_steps_of_a_view_only_grow_as_the_session_goes_on() -> None:
+    def view(*steps: tuple[str, str, str | None], stopped: str | None = None) -> dict[str, Any]:
+        return {
+            "status": "SUCCEEDED" if stopped else "RUNNING",
+            "stoppedAt": stopped,
+            "steps": [{"name": n, "enteredAt": i, "exitedAt": o} for n, i, o in steps],
+        }
+
+    entered = view(("ValidateRequest", "2026-11-27T10:00:00.000Z", None))
+    moved_on = view(
+        ("ValidateRequest", "2026-11-27T10:00:00.000Z", "2026-11-27T10:00:01.000Z"),
+        ("FindControlPlane", "2026-11-27T10:00:01.000Z", None),
+    )
+    ended = view(
+        ("ValidateRequest", "2026-11-27T10:00:00.000Z", "2026-11-27T10:00:01.000Z"),
+        ("FindControlPlane", "2026-11-27T10:00:01.000Z", "2026-11-27T10:00:02.000Z"),
+        stopped="2026-11-27T10:00:03.000Z",
+    )
+    first, second, last = steps_of(entered), steps_of(moved_on), steps_of(ended)
+    assert second[: len(first)] == first and last[: len(second)] == second
+    assert [(s.kind, s.state) for s in last[len(second) :]] == [
+        ("exited", "FindControlPlane"),
+        ("ended", "Succeeded"),
+    ]
 
 
 def test_the_live_display_rewrites_only_the_line_in_progress() -> None:
@@ -213,6 +237,14 @@ def test_a_cap_refusal_names_the_limit(api_target: Target) -> None:
     assert refused.value.message.startswith("MaxSessionsPerCaller: ")
 
 
+def test_a_session_id_in_use_elsewhere_is_refused(api_target: Target) -> None:
+    taken = {"message": "sessionId: session 'a-1' already exists", "field": "sessionId"}
+    _Recorder.answers.append((409, taken))
+    with pytest.raises(CliError) as refused:
+        api.call(api_target, "POST", api.sessions_path("payments"), {"sessionId": "a-1"})
+    assert (refused.value.code, refused.value.field) == (ExitCode.REFUSED, "sessionId")
+
+
 def test_api_refusals_name_the_field(api_target: Target) -> None:
     _Recorder.answers.append((400, {"message": "is not a valid EKS name", "field": "cluster"}))
     with pytest.raises(CliError) as refused:
@@ -240,6 +272,6 @@ def test_missing_region_or_credentials_exit_5(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     if region:
         monkeypatch.setenv("AWS_REGION", region)
-    machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:fargate-bastion-session"
-    assert main(["status", "--state-machine-arn", machine]) == ExitCode.CONFIGURATION == 5
+    api_url = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1"
+    assert main(["status", "--api-url", api_url]) == ExitCode.CONFIGURATION == 5
     assert capsys.readouterr().err.startswith(f"bastion: {words}")

@@ -23,7 +23,10 @@ import fnmatch
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+DEPLOYMENT_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 
 
 class NotModelled(Exception):
@@ -47,6 +50,15 @@ class Principal:
             "aws:principalaccount": self.account,
             "aws:principalorgid": self.org_id,
         }
+
+
+def documented_policy(heading: str) -> dict[str, Any]:
+    """The JSON policy docs/deployment.md shows under ``heading``."""
+    text = DEPLOYMENT_GUIDE.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    block = section[section.index("```json") + len("```json") : section.index("```\n", 8)]
+    document: dict[str, Any] = json.loads(block)
+    return document
 
 
 def route_arn(region: str, account: str, api_id: str, stage: str, method: str, path: str) -> str:

@@ -475,22 +475,12 @@ def test_the_local_deployer_refuses_an_authorizer_it_cannot_reproduce(tmp_path: 
 
 # ----------------------------------------------------------------------- who may open which door
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 PLATFORM_ENGINEER = f"arn:aws:iam::{ACCOUNT}:role/platform-engineer"
 POWER_USER = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
 #: What AWS's PowerUserAccess grants on API Gateway: every route of every API.
 EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 ORG = "o-a1b2c3d4e5"
 PARTNER = "arn:aws:iam::210987654321:role/platform-engineer"
-
-
-def documented_policy(name: str) -> dict[str, Any]:
-    """The JSON policy docs/deployment.md shows under the heading ``name``."""
-    text = DOCS.read_text(encoding="utf-8")
-    section = text[text.index(name) :]
-    block = section[section.index("```json") + len("```json") : section.index("```\n", 8)]
-    document: dict[str, Any] = json.loads(block)
-    return document
 
 
 def deployed_door(harness: Harness, stack: Any) -> tuple[Any, Any]:
@@ -511,7 +501,12 @@ def deployed_door(harness: Harness, stack: Any) -> tuple[Any, Any]:
 def test_the_documented_policy_grants_one_cluster_and_refuses_the_other(
     harness: Harness,
 ) -> None:
-    from tests.workflow.execute_api_policy import Policy, Principal, invoke_allowed
+    from tests.workflow.execute_api_policy import (
+        Policy,
+        Principal,
+        documented_policy,
+        invoke_allowed,
+    )
 
     # GIVEN the stack (ApiAllowedPrincipals=*: IAM decides) and the per-cluster policy that
     # docs/deployment.md gives a platform engineer, for this API
