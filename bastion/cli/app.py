@@ -31,7 +31,7 @@ from tasks.common.validation import check_session_id
 DEFAULT_TIMEOUT_SECONDS = 600.0
 #: The longest session any stack allows (its MaxDurationMinutes may not exceed 7 days).
 MAX_DURATION_MINUTES = 7 * 24 * 60
-#: Waits (--timeout) are capped at a day; list sizes as the API caps them.
+#: Waits (--timeout) are capped at a day.
 MAX_TIMEOUT_SECONDS = 86_400.0
 MAX_TAIL_LINES = 1_000_000
 MAX_TIME_SCALE = 100_000.0
@@ -222,9 +222,7 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             doc = sessions.document(target, sessions.fetch(target, cluster, session_id))
             _emit(args, out, doc, _session_text(doc))
             return ExitCode.OK
-        view, ready = _follow(
-            args, target, cluster, session_id, lambda view: view["phase"] != "starting"
-        )
+        view = _follow(args, target, cluster, session_id, lambda v: v["phase"] != "starting")
     except BaseException:
         if not started:
             keys.remove_session_dir(root, session_id)  # nothing exists: keep nothing either
@@ -248,7 +246,7 @@ def _follow(
     session_id: str,
     until: Any,
     skip: int = 0,
-) -> tuple[dict[str, Any], bool]:
+) -> dict[str, Any]:
     """Follow the session's steps through the API until ``until`` holds for its view."""
     try:
         return follow_until(
@@ -312,9 +310,7 @@ def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
             _note(args, f"ending session {session_id}")
         if not args.no_wait:
             already = len(steps_of(view))
-            view, _ = _follow(
-                args, target, cluster, session_id, lambda v: v["status"] != "RUNNING", already
-            )
+            view = _follow(args, target, cluster, session_id, lambda v: False, already)
         else:
             view = sessions.fetch(target, cluster, session_id)
     doc = sessions.document(target, view)

@@ -117,12 +117,11 @@ def follow_until(
     *,
     timeout_seconds: float,
     skip: int = 0,
-) -> tuple[dict[str, Any], bool]:
+) -> dict[str, Any]:
     """Show the session's new steps, as ``fetch`` (the API's view) finds them, until
     ``until`` holds for the view or the execution ends.
 
-    The first ``skip`` steps are not shown. Returns (the last view, whether ``until``
-    held); raises TimeoutError.
+    The first ``skip`` steps are not shown. Returns the last view; raises TimeoutError.
     """
     deadline = time.monotonic() + timeout_seconds
     seen = skip
@@ -132,10 +131,8 @@ def follow_until(
             for step in steps_of(view)[seen:]:
                 seen += 1
                 progress.step(step)
-            if until(view):
-                return view, True
-            if view["status"] != "RUNNING":
-                return view, False
+            if until(view) or view["status"] != "RUNNING":
+                return view
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still {view['phase']} after {timeout_seconds:g} s")
             progress.tick()
