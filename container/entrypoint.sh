@@ -41,6 +41,8 @@ readonly SUPPORTED_KEY_TYPES=(
 )
 readonly KEY_TYPE_SHAPE='^(ssh|ecdsa|sk)-[A-Za-z0-9@.+-]+$'
 readonly MIN_RSA_BITS=2048 MAX_KEY_LINE_CHARS=8192
+# The host keys generated at each start and given to sshd (sshd_config's HostKeyAlgorithms).
+readonly HOST_KEY_TYPES=(ed25519 ecdsa)
 # A DNS name of letters, digits and hyphens: no wildcard, no list, no address.
 readonly HOST_NAME_SHAPE='^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$'
 # Platform variables the login sessions need too: sshd gives a session a fresh
@@ -54,6 +56,7 @@ readonly PASSED_TO_SESSIONS=(
 # Set while running.
 EXPIRES_EPOCH=0
 KEY_TYPE="" KEY_FINGERPRINT="" KEY_LINE=""
+HOST_KEYS="[]" HOST_PUBLIC_KEYS="[]"
 REGION="" REGION_SOURCE="none" METADATA_ERROR=""
 SSHD_PID="" KUBECONFIG_JOB_PID="" LOG_FD=""
 STARTED=0 WARNED=0 EXIT_LOGGED=0 SHUTTING_DOWN=0 RECONCILE_SOON=0
@@ -238,21 +241,26 @@ prepare_runtime_dir() {
     chmod 0700 "$RUNTIME_DIR"
 }
 
-# Fresh host keys for every start: nothing of the image identifies this bastion.
+# Fresh host keys for every start: nothing of the image identifies this bastion. The
+# started event reports them (read here, before sshd starts, so that the event is not
+# delayed): hostKeys as "<TYPE> <fingerprint>" words, and hostPublicKeys as the
+# known_hosts material, {type, key (base64), fingerprint}, for clients to pin.
 generate_host_keys() {
-    local type key
-    for type in ed25519 ecdsa; do
+    local type key key_type blob listing fingerprint label words=() entries=()
+    for type in "${HOST_KEY_TYPES[@]}"; do
         key="$RUNTIME_DIR/ssh_host_${type}_key"
         rm -f "$key" "$key.pub"
         ssh-keygen -q -t "$type" -N '' -C "fargate-bastion $SESSION_ID" -f "$key" </dev/null
+        read -r key_type blob _ <"$key.pub"
+        listing="$(ssh-keygen -l -E sha256 -f "$key.pub")"
+        read -r _ fingerprint _ <<<"$listing"
+        label="${listing##* (}"
+        words+=("${label%)} $fingerprint")
+        entries+=("$(jq -cn --arg type "$key_type" --arg key "$blob" \
+            --arg fingerprint "$fingerprint" '$ARGS.named')")
     done
-}
-
-host_key_fingerprints() {
-    local public
-    for public in "$RUNTIME_DIR"/ssh_host_*_key.pub; do
-        ssh-keygen -l -f "$public" | awk '{print $NF " " $2}' | tr -d '()'
-    done
+    HOST_KEYS="$(printf '%s\n' "${words[@]}" | jq -Rsc 'split("\n") - [""]')"
+    HOST_PUBLIC_KEYS="$(printf '%s\n' "${entries[@]}" | jq -sc .)"
 }
 
 write_authorized_key() {
@@ -438,10 +446,12 @@ permitted_destinations() {
 start_sshd() {
     local fifo="$RUNTIME_DIR/.sshd-log"
     session_environment
-    local -a arguments=(-D -e -f "$SSHD_CONFIG" -o "Port=$SSH_PORT"
-        -o "HostKey=$RUNTIME_DIR/ssh_host_ed25519_key"
-        -o "HostKey=$RUNTIME_DIR/ssh_host_ecdsa_key"
-        -o "AuthorizedKeysFile=$RUNTIME_DIR/authorized_keys"
+    local type
+    local -a arguments=(-D -e -f "$SSHD_CONFIG" -o "Port=$SSH_PORT")
+    for type in "${HOST_KEY_TYPES[@]}"; do
+        arguments+=(-o "HostKey=$RUNTIME_DIR/ssh_host_${type}_key")
+    done
+    arguments+=(-o "AuthorizedKeysFile=$RUNTIME_DIR/authorized_keys"
         -o "PidFile=$RUNTIME_DIR/sshd.pid"
         -o "SetEnv=${SESSION_ENVIRONMENT[*]}")
     [[ -z "$LISTEN_ADDRESS" ]] || arguments+=(-o "ListenAddress=$LISTEN_ADDRESS")
@@ -569,7 +579,7 @@ handle_sshd_line() {
         else
             RECONCILE_SOON=1
         fi
-    elif ((STARTED == 0)) && [[ "$line" == "Server listening on "* ]]; then
+    elif ((STARTED == 0)) && accepting "$line"; then
         STARTED=1
         LAST_ACTIVITY=$EPOCHSECONDS
         emit started --arg cluster "$CLUSTER_NAME" --arg mode "$MODE" \
@@ -580,8 +590,22 @@ handle_sshd_line() {
             --argjson idleTimeoutSeconds "$IDLE_TIMEOUT_SECONDS" \
             --argjson port "$SSH_PORT" --arg authorizedKeyType "$KEY_TYPE" \
             --arg authorizedKeyFingerprint "$KEY_FINGERPRINT" \
-            --argjson hostKeys "$(host_key_fingerprints | jq -Rsc 'split("\n") - [""]')"
+            --argjson hostKeys "$HOST_KEYS" --argjson hostPublicKeys "$HOST_PUBLIC_KEYS"
     fi
+}
+
+# Whether sshd's line says it accepts connections where clients connect. sshd logs
+# "Server listening on <address> port <port>." right after listen(2) on that socket: from
+# then on the kernel completes connections to it, and sshd's accept loop comes next. With
+# BASTION_LISTEN_ADDRESS sshd has that one socket; without, one per address family, and
+# clients reach the task's IPv4 address: the line for 0.0.0.0 is the one that counts.
+accepting() {
+    local line="$1"
+    if [[ -n "$LISTEN_ADDRESS" ]]; then
+        [[ "$line" =~ ^Server\ listening\ on\ [0-9A-Fa-f.:]+\ port\ ([0-9]+)\.$ ]]
+    else
+        [[ "$line" =~ ^Server\ listening\ on\ 0\.0\.0\.0\ port\ ([0-9]+)\.$ ]]
+    fi && [[ "${BASH_REMATCH[1]}" == "$SSH_PORT" ]]
 }
 
 # A connection ends when the kernel no longer holds it, whether or not sshd logged it

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tasks.common.host_keys import known_hosts_lines
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "container"
 ENTRYPOINT = CONTAINER / "entrypoint.sh"
@@ -221,14 +223,11 @@ class Bastion:
 
     # ---------------------------------------------------------------- clients
     def known_hosts(self, directory: Path) -> Path:
-        """A known_hosts file with the host keys the entry point generated."""
-        lines = [
-            f"[127.0.0.1]:{self.port} {' '.join(public.read_text().split()[:2])}"
-            for public in sorted(self.runtime.glob("ssh_host_*_key.pub"))
-        ]
-        assert lines, f"no host keys in {self.runtime}"
+        """A known_hosts file pinning the host keys the bastion's started event reports: every
+        test that logs in trusts only what the bastion itself said, as a user does."""
+        started = self.wait_for("started")
         path = directory / f"known_hosts-{self.port}"
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(known_hosts_lines(started, "127.0.0.1", self.port)) + "\n")
         return path
 
     def ssh_command(
@@ -238,8 +237,11 @@ class Bastion:
         *arguments: str,
         user: str | None = None,
         options: Sequence[str] = (),
+        known_hosts: Path | None = None,
     ) -> list[str]:
-        """An ssh command line for this bastion, checking its host key strictly."""
+        """An ssh command line for this bastion, checking its host key strictly (against
+        ``known_hosts`` if given, else the keys the bastion reported)."""
+        pinned = known_hosts if known_hosts is not None else self.known_hosts(directory)
         command = [
             "ssh",
             "-F",
@@ -251,7 +253,7 @@ class Bastion:
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
-            f"UserKnownHostsFile={self.known_hosts(directory)}",
+            f"UserKnownHostsFile={pinned}",
             "-o",
             "GlobalKnownHostsFile=/dev/null",
             "-o",
@@ -274,8 +276,13 @@ class Bastion:
         *arguments: str,
         user: str | None = None,
         options: Sequence[str] = (),
+        known_hosts: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return run(self.ssh_command(key, directory, *arguments, user=user, options=options))
+        return run(
+            self.ssh_command(
+                key, directory, *arguments, user=user, options=options, known_hosts=known_hosts
+            )
+        )
 
     # ---------------------------------------------------------------- cleanup
     def stop(self) -> None:

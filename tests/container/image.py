@@ -69,16 +69,6 @@ class ContainerBastion(Bastion):
 
     name: str = ""
 
-    def known_hosts(self, directory: Path) -> Path:
-        lines = []
-        for key_type in ("ed25519", "ecdsa"):
-            public = podman(["exec", self.name, "cat", f"/run/bastion/ssh_host_{key_type}_key.pub"])
-            assert public.returncode == 0, public.stderr
-            lines.append(f"[127.0.0.1]:{self.port} {' '.join(public.stdout.split()[:2])}")
-        path = directory / f"known_hosts-{self.port}"
-        path.write_text("\n".join(lines) + "\n")
-        return path
-
     def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
         return podman(["exec", self.name, *command])
 
