@@ -7,7 +7,9 @@ Modules: ``local_aws`` (the entry point), ``patches`` (installs the rest once pe
 workflow time), ``stepfunctions_fixes``, ``ecs_lifecycle`` and ``ecs_fargate`` (tasks),
 ``ec2_network`` (security groups, interfaces), ``eks_clusters`` (clusters, seeding),
 ``inventory`` (what sessions left behind), ``executions`` (polling, history), ``deploy``
-(``template.yaml`` into the mock).
+(``template.yaml`` into the mock), ``awslogs`` and ``cloudwatch_logs`` (tasks' output in
+CloudWatch Logs, subscription filters), ``log_subscriptions`` (their deliveries to Lambda),
+``simulated_bastion`` (a simulated task's started line).
 """
 
 from bastion.local.eks_clusters import SeededCluster

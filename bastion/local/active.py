@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bastion.local.actions import ActionLog
+    from bastion.local.awslogs import AwsLogsDriver
     from bastion.local.ec2_network import Ec2Control
     from bastion.local.ecs_lifecycle import EcsControl
     from bastion.local.eventbridge import EventBus
     from bastion.local.faults import Faults
     from bastion.local.lambda_runtime import Invocation
+    from bastion.local.log_subscriptions import LogDeliveries
     from bastion.local.random_faults import RandomFaults
 
 
@@ -34,6 +36,8 @@ class Controls:
     events: EventBus
     actions: ActionLog
     random_faults: RandomFaults
+    awslogs: AwsLogsDriver
+    log_deliveries: LogDeliveries
 
 
 _lock = threading.Lock()

@@ -1102,6 +1102,18 @@ def _create_events_rule(
     return _Created(name, {"Arn": arn})
 
 
+def _create_subscription_filter(
+    deployment: _Deployment, logical_id: str, props: dict[str, Any]
+) -> _Created:
+    """A CloudWatch Logs subscription filter (the local AWS delivers what it matches:
+    bastion/local/cloudwatch_logs.py)."""
+    logs = deployment.client("logs")
+    name = props.pop("FilterName", None) or deployment.physical_name(logical_id, 512)
+    params = _api_params(logs, "PutSubscriptionFilter", props, logical_id)
+    logs.put_subscription_filter(filterName=name, **params)
+    return _Created(name, {})
+
+
 _Creator = Callable[[_Deployment, str, dict[str, Any]], _Created]
 #: The resource types the local deployer creates; anything else is reported by name.
 _CREATORS: dict[str, _Creator] = {
@@ -1116,6 +1128,7 @@ _CREATORS: dict[str, _Creator] = {
     "AWS::ApiGateway::Stage": _create_api_stage,
     "AWS::Lambda::Permission": _create_permission,
     "AWS::Events::Rule": _create_events_rule,
+    "AWS::Logs::SubscriptionFilter": _create_subscription_filter,
 }
 SUPPORTED_RESOURCE_TYPES = frozenset(_CREATORS)
 

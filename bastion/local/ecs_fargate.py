@@ -12,6 +12,8 @@ Gaps filled (moto 5.2.5):
   gets no public address with ``assignPublicIp: ENABLED``.
 * ``ListTasks`` without ``desiredStatus`` lists stopped tasks too (AWS: RUNNING only), and
   ``RunTask`` ignores ``clientToken``.
+* No log driver runs: a task's output reaches CloudWatch Logs through the awslogs driver
+  of ``bastion.local.cloudwatch_logs``, from the moment RunTask returns.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bastion.local.active import Controls, current
+from bastion.local.cloudwatch_logs import attach_task_logs, awslogs_start_failure, begin_task_logs
 from bastion.local.ecs_lifecycle import (
     CAPACITY_UNAVAILABLE,
     FargateLifecycle,
@@ -125,12 +128,18 @@ def _task_init(original: Any) -> Any:
             container.exitCode = None
         if networking:
             lifecycle.eni_id = _dress_interface(controls, self, networking)
+        if lifecycle.start_failure is None:
+            lifecycle.start_failure = awslogs_start_failure(
+                controls, task_definition, str(self.task_arn)
+            )
         runner = controls.ecs.task_runner
         if runner is not None and lifecycle.start_failure is None:
             from bastion.local.task_runner import start_task
 
             eni = lifecycle.eni_id and ec2_backend(controls).get_network_interface(lifecycle.eni_id)
             lifecycle.start_failure = start_task(runner, self, eni or None)
+        if lifecycle.start_failure is None:
+            attach_task_logs(controls, self, task_definition)
         if lifecycle.describes_until_running <= 0 and lifecycle.start_failure is None:
             mark_running(self)
         else:
@@ -223,9 +232,11 @@ def _run_task_response(original: Any) -> Any:
             tasks = [find_task(backend, arn, cluster) for arn in known]
             return ActionResult({"tasks": [task for task in tasks if task], "failures": []})
         result = original(self)
+        started = result.result.get("tasks", [])
         if token:
-            started = result.result.get("tasks", [])
             controls.ecs.remember_client_token(cluster, token, [task.task_arn for task in started])
+        # The tasks exist now: what their containers write starts reaching CloudWatch Logs.
+        begin_task_logs(controls, started)
         return result
 
     return run_task

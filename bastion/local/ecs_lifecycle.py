@@ -197,6 +197,8 @@ def stop_task_now(
     lifecycle = lifecycle_of(task)
     if controls.ecs.task_runner is not None and lifecycle is not None:
         controls.ecs.task_runner.stop(str(task.task_arn))
+    # The awslogs driver puts the container's last lines, then stops following it.
+    controls.awslogs.end(str(task.task_arn))
     if lifecycle is not None and lifecycle.eni_id:
         violations = controls.random_faults.eni_release_violations(
             controls.ec2.eni_release_dependency_violations

@@ -15,6 +15,8 @@ from botocore.config import Config
 
 from bastion.local.actions import ActionLog, RecordedAction
 from bastion.local.active import Controls, activate, deactivate
+from bastion.local.awslogs import AwsLogsDriver
+from bastion.local.cloudwatch_logs import put_lines
 from bastion.local.ec2_network import Ec2Control
 from bastion.local.ecs_lifecycle import EcsControl
 from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rules, seed_cluster
@@ -24,6 +26,7 @@ from bastion.local.executions import execution_history, stop_running_executions,
 from bastion.local.faults import Faults
 from bastion.local.inventory import Inventory, read_inventory
 from bastion.local.lambda_runtime import Invocation, invocations_paused
+from bastion.local.log_subscriptions import LogDeliveries, LogDelivery
 from bastion.local.patches import install_patches
 from bastion.local.random_faults import RandomFaults
 from tasks.common.aws import reset_clients
@@ -104,6 +107,10 @@ class LocalAws:
         self.invocations: list[Invocation] = []
         #: EventBridge: AWS services' events, rules, delivery to targets, schedules.
         self.events = EventBus(self.region, self.account_id)
+        #: The awslogs driver: ECS tasks' output into CloudWatch Logs as they run.
+        self.awslogs = AwsLogsDriver()
+        #: CloudWatch Logs subscription filters' deliveries to Lambda functions.
+        self.log_deliveries = LogDeliveries()
         self._action_log = ActionLog()
         self._stacks: list[Any] = []
         self._controls = Controls(
@@ -117,6 +124,8 @@ class LocalAws:
             events=self.events,
             actions=self._action_log,
             random_faults=self.random_faults,
+            awslogs=self.awslogs,
+            log_deliveries=self.log_deliveries,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -158,15 +167,21 @@ class LocalAws:
             # old one back on stop): the handlers' and moto's own clients come from it.
             boto3.DEFAULT_SESSION = _fresh_session()
             activate(self._controls)
-            # The bus's worker makes its own clients (boto3 clients are not shared
-            # between threads here).
-            self.events.open(
-                lambda service: _fresh_session(self.region).client(
+
+            # The workers make their own clients (boto3 clients are not shared between
+            # threads here).
+            def worker_client(service: str) -> Any:
+                return _fresh_session(self.region).client(
                     service,  # type: ignore[call-overload]
                     config=_TEST_CLIENT_CONFIG,
                 )
-            )
+
+            self.events.open(worker_client)
             stack.callback(self.events.close)
+            self.log_deliveries.open(worker_client)
+            stack.callback(self.log_deliveries.close)
+            self.awslogs.open(put_lines(self.account_id, self.region))
+            stack.callback(self.awslogs.close)
             stack.callback(deactivate, self._controls)
             reset_clients()
             stack.callback(reset_clients)
@@ -181,7 +196,9 @@ class LocalAws:
         if self._stack is None:
             return
         try:
-            # No event may start anything new while the executions are stopped.
+            # No event or log line may start anything new while the executions are stopped.
+            self.awslogs.close()
+            self.log_deliveries.close()
             self.events.close()
             stop_running_executions(self.client("stepfunctions"))
         finally:
@@ -270,6 +287,12 @@ class LocalAws:
             if stack.resource_types.get(rule) == "AWS::Events::Rule":
                 return self.events.fire_schedule(stack.resources[rule], timeout)
         return self.events.fire_schedule(rule, timeout)
+
+    @property
+    def log_deliveries_made(self) -> list[LogDelivery]:
+        """Every CloudWatch Logs subscription delivery attempt so far (function, events,
+        outcome)."""
+        return list(self.log_deliveries.delivered)
 
     @property
     def actions(self) -> list[RecordedAction]:

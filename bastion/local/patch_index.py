@@ -364,6 +364,22 @@ PATCHES: tuple[Patch, ...] = (
         "schedule-only and DISABLED rules still match",
     ),
     Patch(
+        "cloudwatch_logs",
+        "moto.logs.models.LogStream",
+        "_send_log_events",
+        "(self, service, destination_arn, filter_name, log_events)",
+        "every event goes to every subscription filter whatever its pattern (JSON patterns "
+        "match everything); a Lambda destination is invoked inside PutLogEvents, as nobody, "
+        "with numeric event ids",
+    ),
+    Patch(
+        "cloudwatch_logs",
+        "moto.logs.models.LogGroup",
+        "put_subscription_filter",
+        "(self, filter_name, filter_pattern, destination_arn, role_arn)",
+        "any filter pattern is accepted, including ones the local AWS cannot evaluate",
+    ),
+    Patch(
         "ssm_fixes",
         "moto.ssm.models.SimpleSystemManagerBackend",
         "get_parameter",

@@ -12,6 +12,7 @@ import threading
 
 from bastion.local import (
     clock,
+    cloudwatch_logs,
     ec2_network,
     ec2_tags,
     ecs_fargate,
@@ -46,6 +47,7 @@ def install_patches() -> None:
             eks_clusters,
             eventbridge,
             ssm_fixes,
+            cloudwatch_logs,
         ):
             module.install()
         _installed = True

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from bastion.local.awslogs import FileOutput, file_output
 from bastion.local.processes import ProcessIdentity, descendants, end, start_time
 from tasks.common.validation import SESSION_ID_PATTERN
 
@@ -66,6 +67,10 @@ class TaskRunner(Protocol):
 
     def stop(self, task_arn: str) -> None:
         """Stop the task's bastion (no-op when it is not running)."""
+
+    def output(self, task_arn: str) -> FileOutput | None:
+        """Where the task's bastion writes its lines (None when it is not running): what
+        the awslogs driver puts to CloudWatch Logs."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,7 @@ class SshdTaskRunner:
         self.on_exit = on_exit
         self._lock = threading.Lock()
         self._running: dict[str, tuple[subprocess.Popen[bytes], BastionProcess]] = {}
+        self._outputs: dict[str, FileOutput] = {}
 
     # --- the TaskRunner protocol ----------------------------------------------------------
 
@@ -252,6 +258,8 @@ class SshdTaskRunner:
             **local_overrides(runtime, port, sshd, self.endpoint_port),
         }
         as_root = os.geteuid() == 0
+        # The log file is the session's, kept across its tasks: this task's lines start here.
+        output = file_output(log_file)
         try:
             descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(descriptor, "ab") as log:
@@ -295,6 +303,7 @@ class SshdTaskRunner:
         _write_private(path, json.dumps(asdict(record), indent=2) + "\n")
         with self._lock:
             self._running[task_arn] = (process, record)
+            self._outputs[task_arn] = output
         threading.Thread(
             target=self._watch, args=(task_arn, process), name=f"bastion-{session_id}", daemon=True
         ).start()
@@ -304,12 +313,18 @@ class SshdTaskRunner:
         """Kill the task's bastion and remove its runtime directory."""
         with self._lock:
             running = self._running.pop(task_arn, None)
+            self._outputs.pop(task_arn, None)
         if running is None:
             return
         process, record = running
         _kill_group(process)
         shutil.rmtree(record.runtimeDir, ignore_errors=True)
         record_path(self.state_dir, record.sessionId).unlink(missing_ok=True)
+
+    def output(self, task_arn: str) -> FileOutput | None:
+        """The session's log file, from where this task's bastion began writing to it."""
+        with self._lock:
+            return self._outputs.get(task_arn)
 
     def _watch(self, task_arn: str, process: subprocess.Popen[bytes]) -> None:
         status = process.wait()

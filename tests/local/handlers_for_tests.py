@@ -97,3 +97,21 @@ def overrun(event: Any, context: Any) -> dict[str, Any]:
 def oversized(event: Any, context: Any) -> dict[str, Any]:
     """Answer more than Step Functions' 256 KiB payload quota."""
     return {"blob": "x" * 300_000}
+
+
+def session_of_log_stream(event: Any, context: Any) -> dict[str, Any]:
+    """A subscription's events, and the session of the task whose stream they come from:
+    read from the task's own tags, never from the lines."""
+    from tasks.common.log_subscription import decode_subscription_event, task_id_of_log_stream
+
+    message = decode_subscription_event(event)
+    task_id = task_id_of_log_stream(message.log_stream, "bastion", "bastion")
+    found = boto3.client("ecs").describe_tasks(
+        cluster=os.environ["CLUSTER"], tasks=[task_id], include=["TAGS"]
+    )["tasks"]
+    tags = {tag["key"]: tag["value"] for task in found for tag in task.get("tags", [])}
+    return {
+        "taskId": task_id,
+        "session": tags.get("fargate-bastion:session"),
+        "messages": [log_event.message for log_event in message.log_events],
+    }
