@@ -159,12 +159,6 @@ class AwsLogsDriver:
         with self._lock:
             self._attached[task_arn] = (destination, output)
 
-    def destination(self, task_arn: str) -> LogDestination | None:
-        """Where the task's output goes, if it goes to CloudWatch Logs."""
-        with self._lock:
-            attached = self._attached.get(task_arn)
-        return attached[0] if attached else None
-
     def begin(self, task_arn: str) -> None:
         """RunTask has returned: ship what the task wrote so far, and what it writes next."""
         follower: _Follower | None = None
@@ -188,6 +182,7 @@ class AwsLogsDriver:
         """The task stopped: put the last lines it wrote, then stop following it."""
         with self._lock:
             follower = self._followers.pop(task_arn, None)
+            self._attached.pop(task_arn, None)
         if follower is not None:
             follower.stop(timeout)
 

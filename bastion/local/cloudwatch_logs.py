@@ -14,10 +14,17 @@ Gaps filled (moto 5.2.5):
 * A Lambda destination is invoked inside PutLogEvents, in the putting thread, by nobody,
   with numeric event ids. Here the delivery is queued (``bastion.local.log_subscriptions``)
   and made afterwards as ``logs.amazonaws.com``, with ids as strings, as AWS sends them.
+
+Arming one: ``PutSubscriptionFilter`` with a Lambda destination (a test's own logs client),
+or in the deployed template an ``AWS::Logs::SubscriptionFilter``, or a SAM function's
+``CloudWatchLogs`` event (which adds the ``logs.amazonaws.com`` permission). Then
+``LocalAws.log_deliveries.wait_for_delivery(predicate)`` waits for a delivery, and
+``LocalAws.log_deliveries_made`` lists every attempt with its outcome.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,14 +59,19 @@ def log_group_source_arn(region: str, account_id: str, group: str) -> str:
     return f"arn:aws:logs:{region}:{account_id}:log-group:{group}:*"
 
 
+#: The driver's puts, one at a time: moto's stream and event ids are not thread-safe.
+_PUT_LOCK = threading.Lock()
+
+
 def put_lines(account_id: str, region: str) -> PutLines:
     """The awslogs driver's put: the stream made if need be, one event per line, in order."""
 
     def put(destination: LogDestination, lines: list[LogLine]) -> None:
         backend = logs_backend(account_id, region)
-        backend.ensure_log_stream(destination.group, destination.stream)
         events = [{"timestamp": line.timestamp, "message": line.message} for line in lines]
-        backend.put_log_events(destination.group, destination.stream, events)
+        with _PUT_LOCK:
+            backend.ensure_log_stream(destination.group, destination.stream)
+            backend.put_log_events(destination.group, destination.stream, events)
 
     return put
 

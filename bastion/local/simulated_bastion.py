@@ -5,7 +5,9 @@ session learns that its bastion is ready from the bastion's log stream. So a sim
 task writes the line ``container/entrypoint.sh`` writes once sshd accepts connections:
 the same fields in the same order, with host keys generated here (nothing serves them:
 no client can connect to a simulated bastion). The entry point is the source of truth
-for the line's shape; ``tests/container/test_host_keys.py`` runs it and compares.
+for the line's shape; ``tests/container/test_host_keys.py`` runs it and compares. The line
+reaches the task's stream when RunTask returns (``bastion.local.awslogs``), as a real local
+bastion's does, whatever the local task lifecycle's DescribeTasks says meanwhile.
 """
 
 from __future__ import annotations

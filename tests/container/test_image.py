@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.common.host_keys import started_host_keys
 from tests.container.endpoint import VERSION_BODY, HttpsServer
 from tests.container.harness import DEADLINE, ClientKey, run, utc_in
 from tests.container.image import (
@@ -23,6 +24,7 @@ from tests.container.image import (
     podman_unavailable,
 )
 from tests.container.test_door import Tunnel, fetch, wait_refused
+from tests.container.test_host_keys import keyscan
 from tests.container.test_lifetime import open_session
 
 pytestmark = pytest.mark.container
@@ -97,6 +99,14 @@ def test_the_image_is_a_tunnel_to_the_endpoint_and_nothing_else(
             wait_refused(bastion, host, port)
         finally:
             tunnel.close()
+
+
+def test_the_image_reports_the_host_keys_it_presents(tunnel_bastion: ContainerBastion) -> None:
+    # sshd listens on every address here: the event waits for its IPv4 socket
+    started = tunnel_bastion.wait_for("started", timeout=60)
+    reported = {(key.key_type, key.key) for key in started_host_keys(started)}
+    assert keyscan(tunnel_bastion.port) == reported
+    assert len(reported) == 2
 
 
 def test_the_image_runs_unprivileged_on_a_read_only_root_without_capabilities(
