@@ -52,7 +52,9 @@ def steps_from_history(events: Iterable[Mapping[str, Any]]) -> list[Step]:
             "LambdaFunctionFailed",
             "LambdaFunctionTimedOut",
         ):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next(
+                (v for k, v in event.items() if k.endswith("EventDetails")), {}
+            )
             message = error_message(str(details.get("cause", "")))
             detail = f"{details.get('error', '')}: {message}".strip(": ")
             steps.append(Step("failed", current, stamp, detail))
