@@ -5,6 +5,7 @@ sessions on ``payments`` and on no other cluster.
 - ``POST   /clusters/{cluster}/sessions``       start a session (201)
 - ``GET    /clusters/{cluster}/sessions``       the caller's running sessions there
 - ``GET    /clusters/{cluster}/sessions/{id}``  one session, with its steps
+- ``GET    /clusters/{cluster}/sessions/{id}/resources``  what it owns, found by its tags
 - ``DELETE /clusters/{cluster}/sessions/{id}``  end it early (202)
 - ``GET    /sessions``                          the caller's running sessions, every cluster
 
@@ -26,6 +27,7 @@ from tasks.api_sessions import (
     get_session,
     list_limit,
     list_sessions,
+    session_resources,
     start_session,
 )
 from tasks.common.aws import client
@@ -121,6 +123,23 @@ def get_one_session(cluster: str, session_id: str) -> Response[Any]:
         eks=client("eks"),
     )
     return json_response(HTTPStatus.OK, view.to_dict())
+
+
+@router.get("/clusters/<cluster>/sessions/<session_id>/resources")
+def get_session_resources(cluster: str, session_id: str) -> Response[Any]:
+    caller = _caller()
+    cluster, session_id = _target(cluster, session_id)
+    owned = session_resources(
+        cluster,
+        session_id,
+        caller,
+        settings=load_settings(),
+        sfn=client("stepfunctions"),
+        ec2=client("ec2"),
+        ecs=client("ecs"),
+        ssm=client("ssm"),
+    )
+    return json_response(HTTPStatus.OK, owned)
 
 
 @router.delete("/clusters/<cluster>/sessions/<session_id>")

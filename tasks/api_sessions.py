@@ -1,4 +1,5 @@
-"""The session service behind the API's routes: start, look at, list and end sessions.
+"""The session service behind the API's routes: start, look at, list and end sessions,
+and list what one owns.
 
 Every function takes the verified caller, the settings and the AWS clients it needs, and
 raises :class:`~tasks.api_identity.ApiError` (or InvalidRequest, a 400) for anything but
@@ -34,6 +35,7 @@ from tasks.api_view import (
 from tasks.common.errors import InvalidRequest, SessionLimitReached
 from tasks.common.observability import error_code, logger
 from tasks.common.session_caps import check_session_caps, running_sessions
+from tasks.common.session_resources import find_session_resources
 from tasks.common.settings import Settings
 
 DEFAULT_LIST_LIMIT = 20
@@ -157,6 +159,29 @@ def get_session(
         cluster_endpoint=found.get("endpoint"),
         cluster_certificate_authority=(found.get("certificateAuthority") or {}).get("data"),
     )
+
+
+def session_resources(
+    cluster: str,
+    session_id: str,
+    caller: Caller,
+    *,
+    settings: Settings,
+    sfn: Any,
+    ec2: Any,
+    ecs: Any,
+    ssm: Any,
+) -> dict[str, Any]:
+    """GET a session's resources: what it owns now, as teardown finds it (an ended
+    session owns nothing; anything listed for it has leaked)."""
+    described = find_session(sfn, settings, cluster, session_id, caller)
+    owned = find_session_resources(session_id, settings=settings, ec2=ec2, ecs=ecs, ssm=ssm)
+    return {
+        "sessionId": session_id,
+        "cluster": cluster,
+        "status": described["status"],
+        **owned.to_dict(),
+    }
 
 
 @dataclass(frozen=True)

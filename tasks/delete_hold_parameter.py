@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
-from tasks.common.end_request import end_request_name
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.session_resources import hold_parameter_names
 from tasks.common.settings import Settings, load_settings
 from tasks.common.validation import check_session_id
 
@@ -44,9 +44,8 @@ def delete_hold_parameter(
     request: DeleteHoldParameterInput, *, settings: Settings, ssm: Any
 ) -> DeletedParameters:
     """Delete the session's hold parameter and its end request; success if there is none."""
-    name = settings.parameter_name(request.session_id)
     deleted = []
-    for parameter in (name, end_request_name(name)):
+    for parameter in hold_parameter_names(settings, request.session_id):
         try:
             ssm.delete_parameter(Name=parameter)
         except ClientError as error:

@@ -17,15 +17,9 @@ from botocore.exceptions import ClientError
 from tasks.common.aws import client
 from tasks.common.models import require
 from tasks.common.observability import error_code, logger, task_handler
-from tasks.common.security_groups import (
-    RULE_GONE,
-    describe_groups,
-    describe_rules,
-    find_session_groups,
-    referenced_group,
-)
+from tasks.common.security_groups import RULE_GONE, find_session_groups
+from tasks.common.session_resources import find_control_plane_rules
 from tasks.common.settings import load_settings
-from tasks.common.tags import session_filter
 from tasks.common.validation import check_session_id
 
 if TYPE_CHECKING:
@@ -60,19 +54,10 @@ def revoke_control_plane_ingress(
     session_groups = {
         str(group["GroupId"]) for group in find_session_groups(ec2, request.session_id, stack_name)
     }
-    # rule id -> the group that holds it; the session group's own SSH rules are left
-    # to go with the group.
-    # Only a rule that lets one of the session's own groups in. A rule merely tagged as
-    # the session's (anyone who may tag can tag) is left alone.
-    doors: dict[str, str] = {
-        rule["SecurityGroupRuleId"]: rule["GroupId"]
-        for rule in describe_rules(ec2, session_filter(request.session_id, stack_name))
-        if _is_door(rule, session_groups)
-    }
-    for session_group in sorted(session_groups):
-        doors.update(_rules_referring_to(ec2, session_group, exclude=session_groups))
     revoked = []
-    for rule_id, group_id in sorted(doors.items()):
+    # The session group's own SSH rules are left to go with the group.
+    for rule in find_control_plane_rules(ec2, request.session_id, stack_name, session_groups):
+        rule_id, group_id = rule["SecurityGroupRuleId"], rule["GroupId"]
         try:
             ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=[rule_id])
         except ClientError as error:
@@ -83,30 +68,6 @@ def revoke_control_plane_ingress(
         logger.info("revoked control-plane ingress", extra={"ruleId": rule_id, "groupId": group_id})
         revoked.append(rule_id)
     return RevokedRules(tuple(revoked))
-
-
-def _rules_referring_to(ec2: Any, session_group: str, exclude: set[str]) -> dict[str, str]:
-    referring = describe_groups(
-        ec2, [{"Name": "ip-permission.group-id", "Values": [session_group]}]
-    )
-    found: dict[str, str] = {}
-    for group in referring:
-        if group["GroupId"] in exclude:
-            continue
-        for rule in describe_rules(ec2, [{"Name": "group-id", "Values": [group["GroupId"]]}]):
-            if _is_door(rule, exclude) and referenced_group(rule) == session_group:
-                found[rule["SecurityGroupRuleId"]] = rule["GroupId"]
-    return found
-
-
-def _is_door(rule: dict[str, Any], session_groups: set[str]) -> bool:
-    """An inbound rule on another group that lets one of the session's groups in (whose
-    names prove the stack made them): while it exists, the group cannot be deleted."""
-    return (
-        not rule.get("IsEgress")
-        and rule["GroupId"] not in session_groups
-        and referenced_group(rule) in session_groups
-    )
 
 
 @task_handler

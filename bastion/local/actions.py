@@ -215,7 +215,8 @@ def _ssm_parameter(arn: _Arns, name: str) -> str:
 
 
 def _ssm_named(param: Any, arn: _Arns) -> _Found:
-    names = _as_list(param("Name")) + _as_list(param("Names"))
+    # ListTagsForResource names a parameter as its ResourceId.
+    names = [*_as_list(param("Name")), *_as_list(param("Names")), *_as_list(param("ResourceId"))]
     return [tuple(_ssm_parameter(arn, name) for name in names)]
 
 
@@ -277,6 +278,7 @@ _RESOURCES: dict[tuple[str, str], Any] = {
     ("ssm", "DeleteParameters"): _ssm_named,
     ("ssm", "PutParameter"): _ssm_put,
     ("ssm", "GetParametersByPath"): _ssm_path,
+    ("ssm", "ListTagsForResource"): _ssm_named,
     ("stepfunctions", "StartExecution"): _states_machine,
     ("stepfunctions", "ListExecutions"): _states_machine,
     ("stepfunctions", "DescribeExecution"): _states_execution,

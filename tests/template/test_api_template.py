@@ -22,6 +22,7 @@ ROUTES = {
     ("get", "/clusters/{cluster}/sessions"),
     ("get", "/clusters/{cluster}/sessions/{id}"),
     ("delete", "/clusters/{cluster}/sessions/{id}"),
+    ("get", "/clusters/{cluster}/sessions/{id}/resources"),
     ("get", "/sessions"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -118,7 +119,7 @@ def statements() -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------- authorization
 
 
-def test_the_api_has_exactly_its_five_routes() -> None:
+def test_the_api_has_exactly_its_six_routes() -> None:
     operations = api_operations(translated())
     assert {(method, path) for _, method, path in operations} == ROUTES
     # ... all on the one API: no implicit (and unauthenticated) ServerlessRestApi
@@ -236,21 +237,42 @@ def test_the_function_may_do_exactly_what_the_api_does() -> None:
         "eks:DescribeCluster": {
             "Fn::Sub": "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/*"
         },
+        # A session's resources, read as teardown finds them: EC2 describes take "*" only.
+        "ec2:DescribeSecurityGroups": "*",
+        "ec2:DescribeSecurityGroupRules": "*",
+        "ecs:ListTasks": "*",
+        "ecs:DescribeTasks": {
+            "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/"
+            "${BastionCluster}/*"
+        },
+        "ssm:ListTagsForResource": {
+            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+            "/fargate-bastion/${AWS::StackName}/sessions/*"
+        },
     }
     assert all(statement["Effect"] == "Allow" for statement in statements())
+    # ListTasks, on "*" by necessity, only in the stack's own ECS cluster
+    (list_tasks,) = [s for s in statements() if s["Action"] == "ecs:ListTasks"]
+    assert list_tasks["Condition"] == {
+        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["BastionCluster", "Arn"]}}
+    }
 
 
 def test_every_call_the_api_makes_is_granted() -> None:
     # The client calls of the API's modules, as IAM actions, are all in the policy above.
-    modules = [*sorted((ROOT / "tasks").glob("api*.py")), ROOT / "tasks/common/session_caps.py"]
+    common = ("session_caps", "session_resources", "security_groups", "bastion_tasks")
+    modules = [
+        *sorted((ROOT / "tasks").glob("api*.py")),
+        *(ROOT / f"tasks/common/{name}.py" for name in common),
+    ]
     source = "\n".join(path.read_text(encoding="utf-8") for path in modules)
-    calls = set(re.findall(r"\b(sfn|lambda_client|eks)\.(\w+)\(", source)) - {
-        ("sfn", "get_paginator")
-    }
-    calls |= {("sfn", name) for name in re.findall(r'get_paginator\("(\w+)"\)', source)}
-    service = {"sfn": "states", "lambda_client": "lambda", "eks": "eks"}
+    clients = r"\b(sfn|lambda_client|eks|ec2|ecs|ssm)\."
+    calls = set(re.findall(clients + r"(\w+)\(", source))
+    calls |= set(re.findall(clients + r'get_paginator\("(\w+)"\)', source))
+    calls = {(client, name) for client, name in calls if name != "get_paginator"}
+    service = {"sfn": "states", "lambda_client": "lambda"}
     actions = {
-        f"{service[client]}:{''.join(part.title() for part in name.split('_'))}"
+        f"{service.get(client, client)}:{''.join(part.title() for part in name.split('_'))}"
         for client, name in calls
     }
     actions = {"lambda:InvokeFunction" if a == "lambda:Invoke" else a for a in actions}
@@ -264,7 +286,7 @@ def test_every_call_the_api_makes_is_granted() -> None:
         )
     }
     assert actions <= granted, actions - granted
-    assert len(actions) >= 6, actions
+    assert len(actions) >= 11, actions
 
 
 # ----------------------------------------------------------------------- admins and output

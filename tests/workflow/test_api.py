@@ -136,6 +136,7 @@ def test_every_deployed_method_needs_aws_iam_and_proxies_to_the_api_function(
         ("GET", "/clusters/{cluster}/sessions"),
         ("GET", "/clusters/{cluster}/sessions/{id}"),
         ("DELETE", "/clusters/{cluster}/sessions/{id}"),
+        ("GET", "/clusters/{cluster}/sessions/{id}/resources"),
         ("GET", "/sessions"),
     }
     for route, method in methods.items():
@@ -346,12 +347,13 @@ def test_delete_by_another_user_is_forbidden_and_the_session_keeps_running(
     session_id, arn = answer.body["sessionId"], answer.body["executionArn"]
     harness.wait_until_holding(arn, session_id)
 
-    # WHEN bob tries to end (or look at) alice's session
+    # WHEN bob tries to end (or look at, or list what it owns) alice's session
     refused = call_api(harness, "DELETE", session_path(harness, session_id), caller=BOB)
     looked = call_api(harness, "GET", session_path(harness, session_id), caller=BOB)
+    owned = call_api(harness, "GET", f"{session_path(harness, session_id)}/resources", caller=BOB)
 
     # THEN he may not, and it still holds with everything it owns
-    assert refused.status == looked.status == 403
+    assert refused.status == looked.status == owned.status == 403
     assert refused.body["field"] is None
     assert harness.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
     inventory = harness.aws.inventory(session_id)
@@ -363,11 +365,38 @@ def test_delete_by_another_user_is_forbidden_and_the_session_keeps_running(
     end_and_finish(harness, session_id, arn)
 
 
+def owned_ids(harness: Harness, session_id: str) -> tuple[str, list[list[str]]]:
+    """The session's status and what GET .../resources says it owns, by kind."""
+    owned = call_api(harness, "GET", f"{session_path(harness, session_id)}/resources")
+    assert owned.status == 200, owned
+    kinds = {
+        "securityGroups": "groupId",
+        "controlPlaneRules": "ruleId",
+        "bastionTasks": "taskArn",
+        "holdParameters": "name",
+    }
+    return owned.body["status"], [
+        sorted(item[key] for item in owned.body[kind]) for kind, key in kinds.items()
+    ]
+
+
 def test_delete_by_the_requester_ends_the_session_and_leaves_nothing(harness: Harness) -> None:
     rules_before = harness.control_plane_rules()
     answer = start(harness, body=body(harness))
     session_id, arn = answer.body["sessionId"], answer.body["executionArn"]
     harness.wait_until_holding(arn, session_id)
+    # A holding session owns its group, its rule on the control plane, its task and its
+    # hold parameter: what the local AWS's own inventory of the session finds
+    status, owned = owned_ids(harness, session_id)
+    inventory = harness.aws.inventory(session_id)
+    found = (
+        inventory.security_groups,
+        inventory.control_plane_rules,
+        inventory.running_tasks,
+        inventory.hold_parameters,
+    )
+    assert status == "RUNNING" and [len(ids) for ids in owned] == [1, 1, 1, 1], owned
+    assert owned == [sorted(r.resource_id for r in kind) for kind in found]
 
     ended = call_api(harness, "DELETE", session_path(harness, session_id))
 
@@ -379,6 +408,7 @@ def test_delete_by_the_requester_ends_the_session_and_leaves_nothing(harness: Ha
     assert json.loads(final["output"])["end"]["reason"] == "ended-by-user"
     inventory = harness.aws.inventory(session_id)
     assert inventory.is_empty, inventory.render()
+    assert owned_ids(harness, session_id) == ("SUCCEEDED", [[], [], [], []])
     assert harness.control_plane_rules() == rules_before
     # A second DELETE: it has ended already
     again = call_api(harness, "DELETE", session_path(harness, session_id))

@@ -4,11 +4,12 @@ Method. One local AWS runs representative scenarios on the stack deployed from
 template.yaml: a session that expires, one ended early by EndSession, one that fails in
 setup (the first line tears it down, the rule's teardown runs again), one whose bastion
 stops by itself (the ECS event ends it), one stopped from the console (the rule starts the
-teardown machine), and a sweep that removes a crashed session. The local AWS records every
-AWS action each principal performed (:mod:`bastion.local.actions`): each Lambda function as
-its execution role, each state machine as its role (``lambda:InvokeFunction`` on the
-function), each EventBridge rule target as its role (``states:StartExecution``), and
-EventBridge itself invoking EndSession (checked against the function's resource policy).
+teardown machine), a sweep that removes a crashed session, and the session API listing
+what a holding session owns. The local AWS records every AWS action each principal
+performed (:mod:`bastion.local.actions`): each Lambda function as its execution role, each
+state machine as its role (``lambda:InvokeFunction`` on the function), each EventBridge
+rule target as its role (``states:StartExecution``), and EventBridge itself invoking
+EndSession (checked against the function's resource policy).
 
 The policies are read back from moto's IAM after the deployment (inline and attached,
 AWS-managed ones loaded), and evaluated as IAM does for one principal: an explicit Deny
@@ -47,6 +48,7 @@ from bastion.local import LocalAws
 from bastion.local.actions import RecordedAction
 from tests.workflow.harness import (
     Harness,
+    call_api,
     deploy_for_tests,
     ghost_session,
 )
@@ -234,6 +236,9 @@ def run_scenarios(harness: Harness) -> None:
     # A session ended early through EndSession (as the API calls it).
     early_id, early = harness.start(harness.request(durationMinutes=480))
     harness.wait_until_holding(early, early_id)
+    # The session API lists what the session owns (as the API function's role).
+    owned = f"/clusters/{harness.cluster.name}/sessions/{early_id}/resources"
+    assert call_api(harness, "GET", owned).body["holdParameters"], owned
     assert harness.end_session(early_id, "ended-by-user")["functionError"] is None
     # A session whose bastion stops by itself: the ECS event ends it.
     stopping_id, stopping = harness.start(harness.request(durationMinutes=480))
@@ -308,11 +313,11 @@ def test_every_action_performed_is_granted(run: Run) -> None:
 
 def test_the_scenarios_exercised_every_principal(run: Run) -> None:
     stack = run.harness.stack
-    # Every task function acted (the API function is the session API's, not exercised here)
+    # Every function acted
     functions = {
         stack.function_name(lid)
         for lid, kind in stack.resource_types.items()
-        if kind == "AWS::Lambda::Function" and lid != "ApiFunction"
+        if kind == "AWS::Lambda::Function"
     }
     acting = {(a.principal.kind, a.principal.name) for a in run.actions}
     assert {("function", name) for name in functions} <= acting
