@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +43,7 @@ examples:
   bastion ssh                                      log in to your latest session
   bastion ssh -- kubectl get nodes                 run one command on the bastion
   bastion kubeconfig                               kubectl context through an ssh -D tunnel
+  bastion resources                                what it owns in AWS, found by its tags
   bastion down                                     end it: the bastion and its doors go away
   bastion up --cluster payments --wait --output json   for scripts and CI
   bastion --local up --wait                        the same on the embedded local AWS
@@ -290,12 +292,36 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
         )
         for d in docs
     ]
+    _emit(args, out, {"sessions": docs}, _table(rows) if docs else "no sessions")
+    return ExitCode.OK
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
+    """``rows`` (the first one the header) in aligned columns."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = "\n".join(
+    return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
-    _emit(args, out, {"sessions": docs}, table if docs else "no sessions")
+
+
+def cmd_resources(args: argparse.Namespace, out: TextIO) -> int:
+    """Show what a session owns in AWS, found by its tags as its teardown finds it."""
+    target = resolve(args)
+    cluster, session_id = sessions.locate(target, args.session_id, args.cluster)
+    owned = api.call(target, "GET", api.session_path(cluster, session_id) + "/resources")[1]
+    rows = [("KIND", "ID", "DETAIL")]
+    rows += [("security group", g["groupId"], g["groupName"]) for g in owned["securityGroups"]]
+    for r in owned["controlPlaneRules"]:
+        ports = r["fromPort"] if r["fromPort"] == r["toPort"] else f"{r['fromPort']}-{r['toPort']}"
+        where = f"{r['protocol']} {ports} on {r['groupId']} from {r['referencedGroupId']}"
+        rows.append(("control-plane rule", r["ruleId"], where))
+    rows += [("bastion task", t["taskArn"], t["lastStatus"]) for t in owned["bastionTasks"]]
+    rows += [("hold parameter", p["name"], "") for p in owned["holdParameters"]]
+    shown = [tuple(sessions.printable(str(cell)) for cell in row) for row in rows]
+    heading = f"session {session_id}: {owned['status']}, cluster {cluster}"
+    text = _table(shown) if len(rows) > 1 else "it owns nothing"
+    _emit(args, out, owned, f"{sessions.printable(heading)}\n{text}")
     return ExitCode.OK
 
 
@@ -620,6 +646,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT_SECONDS,
         help="seconds (1 to 86400, default 600)",
     )
+
+    resources = command(
+        "resources",
+        cmd_resources,
+        "show what a session owns in AWS: its security group, control-plane rule, bastion "
+        "task and hold parameter (an ended session: nothing, or what leaked)",
+    )
+    session_arg(resources)
 
     ssh = command(
         "ssh",

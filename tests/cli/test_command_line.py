@@ -254,6 +254,39 @@ def test_api_refusals_name_the_field(api_target: Target) -> None:
     validate(refused.value.to_dict(), "error")
 
 
+def test_resources_are_a_table_of_printable_text(
+    api_target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a group whose name (anyone may name a group) would drive a terminal
+    monkeypatch.setenv("BASTION_API_URL", api_target.api_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    group = {"groupId": "sg-1", "groupName": "\x1b[2Jgone", "vpcId": "vpc-1", "tags": {}}
+    owned = {
+        "sessionId": "alice-1",
+        "cluster": "payments",
+        "status": "SUCCEEDED",
+        "securityGroups": [group],
+        "controlPlaneRules": [],
+        "bastionTasks": [],
+        "holdParameters": [],
+    }
+    _Recorder.answers += [(200, owned), (200, owned)]
+    # WHEN its resources are shown, as a table and as JSON
+    words = ["resources", "alice-1", "--cluster", "payments"]
+    out, as_json = io.StringIO(), io.StringIO()
+    assert main(words, out=out) == main([*words, "--output", "json"], out=as_json) == 0
+    # THEN the route is the session's, the leaked group is listed, and nothing is raw
+    assert _Recorder.seen[0]["path"] == "/prod/clusters/payments/sessions/alice-1/resources"
+    assert out.getvalue().splitlines() == [
+        "session alice-1: SUCCEEDED, cluster payments",
+        "KIND            ID    DETAIL",
+        "security group  sg-1  \\x1b[2Jgone",
+    ]
+    validate(json.loads(as_json.getvalue()), "resources")
+
+
 @pytest.mark.parametrize(
     ("region", "words"), [(None, "no AWS region"), ("eu-west-1", "no AWS credentials")]
 )

@@ -262,6 +262,19 @@ def test_logs_show_the_bastion_log_lines(cli: Cli, session: dict[str, Any]) -> N
     assert any("Accepted publickey" in line or '"connect"' in line for line in document["lines"])
 
 
+def test_resources_show_what_the_session_owns(cli: Cli, session: dict[str, Any]) -> None:
+    code, owned = cli.json("resources", "--local")
+    assert code == 0
+    validate(owned, "resources")
+    assert (owned["sessionId"], owned["status"]) == (session["sessionId"], "RUNNING")
+    kinds = ("securityGroups", "controlPlaneRules", "bastionTasks", "holdParameters")
+    assert [len(owned[kind]) for kind in kinds] == [1, 1, 1, 1], owned
+    done = cli.run("resources", "--local")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split() == ["KIND", "ID", "DETAIL"]
+    assert owned["securityGroups"][0]["groupId"] in done.stdout
+
+
 def test_down_ends_the_session_and_leaves_nothing(cli: Cli, session: dict[str, Any]) -> None:
     done = cli.run("down", "--local", session["sessionId"])
     assert done.returncode == 0, done.stderr
@@ -273,6 +286,10 @@ def test_down_ends_the_session_and_leaves_nothing(cli: Cli, session: dict[str, A
     validate(status, "session")
     assert (status["status"], status["endReason"]) == ("ENDED", "ended-by-user"), status
     assert read_inventory(cli.clients(), session["sessionId"]).is_empty
+    code, owned = cli.json("resources", "--local", session["sessionId"])
+    assert code == 0
+    assert owned["securityGroups"] == owned["bastionTasks"] == owned["holdParameters"] == []
+    assert owned["controlPlaneRules"] == []
     assert not Path(session["keyFile"]).parent.exists()  # the ephemeral key is gone
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", session["port"]), timeout=2).close()

@@ -130,6 +130,7 @@ def test_every_command_needs_only_the_documented_policy(
         "kubeconfig": ["kubeconfig", SESSION_ID, "--kubeconfig", str(tmp_path / "kubeconfig")],
         "ssh": ["ssh", SESSION_ID],
         "logs": ["logs", SESSION_ID],
+        "resources": ["resources", SESSION_ID],
         "down": ["down", SESSION_ID],
     }
     made: dict[str, Requests] = {}
@@ -145,6 +146,8 @@ def test_every_command_needs_only_the_documented_policy(
     assert printed["logs"]["lines"] == ['{"event":"start"}'], printed["logs"]
     validate(printed["ls"], "sessionList")
     validate(printed["kubeconfig"], "kubeconfig")
+    validate(printed["resources"], "resources")
+    assert printed["resources"]["holdParameters"], printed["resources"]
 
     # THEN every request is one the documented policy allows, for the cluster "demo"
     api_id = str(urlsplit(endpoint.outputs["ApiUrl"]).hostname).split(".")[0]
