@@ -107,7 +107,9 @@ def _bastion_logs_a_line(cli: Cli, endpoint: local_daemon.LocalEndpoint) -> None
     signed = boto3.Session(region_name=endpoint.region, **endpoint.credentials.for_boto3())
     view = sessions.fetch(Target(session=signed, api_url=endpoint.api_url), "demo", SESSION_ID)
     logs = cli.clients()("logs")
-    logs.create_log_stream(logGroupName=view["logGroup"], logStreamName=view["logStream"])
+    # The local AWS's awslogs driver may have made the stream already, as on Fargate.
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=view["logGroup"], logStreamName=view["logStream"])
     logs.put_log_events(
         logGroupName=view["logGroup"],
         logStreamName=view["logStream"],
@@ -143,7 +145,7 @@ def test_every_command_needs_only_the_documented_policy(
         assert done.returncode == 0, (name, done.stdout, done.stderr)
         made[name], printed[name] = requests, json.loads(done.stdout or "null")
     assert (printed["up"]["status"], printed["down"]["status"]) == ("READY", "ENDED"), printed
-    assert printed["logs"]["lines"] == ['{"event":"start"}'], printed["logs"]
+    assert '{"event":"start"}' in printed["logs"]["lines"], printed["logs"]
     validate(printed["ls"], "sessionList")
     validate(printed["kubeconfig"], "kubeconfig")
     validate(printed["resources"], "resources")
