@@ -52,7 +52,7 @@ STATES_ERROR_NAMES = frozenset(
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
-def _transitions(state: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def transitions(state: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(where, target) for every transition out of ``state``."""
     if "Next" in state:
         yield "Next", state["Next"]
@@ -113,7 +113,7 @@ def _lint_scope(definition: dict[str, Any], known_errors: AbstractSet[str]) -> l
     for name, state in states.items():
         if len(name) > MAX_STATE_NAME_LENGTH:
             problems.append(f"{name}: name is longer than {MAX_STATE_NAME_LENGTH} characters")
-        for where, target in _transitions(state):
+        for where, target in transitions(state):
             if target not in states:
                 problems.append(f"{name}: {where} goes to {target!r}, which is not a state")
         for where, error in _error_names(state):
@@ -135,7 +135,7 @@ def _lint_scope(definition: dict[str, Any], known_errors: AbstractSet[str]) -> l
         if current in reachable:
             continue
         reachable.add(current)
-        pending.extend(t for _, t in _transitions(states[current]) if t in states)
+        pending.extend(t for _, t in transitions(states[current]) if t in states)
     for name in states:
         if name not in reachable:
             problems.append(f"{name}: unreachable from {start!r}")
