@@ -56,12 +56,21 @@ class InvocationGate:
 
 @dataclass
 class ResultEdit:
-    """A field removed from the result of a function's successful invocations."""
+    """A change to the result of a function's successful invocations: a field removed,
+    or (with ``padding``) a field of that many characters added."""
 
     function_name: str
     field: str
     remaining: int | None
+    padding: int = 0
+    session_id: str | None = None
     passes_left: int = 0
+
+    def apply(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` changed as this edit says."""
+        if self.padding:
+            return {**result, self.field: "x" * self.padding}
+        return {key: value for key, value in result.items() if key != self.field}
 
 
 @dataclass
@@ -138,19 +147,50 @@ class Faults:
         with self._lock:
             self._call_faults.append(fault)
 
-    def drop_result_field(self, function_name: str, field: str, *, times: int | None = 1) -> None:
+    def drop_result_field(
+        self,
+        function_name: str,
+        field: str,
+        *,
+        times: int | None = 1,
+        session_id: str | None = None,
+    ) -> None:
         """Remove ``field`` from the result of the next ``times`` successful invocations of
-        ``function_name`` (matched as in :meth:`fail_invocation`): a function that answers
-        without something a later state reads."""
+        ``function_name`` (matched, and scoped to ``session_id``, as in
+        :meth:`fail_invocation`): a function that answers without something a later state
+        reads."""
         _check_times(times, 0)
+        edit = ResultEdit(function_name, field, times, session_id=session_id)
         with self._lock:
-            self._result_edits.append(ResultEdit(function_name, field, times))
+            self._result_edits.append(edit)
 
-    def take_result_edit(self, answers_to: Callable[[str], bool]) -> ResultEdit | None:
-        """The first result edit for the function ``answers_to`` accepts (one firing)."""
+    def inflate_result(
+        self,
+        function_name: str,
+        characters: int,
+        *,
+        times: int | None = 1,
+        session_id: str | None = None,
+    ) -> None:
+        """Add a field ``padding`` of ``characters`` characters to the result of the next
+        ``times`` successful invocations of ``function_name`` (matched, and scoped to
+        ``session_id``, as in :meth:`fail_invocation`): a function that answers more than a
+        state may hold (256 KiB on AWS: ``States.DataLimitExceeded``)."""
+        _check_times(times, 0)
+        if characters < 1:
+            raise ValueError(f"characters must be at least 1, got {characters}")
+        edit = ResultEdit(function_name, "padding", times, characters, session_id)
+        with self._lock:
+            self._result_edits.append(edit)
+
+    def take_result_edit(
+        self, answers_to: Callable[[str], bool], session_id: str | None = None
+    ) -> ResultEdit | None:
+        """The first result edit whose function name ``answers_to`` accepts and whose
+        session, if it names one, is ``session_id`` (one firing)."""
         with self._lock:
             for edit in self._result_edits:
-                if answers_to(edit.function_name):
+                if answers_to(edit.function_name) and edit.session_id in (None, session_id):
                     return _fire(self._result_edits, edit)  # type: ignore[no-any-return]
         return None
 

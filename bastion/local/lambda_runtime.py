@@ -272,21 +272,20 @@ def invoke_in_process(
     elif fault is not None:  # a drawn death: Lambda's own message for it
         payload, error_type = _death_payload(fault.error_type, context)
     if error_type is None and payload is not None:
-        payload = _edited(controls, function, payload)
+        payload = _edited(controls, function, payload, session_id)
     controls.invocations.append(Invocation(function.function_name, event, error_type or SUCCEEDED))
     if error_type is not None:
         response_headers["x-amz-function-error"] = "Unhandled"
     return str(payload).encode("utf-8")
 
 
-def _edited(controls: Controls, function: Any, payload: str) -> str:
-    """The result with the field a test asked to drop removed (see Faults.drop_result_field)."""
-    edit = controls.faults.take_result_edit(lambda target: answers_to(function, target))
+def _edited(controls: Controls, function: Any, payload: str, session_id: str | None) -> str:
+    """The result as a test asked to change it (Faults.drop_result_field, inflate_result)."""
+    edit = controls.faults.take_result_edit(lambda target: answers_to(function, target), session_id)
     result = json.loads(payload)
     if edit is None or not isinstance(result, dict):
         return payload
-    result.pop(edit.field, None)
-    return json.dumps(result)
+    return json.dumps(edit.apply(result))
 
 
 @contextmanager

@@ -147,6 +147,32 @@ def test_a_fault_for_one_session_spares_every_other_session(aws: LocalAws) -> No
     assert [i.outcome for i in aws.invocations] == [SUCCEEDED, SUCCEEDED, "Boom", "Boom"]
 
 
+def test_a_result_edit_changes_the_next_answer_only(aws: LocalAws) -> None:
+    # GIVEN a field dropped from the next answer, then a field of 300,000 characters added
+    create_function(aws, "echo", "echo")
+    aws.faults.drop_result_field("echo", "functionName")
+    aws.faults.inflate_result("echo", 300_000)
+
+    # WHEN the function is invoked three times
+    dropped, inflated, plain = (invoke(aws, "echo", {"n": n})[1] for n in range(3))
+
+    # THEN the first answers without the field, the second with the padding, the third as is
+    assert "functionName" not in dropped and dropped["event"] == {"n": 0}
+    assert len(inflated["padding"]) == 300_000 and inflated["functionName"] == "echo"
+    assert "padding" not in plain and plain["functionName"] == "echo"
+
+
+def test_a_result_edit_for_one_session_spares_every_other_session(aws: LocalAws) -> None:
+    create_function(aws, "echo", "echo")
+    aws.faults.drop_result_field("echo", "functionName", session_id="stuck")
+
+    other = invoke(aws, "echo", {"sessionId": "other"})[1]
+    stuck = invoke(aws, "echo", {"sessionId": "stuck"})[1]
+
+    assert other["functionName"] == "echo"
+    assert "functionName" not in stuck
+
+
 def test_a_fault_finds_the_logical_id_in_a_generated_function_name(aws: LocalAws) -> None:
     # CloudFormation style names, one of them cut to Lambda's 64 characters
     short = "fargate-bastion-RunBastionTaskFunction-AB12CD34EF56"
