@@ -31,6 +31,7 @@ SESSION_PHASES: dict[str, str] = {
     "AuthorizeControlPlaneIngress": SETUP,
     "WaitForBastionAddress": READY_POLL,
     "BastionReady": READY_POLL,
+    "BastionReadyIncomplete": READY_POLL,
     "HoldSession": HOLD,
     "MarkSessionExpired": HOLD,
     "StopBastionTask": TEARDOWN,

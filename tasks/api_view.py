@@ -1,8 +1,8 @@
 """A session as the API shows it, worked out from its execution and history.
 
 The session machine's states say how far a session got: the setup steps, BastionReady
-(whose output is the ready document: where to connect, until when), the hold, and the
-teardown chain. ``phase`` is starting, ready, ending, ended or failed.
+(whose output holds the ready document at ``ready``: where to connect, until when), the
+hold, and the teardown chain. ``phase`` is starting, ready, ending, ended or failed.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def steps_of(events: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
 
 
 def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """BastionReady's ``$.ready``: sessionId, cluster, address, sshCommand, expiresAt."""
+    """BastionReady's ``$.ready``: sessionId, cluster, address, sshCommand, expiresAt,
+    controlPlaneRuleScope (and the hold's seconds, which the view does not show)."""
     for event in events:
         details = event.get("stateExitedEventDetails", {})
         if details.get("name") == READY_STATE:

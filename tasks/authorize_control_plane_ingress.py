@@ -39,13 +39,15 @@ class AuthorizeControlPlaneIngressInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> AuthorizeControlPlaneIngressInput:
+        # The group FindControlPlane chose for the rule.
+        rule_group = require(
+            require(event, "controlPlane"), "controlPlaneSecurityGroupId", within="controlPlane"
+        )
+        group = require(event, "sessionSecurityGroup")
         return cls(
             session=Session.from_dict(require(event, "session")),
-            # The group FindControlPlane chose; older executions name it clusterSecurityGroupId.
-            cluster_security_group_id=str(
-                event.get("controlPlaneSecurityGroupId") or require(event, "clusterSecurityGroupId")
-            ),
-            session_security_group_id=str(require(event, "sessionSecurityGroupId")),
+            cluster_security_group_id=str(rule_group),
+            session_security_group_id=str(require(group, "groupId", within="sessionSecurityGroup")),
         )
 
 

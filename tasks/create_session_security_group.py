@@ -46,12 +46,13 @@ class CreateSessionSecurityGroupInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> CreateSessionSecurityGroupInput:
-        group_id = str(require(event, "controlPlaneSecurityGroupId"))
+        control_plane = require(event, "controlPlane")
+        group_id = str(require(control_plane, "controlPlaneSecurityGroupId", within="controlPlane"))
         if not GROUP_ID.fullmatch(group_id):
             raise ValueError(f"controlPlaneSecurityGroupId must be a group id, got {group_id!r}")
         return cls(
             session=Session.from_dict(require(event, "session")),
-            vpc_id=str(require(event, "vpcId")),
+            vpc_id=str(require(control_plane, "vpcId", within="controlPlane")),
             control_plane_group_id=group_id,
         )
 

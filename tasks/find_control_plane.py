@@ -26,6 +26,7 @@ from tasks.common.models import (
     CLUSTER_SECURITY_GROUP,
     CONTROL_PLANE_ONLY,
     ControlPlane,
+    Session,
     require,
 )
 from tasks.common.observability import error_code, logger, task_handler
@@ -51,9 +52,9 @@ class FindControlPlaneInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> FindControlPlaneInput:
+        session = Session.from_dict(require(event, "session"))
         return cls(
-            session_id=check_session_id(require(event, "sessionId")),
-            cluster=str(require(event, "cluster")),
+            session_id=check_session_id(require(event, "sessionId")), cluster=session.cluster
         )
 
 

@@ -37,10 +37,12 @@ class RunBastionTaskInput:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RunBastionTaskInput:
+        group = require(event, "sessionSecurityGroup")
+        host = require(require(event, "controlPlane"), "endpointHost", within="controlPlane")
         return cls(
             session=Session.from_dict(require(event, "session")),
-            session_security_group_id=str(require(event, "sessionSecurityGroupId")),
-            endpoint_host=check_endpoint_host(str(require(event, "endpointHost"))),
+            session_security_group_id=str(require(group, "groupId", within="sessionSecurityGroup")),
+            endpoint_host=check_endpoint_host(str(host)),
         )
 
 

@@ -1,7 +1,10 @@
-"""WaitForBastionAddress: the bastion's address once its task runs.
+"""WaitForBastionAddress: the bastion's address once its task runs, as the ready document.
 
 The state machine retries BastionNotReady: this task is one look, the retry is the poll.
-The public IP is not in DescribeTasks: it is on the task's network interface.
+The public IP is not in DescribeTasks: it is on the task's network interface. The answer is
+the whole ready document (where to connect, until when, what the control-plane rule
+reaches) with the seconds the session holds; the BastionReady state checks every field of
+it before the hold reads them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
 from tasks.common.bastion_tasks import require_ecs_cluster
-from tasks.common.errors import BastionNotReady, BastionTaskStopped
-from tasks.common.models import Session, parse_timestamp, require
+from tasks.common.errors import BastionNotReady, BastionTaskStopped, StepInputInvalid
+from tasks.common.models import RULE_SCOPES, Session, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
 from tasks.common.settings import Settings, load_settings
 
@@ -31,46 +34,57 @@ class WaitForBastionAddressInput:
 
     session: Session
     task_arn: str
+    #: Where FindControlPlane put the session's rule (``controlPlaneRuleScope``).
+    rule_scope: str
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> WaitForBastionAddressInput:
+        task = require(event, "bastionTask")
+        scope = require(
+            require(event, "controlPlane"), "controlPlaneRuleScope", within="controlPlane"
+        )
+        if scope not in RULE_SCOPES:
+            raise StepInputInvalid(
+                f"the step's input has no controlPlane.controlPlaneRuleScope of {RULE_SCOPES}"
+            )
         return cls(
             session=Session.from_dict(require(event, "session")),
-            task_arn=str(require(event, "taskArn")),
+            task_arn=str(require(task, "taskArn", within="bastionTask")),
+            rule_scope=str(scope),
         )
 
 
 @dataclass(frozen=True)
-class BastionAddress:
-    """The task's output: where to connect, and for how long the session holds."""
+class ReadyBastion:
+    """The task's output: the ready document, and how long the session holds."""
 
-    task_arn: str
-    public_ip: str | None
-    private_ip: str
+    session_id: str
+    cluster: str
+    #: The public IP when the task has one, else its private IP.
+    address: str
     ssh_user: str
     expires_at: str
+    #: What the control-plane rule reaches: the control plane only, or (on the cluster
+    #: security group) its nodes and Fargate pods too.
+    control_plane_rule_scope: str
     hold_seconds: int
-
-    @property
-    def address(self) -> str:
-        return self.public_ip or self.private_ip
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "taskArn": self.task_arn,
-            "publicIp": self.public_ip,
-            "privateIp": self.private_ip,
+            "sessionId": self.session_id,
+            "cluster": self.cluster,
             "address": self.address,
             "sshUser": self.ssh_user,
             "sshCommand": f"ssh {self.ssh_user}@{self.address}",
             "expiresAt": self.expires_at,
+            "controlPlaneRuleScope": self.control_plane_rule_scope,
             "holdSeconds": self.hold_seconds,
         }
 
 
 def wait_for_bastion_address(
     request: WaitForBastionAddressInput, *, settings: Settings, ecs: Any, ec2: Any, now: datetime
-) -> BastionAddress:
+) -> ReadyBastion:
     """The address of the running bastion; BastionNotReady while it has none yet."""
     cluster = require_ecs_cluster(settings)
     described = ecs.describe_tasks(cluster=cluster, tasks=[request.task_arn])
@@ -94,13 +108,15 @@ def wait_for_bastion_address(
     public_ip = (interface.get("Association") or {}).get("PublicIp")
     if settings.assign_public_ip and not public_ip:
         raise BastionNotReady("bastion task has no public IP yet")
-    expires_at = parse_timestamp(request.session.expires_at)
-    return BastionAddress(
-        task_arn=request.task_arn,
-        public_ip=public_ip,
-        private_ip=str(interface["PrivateIpAddress"]),
+    session = request.session
+    expires_at = parse_timestamp(session.expires_at)
+    return ReadyBastion(
+        session_id=session.session_id,
+        cluster=session.cluster,
+        address=str(public_ip or interface["PrivateIpAddress"]),
         ssh_user=settings.ssh_user,
-        expires_at=request.session.expires_at,
+        expires_at=session.expires_at,
+        control_plane_rule_scope=request.rule_scope,
         hold_seconds=max(1, math.ceil((expires_at - now).total_seconds())),
     )
 
@@ -134,12 +150,12 @@ def _stop_description(task: dict[str, Any]) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """WaitForBastionAddress."""
     request = WaitForBastionAddressInput.from_event(event)
-    address = wait_for_bastion_address(
+    ready = wait_for_bastion_address(
         request,
         settings=load_settings(),
         ecs=client("ecs"),
         ec2=client("ec2"),
         now=datetime.now(UTC),
     )
-    logger.info("bastion is ready", extra={"address": address.address})
-    return address.to_dict()
+    logger.info("bastion is ready", extra={"address": ready.address})
+    return ready.to_dict()

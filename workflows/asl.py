@@ -165,6 +165,21 @@ def is_string(path: str) -> JsonObject:
     return {"Variable": path, "IsString": True}
 
 
+def is_numeric(path: str) -> JsonObject:
+    """Condition: ``path`` holds a number."""
+    return {"Variable": path, "IsNumeric": True}
+
+
+def is_at_least(path: str, minimum: int) -> JsonObject:
+    """Condition: ``path`` holds a number no smaller than ``minimum``."""
+    return {"Variable": path, "NumericGreaterThanEquals": minimum}
+
+
+def none_of(condition: JsonObject) -> JsonObject:
+    """Condition: ``condition`` does not hold."""
+    return {"Not": condition}
+
+
 def all_of(*conditions: JsonObject) -> JsonObject:
     """Condition: every one of ``conditions`` holds."""
     return {"And": list(conditions)}

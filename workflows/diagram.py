@@ -55,7 +55,12 @@ def _condition(rule: dict[str, Any]) -> str:
         test = next(key for key in rule if key not in ("Variable", "Next"))
         return f"{rule['Variable']} {test}"
     if "And" in rule:
-        return " and ".join(_condition(part) for part in rule["And"])
+        parts = rule["And"]
+        if len(parts) > 2:  # a long conjunction: its first test stands for the rest
+            return f"{_condition(parts[0])} and {len(parts) - 1} more"
+        return " and ".join(_condition(part) for part in parts)
+    if "Not" in rule:
+        return f"not ({_condition(rule['Not'])})"
     return "condition"
 
 

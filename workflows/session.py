@@ -5,6 +5,16 @@ create the session group), and the control-plane rule is authorized right after
 RunTask, while Fargate is still provisioning the task, so it costs no waiting.
 Every setup step catches ``States.ALL`` into the teardown chain; after teardown the
 execution ends FAILED with the original error, or SUCCEEDED saying why it ended.
+
+No state before the teardown reads a field of an earlier task's result by path: on AWS a
+path that does not resolve is ``States.Runtime``, which no Catch takes, so the execution
+would fail without its teardown. A step is given the session id from the execution's name
+(``$$``) and whole results (``$.session``, ``$.controlPlane``...): a task that succeeded
+always wrote its result where its ResultPath says. Each task parses what it is given and
+raises ``StepInputInvalid`` when a field it needs is missing, which is caught like any
+failure. The ready document is checked by the ``BastionReady`` Choice, which never raises,
+before the hold reads its ``holdSeconds`` (:mod:`workflows.data_flow` proves all this
+of the rendered definition).
 """
 
 from __future__ import annotations
@@ -12,20 +22,49 @@ from __future__ import annotations
 from workflows.asl import (
     Catch,
     Choice,
+    JsonObject,
     Pass,
     Retry,
     Rule,
     StateMachine,
     Succeed,
     Task,
+    all_of,
     chain,
+    is_at_least,
+    is_numeric,
     is_present,
+    is_string,
+    none_of,
 )
 from workflows.failure import fail_with_message
 from workflows.lambda_tasks import TRANSIENT, function_arn, lambda_task
 from workflows.teardown import teardown_chain
 
-SESSION_ID = "$.session.sessionId"
+#: The session id is the execution's name: it is there even when ValidateRequest failed
+#: and ``$.session`` was never written.
+SESSION_ID = "$$.Execution.Name"
+#: Where each step's result is kept, by the key a later step is given it under.
+SESSION = "session"
+CONTROL_PLANE = "controlPlane"
+SESSION_SECURITY_GROUP = "sessionSecurityGroup"
+BASTION_TASK = "bastionTask"
+#: WaitForBastionAddress's result: the ready document (where to connect, until when) and
+#: the seconds the session holds. The API and the command read it from BastionReady.
+READY_STATE = "BastionReady"
+READY_PATH = "$.ready"
+#: The ready document's fields that must be strings, and the hold's seconds.
+READY_TEXT_FIELDS = (
+    "sessionId",
+    "cluster",
+    "address",
+    "sshCommand",
+    "expiresAt",
+    "controlPlaneRuleScope",
+)
+HOLD_SECONDS = f"{READY_PATH}.holdSeconds"
+#: The error a session fails with when WaitForBastionAddress answered without one of them.
+READY_INCOMPLETE = "BastionReadyIncomplete"
 #: The steps that build the session, in order; each one's failure is caught into teardown.
 SETUP_STEPS = (
     "ValidateRequest",
@@ -38,9 +77,6 @@ SETUP_STEPS = (
 )
 FIRST_TEARDOWN_STEP = "StopBastionTask"
 ERROR_PATH = "$.error"
-#: Teardown reads the session id from the execution's name: it is there even when
-#: ValidateRequest failed and ``$.session`` was never written.
-SESSION_ID_FOR_TEARDOWN = "$$.Execution.Name"
 
 #: The ready poll: Fargate takes 30–90 s to start a task. Polling every 3 s keeps the
 #: delay between RUNNING and ready short at the price of a transition per poll;
@@ -52,42 +88,50 @@ RETRY_NOT_READY = Retry(
 CATCH_INTO_TEARDOWN = (Catch(("States.ALL",), next=FIRST_TEARDOWN_STEP, result_path=ERROR_PATH),)
 
 
-def _session_payload(**fields: str) -> dict[str, str]:
-    return {"sessionId.$": SESSION_ID, **{f"{key}.$": path for key, path in fields.items()}}
+def _step_payload(*results: str) -> dict[str, str]:
+    """A step's input: the session id, and the whole results of earlier steps it needs."""
+    return {"sessionId.$": SESSION_ID, **{f"{key}.$": f"$.{key}" for key in results}}
+
+
+def _ready_is_complete() -> JsonObject:
+    """Every field of the ready document is a string, and the hold's seconds a number of
+    at least 1 (``And`` stops at the first false, so no test reads a missing field)."""
+    tests: list[JsonObject] = []
+    for field in READY_TEXT_FIELDS:
+        path = f"{READY_PATH}.{field}"
+        tests += [is_present(path), is_string(path)]
+    tests += [is_present(HOLD_SECONDS), is_numeric(HOLD_SECONDS), is_at_least(HOLD_SECONDS, 1)]
+    return all_of(*tests)
 
 
 def session_machine() -> StateMachine:
     """The session workflow, from request to teardown."""
-    setup = chain(
+    build = chain(
         [
             lambda_task(
                 "ValidateRequest",
                 {
-                    "sessionId.$": "$$.Execution.Name",
+                    "sessionId.$": SESSION_ID,
                     "startedAt.$": "$$.Execution.StartTime",
                     "request.$": "$",
                 },
                 "$",
-                result_selector={"session.$": "$"},
+                result_selector={f"{SESSION}.$": "$"},
                 comment="Check the request; nothing exists yet.",
                 # The input may not even be an object, so the error replaces it.
                 catch=(Catch(("States.ALL",), next="RecordValidationError", result_path="$"),),
             ),
             lambda_task(
                 "FindControlPlane",
-                {"sessionId.$": SESSION_ID, "cluster.$": "$.session.cluster"},
-                "$.controlPlane",
+                _step_payload(SESSION),
+                f"$.{CONTROL_PLANE}",
                 comment="Find the cluster's VPC, endpoint and the group the rule goes on.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
                 "CreateSessionSecurityGroup",
-                _session_payload(
-                    session="$.session",
-                    vpcId="$.controlPlane.vpcId",
-                    controlPlaneSecurityGroupId="$.controlPlane.controlPlaneSecurityGroupId",
-                ),
-                "$.sessionSecurityGroup",
+                _step_payload(SESSION, CONTROL_PLANE),
+                f"$.{SESSION_SECURITY_GROUP}",
                 comment=(
                     "Create the session's group: SSH from the allowed CIDRs only, HTTPS out to "
                     "the control plane and the stack's egress destinations only."
@@ -96,12 +140,8 @@ def session_machine() -> StateMachine:
             ),
             lambda_task(
                 "RunBastionTask",
-                _session_payload(
-                    session="$.session",
-                    sessionSecurityGroupId="$.sessionSecurityGroup.groupId",
-                    endpointHost="$.controlPlane.endpointHost",
-                ),
-                "$.bastionTask",
+                _step_payload(SESSION, CONTROL_PLANE, SESSION_SECURITY_GROUP),
+                f"$.{BASTION_TASK}",
                 comment=(
                     "Start the bastion's Fargate task in the session group, forwarding to the "
                     "cluster's endpoint only."
@@ -110,65 +150,72 @@ def session_machine() -> StateMachine:
             ),
             lambda_task(
                 "AuthorizeControlPlaneIngress",
-                _session_payload(
-                    session="$.session",
-                    controlPlaneSecurityGroupId="$.controlPlane.controlPlaneSecurityGroupId",
-                    sessionSecurityGroupId="$.sessionSecurityGroup.groupId",
-                ),
+                _step_payload(SESSION, CONTROL_PLANE, SESSION_SECURITY_GROUP),
                 "$.controlPlaneIngress",
                 comment="Let the session group reach the control plane on 443.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
                 "WaitForBastionAddress",
-                _session_payload(session="$.session", taskArn="$.bastionTask.taskArn"),
-                "$.bastion",
-                comment="Poll until the task runs and has its address.",
+                _step_payload(SESSION, CONTROL_PLANE, BASTION_TASK),
+                READY_PATH,
+                comment=(
+                    "Poll until the task runs and has its address; answer the ready document: "
+                    "where to connect, until when, and what the control-plane rule reaches."
+                ),
                 retry=(RETRY_NOT_READY,),
                 catch=CATCH_INTO_TEARDOWN,
             ),
-            Pass(
-                name="BastionReady",
-                comment="The bastion is ready: where to connect, and until when.",
-                parameters={
-                    "sessionId.$": SESSION_ID,
-                    "cluster.$": "$.session.cluster",
-                    "address.$": "$.bastion.address",
-                    "sshCommand.$": "$.bastion.sshCommand",
-                    "expiresAt.$": "$.bastion.expiresAt",
-                    # What the control-plane rule reaches: the control plane only, or
-                    # (on the cluster security group) its nodes and Fargate pods too.
-                    "controlPlaneRuleScope.$": "$.controlPlane.controlPlaneRuleScope",
-                },
-                result_path="$.ready",
-            ),
-            Task(
-                name="HoldSession",
-                comment=(
-                    "Hold the session until it expires (timeout) or EndSession signals "
-                    "an early end with the task token."
-                ),
-                resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
-                parameters={
-                    "FunctionName": function_arn("HoldSession"),
-                    "Payload": _session_payload(taskToken="$$.Task.Token", session="$.session"),
-                },
-                result_path="$.end",
-                timeout_seconds_path="$.bastion.holdSeconds",
-                retry=TRANSIENT,
-                catch=(
-                    Catch(("States.Timeout",), next="MarkSessionExpired", result_path=None),
-                    *CATCH_INTO_TEARDOWN,
-                ),
-            ),
         ],
-        then=FIRST_TEARDOWN_STEP,
+        then=READY_STATE,
+    )
+    ready = Choice(
+        name=READY_STATE,
+        comment=(
+            "The bastion is ready: where to connect, and until when. Every field the hold "
+            "and the API read must be there."
+        ),
+        rules=(Rule(none_of(_ready_is_complete()), next=READY_INCOMPLETE),),
+        default="HoldSession",
+    )
+    hold = Task(
+        name="HoldSession",
+        comment=(
+            "Hold the session until it expires (timeout) or EndSession signals "
+            "an early end with the task token."
+        ),
+        resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
+        parameters={
+            "FunctionName": function_arn("HoldSession"),
+            "Payload": {"taskToken.$": "$$.Task.Token", **_step_payload(SESSION)},
+        },
+        result_path="$.end",
+        timeout_seconds_path=HOLD_SECONDS,
+        retry=TRANSIENT,
+        catch=(
+            Catch(("States.Timeout",), next="MarkSessionExpired", result_path=None),
+            *CATCH_INTO_TEARDOWN,
+        ),
+        next=FIRST_TEARDOWN_STEP,
     )
     validation_error = Pass(
         name="RecordValidationError",
         comment="Keep ValidateRequest's error where every failure is kept.",
         parameters={"error.$": "$"},
         result_path="$",
+        next=FIRST_TEARDOWN_STEP,
+    )
+    ready_incomplete = Pass(
+        name=READY_INCOMPLETE,
+        comment="WaitForBastionAddress answered without a field of the ready document.",
+        result={
+            "Error": READY_INCOMPLETE,
+            "Cause": (
+                "WaitForBastionAddress answered without a field of the ready document: "
+                f"{', '.join(READY_TEXT_FIELDS)} (strings) and holdSeconds (at least 1)"
+            ),
+        },
+        result_path=ERROR_PATH,
         next=FIRST_TEARDOWN_STEP,
     )
     expired = Pass(
@@ -196,10 +243,13 @@ def session_machine() -> StateMachine:
     return StateMachine(
         comment="fargate-bastion session: an on-demand bastion for one private EKS cluster",
         states=[
-            *setup,
+            *build,
+            ready,
+            hold,
             validation_error,
+            ready_incomplete,
             expired,
-            *teardown_chain(SESSION_ID_FOR_TEARDOWN, then="DidSessionFail"),
+            *teardown_chain(SESSION_ID, then="DidSessionFail"),
             *outcome,
         ],
     )

@@ -17,10 +17,13 @@ from workflows.asl import Choice, Fail, Map, Pass, Rule, StateMachine, Succeed, 
 from workflows.lambda_tasks import lambda_task
 from workflows.teardown import TEARDOWN_FAILURE_PATH, teardown_chain
 
+SWEEP_INCOMPLETE = "SweepIncomplete"
 #: Sessions torn down at once: each teardown makes a handful of EC2 and ECS calls,
 #: far below their throttling rates at this concurrency.
 SWEEP_CONCURRENCY = 5
 
+#: The orphaned sessions' ids, in FindOrphanedSessions's result.
+ORPHANS_PATH = "$.orphans.sessionIds"
 #: Where the Map puts its iterations' outcomes, one per orphaned session.
 TEARDOWNS_PATH = "$.teardowns"
 #: The sessions whose teardown was incomplete: a list, empty when none was.
@@ -37,7 +40,22 @@ def sweeper_machine() -> StateMachine:
                 {"sessionId.$": "$$.Execution.Name", "sweepStartedAt.$": "$$.Execution.StartTime"},
                 "$.orphans",
                 comment="Find sessions whose resources outlived them.",
-                next_state="TearDownOrphanedSessions",
+                next_state="AreOrphansListed",
+            ),
+            Choice(
+                name="AreOrphansListed",
+                comment="FindOrphanedSessions must answer with the list of sessions.",
+                rules=(Rule(is_present(ORPHANS_PATH), next="TearDownOrphanedSessions"),),
+                default="OrphansNotListed",
+            ),
+            Fail(
+                name="OrphansNotListed",
+                comment="Nothing was torn down; the next sweep looks again.",
+                error=SWEEP_INCOMPLETE,
+                cause=(
+                    "FindOrphanedSessions answered without sessionIds: nothing was torn down; "
+                    "the next sweep looks again"
+                ),
             ),
             Map(
                 name="TearDownOrphanedSessions",
@@ -45,7 +63,7 @@ def sweeper_machine() -> StateMachine:
                     "The teardown chain, once for each orphaned session; one that cannot "
                     "be torn down never stops the others."
                 ),
-                items_path="$.orphans.sessionIds",
+                items_path=ORPHANS_PATH,
                 item_selector={"sessionId.$": "$$.Map.Item.Value"},
                 max_concurrency=SWEEP_CONCURRENCY,
                 processor=[
@@ -86,7 +104,7 @@ def sweeper_machine() -> StateMachine:
             Fail(
                 name="SweepIncomplete",
                 comment="Sessions could not be torn down; the next sweep retries them.",
-                error="SweepIncomplete",
+                error=SWEEP_INCOMPLETE,
                 cause_path=(
                     "States.Format('These sessions could not be torn down; the next sweep "
                     f"retries them: {{}}', States.JsonToString({NOT_SWEPT_PATH}))"

@@ -6,6 +6,9 @@ workflow's own catchers, and by the sweeper for orphans. Input: ``{"sessionId": 
 Anyone who may start an execution chooses that id, so the first step checks it before it
 becomes a filter value or a name (EC2 filters read ``*`` and ``?`` as wildcards): an id
 that is not a session id ends the execution ``InvalidRequest`` with nothing touched.
+The input is read only at ``$.sessionId``, and only once ``IsSessionIdGiven`` has seen a
+string there: no input makes the machine fail with ``States.Runtime`` (started with ``{}``
+it ends ``InvalidRequest`` too, before any step runs).
 """
 
 from __future__ import annotations

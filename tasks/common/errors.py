@@ -45,6 +45,17 @@ def _cut(text: str, limit: int) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
+class StepInputInvalid(BastionError):
+    """A step's input lacks a field the step needs (or holds there what no step writes):
+    an earlier step answered without it.
+
+    The state machines hand each step whole results of earlier steps (a step that
+    succeeded always wrote its result), never a field of one, which would fail the
+    execution past every Catch when missing; the step looks for the field itself and
+    raises this, naming it, so the failure is caught into the teardown like any other.
+    """
+
+
 class StackMisconfigured(BastionError):
     """The stack's own settings forbid every request (for example an empty AllowedClusters):
     a deployment error, refused before anything is created."""

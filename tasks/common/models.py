@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from tasks.common.errors import StepInputInvalid
 from tasks.common.validation import check_session_id
 
 
@@ -29,12 +30,14 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def require(event: Mapping[str, Any], key: str) -> Any:
-    """The value of ``key`` in a task's input, or a clear KeyError naming it."""
+def require(data: Any, key: str, *, within: str = "") -> Any:
+    """The value of ``key`` in a task's input (or in its part ``within``, such as an
+    earlier step's result), or StepInputInvalid naming what is missing."""
     try:
-        return event[key]
-    except (KeyError, TypeError):
-        raise KeyError(f"task input is missing {key!r}") from None
+        return data[key]
+    except (KeyError, TypeError, IndexError):
+        name = f"{within}.{key}" if within else key
+        raise StepInputInvalid(f"the step's input has no {name}") from None
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,18 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
+        def field(key: str) -> Any:
+            return require(data, key, within="session")
+
         return cls(
-            session_id=check_session_id(require(data, "sessionId")),
-            cluster=str(require(data, "cluster")),
-            ssh_public_key=str(require(data, "sshPublicKey")),
-            allowed_cidrs=tuple(require(data, "allowedCidrs")),
-            duration_minutes=int(require(data, "durationMinutes")),
-            requested_by=str(require(data, "requestedBy")),
-            started_at=str(require(data, "startedAt")),
-            expires_at=str(require(data, "expiresAt")),
+            session_id=check_session_id(field("sessionId")),
+            cluster=str(field("cluster")),
+            ssh_public_key=str(field("sshPublicKey")),
+            allowed_cidrs=tuple(field("allowedCidrs")),
+            duration_minutes=int(field("durationMinutes")),
+            requested_by=str(field("requestedBy")),
+            started_at=str(field("startedAt")),
+            expires_at=str(field("expiresAt")),
         )
 
 

@@ -105,6 +105,16 @@ def _setup_step_fails(step: str) -> Callable[[Harness, str], tuple[str, str]]:
     return drive
 
 
+def _answer_lacks(function: str, field: str) -> Callable[[Harness, str], tuple[str, str]]:
+    def drive(harness: Harness, name: str) -> tuple[str, str]:
+        harness.aws.faults.drop_result_field(f"{function}Function", field, session_id=name)
+        arn = _session(harness, name, durationMinutes=1)
+        harness.finish(arn, timeout=DEADLINE)
+        return arn, SESSION
+
+    return drive
+
+
 def _teardown_step_fails_for_good(harness: Harness, name: str) -> tuple[str, str]:
     # An error no retrier names: the last step fails at once, and the session ends
     # TeardownIncomplete (teardown-retries-out has a step fail after all its retries).
@@ -163,6 +173,9 @@ SCENARIOS = (
     Scenario("bastion-stops", _bastion_stops),
     Scenario("refused-request", _refused),
     *(Scenario(f"setup-fails-{step}", _setup_step_fails(step)) for step in SETUP_STEPS),
+    # A step given an earlier result without a field it needs; a ready document without one.
+    Scenario("answer-lacks-vpcId", _answer_lacks("FindControlPlane", "vpcId")),
+    Scenario("ready-lacks-holdSeconds", _answer_lacks("WaitForBastionAddress", "holdSeconds")),
     Scenario("teardown-step-fails-for-good", _teardown_step_fails_for_good),
     Scenario("teardown-of-aborted-session", _aborted_session_leftovers),
     Scenario("teardown-of-nothing", _teardown({"sessionId": "never-existed"})),
@@ -250,6 +263,8 @@ def test_the_second_engine_takes_the_same_path_to_the_same_end_in_every_scenario
     assert endings["refused-request"][:2] == ("FAILED", "InvalidRequest")
     assert endings["teardown-step-fails-for-good"][:2] == ("FAILED", "TeardownIncomplete")
     assert endings["teardown-retries-out"][:2] == ("FAILED", "TeardownIncomplete")
+    assert endings["answer-lacks-vpcId"][:2] == ("FAILED", "StepInputInvalid")
+    assert endings["ready-lacks-holdSeconds"][:2] == ("FAILED", "BastionReadyIncomplete")
     for step in SETUP_STEPS:
         assert endings[f"setup-fails-{step}"][:2] == ("FAILED", "InjectedFault")
     assert {"hang": True} in both["expires"][0].attempts["HoldSession"]
@@ -291,7 +306,7 @@ def test_the_loader_changes_only_what_its_workarounds_list() -> None:
     assert "ResultPath" not in loaded["States"]["ValidateRequest"]["Catch"][0]
     hold = loaded["States"]["HoldSession"]
     assert hold["TimeoutSecondsPath"] == f"$.{TIMEOUT_KEY}"
-    assert hold["Parameters"][f"{TIMEOUT_KEY}.$"] == "$.bastion.holdSeconds"
+    assert hold["Parameters"][f"{TIMEOUT_KEY}.$"] == "$.ready.holdSeconds"
     assert len(WORKAROUNDS) == 2
 
 

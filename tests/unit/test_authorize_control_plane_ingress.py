@@ -105,8 +105,8 @@ def test_the_handler_reads_the_event_file(
     network: Network, session_group: str, context: LambdaContextStub
 ) -> None:
     event = load_event("authorize_control_plane_ingress")
-    event["clusterSecurityGroupId"] = network.control_plane_group_id
-    event["sessionSecurityGroupId"] = session_group
+    event["controlPlane"]["controlPlaneSecurityGroupId"] = network.control_plane_group_id
+    event["sessionSecurityGroup"]["groupId"] = session_group
     output = handler(event, context)
     (rule,) = rules_from(network.control_plane_group_id, session_group)
     assert output == {

@@ -153,8 +153,8 @@ def test_the_handler_reads_the_event_file(
     network: Network, settings_env: object, context: LambdaContextStub
 ) -> None:
     event = load_event("create_session_security_group")
-    event["vpcId"] = network.vpc_id
-    event["controlPlaneSecurityGroupId"] = network.control_plane_group_id
+    event["controlPlane"]["vpcId"] = network.vpc_id
+    event["controlPlane"]["controlPlaneSecurityGroupId"] = network.control_plane_group_id
     output = handler(event, context)
     assert output["created"] is True
     (group,) = session_security_groups("s-0001")
@@ -191,7 +191,7 @@ def test_a_control_plane_group_that_is_not_a_group_id_is_refused(
     network: Network, session: Session, group_id: str, problem: str
 ) -> None:
     event = load_event("create_session_security_group")
-    event["controlPlaneSecurityGroupId"] = group_id
+    event["controlPlane"]["controlPlaneSecurityGroupId"] = group_id
     with pytest.raises(ValueError, match=problem):
         CreateSessionSecurityGroupInput.from_event(event)
     assert session_security_groups(session.session_id) == []

@@ -109,7 +109,9 @@ def test_an_unmarked_or_foreign_group_is_never_chosen(local_aws) -> None:
 @pytest.mark.parametrize("session_id", ["*", "s?", "../x", "", "sessi\u00f6n"])
 def test_a_hostile_session_id_is_refused(session_id: str) -> None:
     with pytest.raises(InvalidRequest, match="^sessionId: "):
-        FindControlPlaneInput.from_event({"sessionId": session_id, "cluster": "demo"})
+        FindControlPlaneInput.from_event(
+            {**load_event("find_control_plane"), "sessionId": session_id}
+        )
 
 
 def test_reports_a_public_endpoint_too(local_aws) -> None:

@@ -12,6 +12,7 @@ from tasks.authorize_control_plane_ingress import (
     AuthorizeControlPlaneIngressInput,
     authorize_control_plane_ingress,
 )
+from tasks.common.errors import StepInputInvalid
 from tasks.common.models import Session
 from tasks.common.settings import Settings, SettingsError
 from tasks.create_session_security_group import (
@@ -240,7 +241,7 @@ def test_settings_read_the_grace_period() -> None:
 def test_a_sweep_time_that_is_not_a_timestamp_is_refused() -> None:
     with pytest.raises(ValueError, match="sweepStartedAt"):
         FindOrphanedSessionsInput.from_event({"sessionId": "s", "sweepStartedAt": "noon"})
-    with pytest.raises(KeyError, match="sweepStartedAt"):
+    with pytest.raises(StepInputInvalid, match="sweepStartedAt"):
         FindOrphanedSessionsInput.from_event({"sessionId": "s"})
 
 

@@ -164,7 +164,7 @@ def test_an_endpoint_that_is_not_a_host_name_is_refused_before_anything_starts(
     # The endpoint becomes sshd's PermitOpen: a wildcard, a list or an address would
     # forward wider than the cluster's API.
     event = load_event("run_bastion_task")
-    event["endpointHost"] = host
+    event["controlPlane"]["endpointHost"] = host
     with pytest.raises(ValueError, match="endpointHost must be the DNS host name"):
         RunBastionTaskInput.from_event(event)
     assert client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []

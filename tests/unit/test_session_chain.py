@@ -59,58 +59,45 @@ def test_one_session_from_request_to_nothing_left(
     # WHEN the setup tasks run in the workflow's order
     session = validate_request.handler(load_event("validate_request"), context)
     session_id = session["sessionId"]
-    control_plane = find_control_plane.handler(
-        {"sessionId": session_id, "cluster": session["cluster"]}, context
-    )
+    # Each step is given the session id and earlier steps' whole results, as the machine does.
+    step = {"sessionId": session_id, "session": session}
+    control_plane = find_control_plane.handler(step, context)
     assert control_plane["clusterSecurityGroupId"] == stack.cluster_security_group_id
-    group = create_session_security_group.handler(
-        {
-            "sessionId": session_id,
-            "session": session,
-            "vpcId": control_plane["vpcId"],
-            "controlPlaneSecurityGroupId": control_plane["controlPlaneSecurityGroupId"],
-        },
-        context,
-    )
+    group = create_session_security_group.handler({**step, "controlPlane": control_plane}, context)
     task = run_bastion_task.handler(
-        {
-            "sessionId": session_id,
-            "session": session,
-            "sessionSecurityGroupId": group["groupId"],
-            "endpointHost": control_plane["endpointHost"],
-        },
-        context,
+        {**step, "controlPlane": control_plane, "sessionSecurityGroup": group}, context
     )
     ingress = authorize_control_plane_ingress.handler(
-        {
-            "sessionId": session_id,
-            "session": session,
-            "clusterSecurityGroupId": control_plane["clusterSecurityGroupId"],
-            "sessionSecurityGroupId": group["groupId"],
-        },
-        context,
+        {**step, "controlPlane": control_plane, "sessionSecurityGroup": group}, context
     )
-    address = None
+    ready = None
     for _ in range(5):  # the state machine's retry of BastionNotReady
         try:
-            address = wait_for_bastion_address.handler(
-                {"sessionId": session_id, "session": session, "taskArn": task["taskArn"]},
-                context,
+            ready = wait_for_bastion_address.handler(
+                {**step, "controlPlane": control_plane, "bastionTask": task}, context
             )
             break
         except BastionNotReady:
             continue
-    assert address is not None
-    hold_session.handler(
-        {"sessionId": session_id, "taskToken": "token", "session": session}, context
-    )
+    assert ready is not None
+    hold_session.handler({**step, "taskToken": "token"}, context)
 
     # THEN the session owns one of each resource, all found by its tags
     owned = local_aws.inventory(session_id)
     assert [len(owned.security_groups), len(owned.running_tasks)] == [1, 1]
     assert [r.resource_id for r in owned.control_plane_rules] == [ingress["ruleId"]]
     assert len(owned.hold_parameters) == 1
-    assert address["sshCommand"] == f"ssh bastion@{address['publicIp']}"
+    # AND the ready document is whole: the session's, where to connect, the rule's scope
+    assert ready == {
+        "sessionId": session_id,
+        "cluster": session["cluster"],
+        "address": ready["address"],
+        "sshUser": "bastion",
+        "sshCommand": f"ssh bastion@{ready['address']}",
+        "expiresAt": session["expiresAt"],
+        "controlPlaneRuleScope": control_plane["controlPlaneRuleScope"],
+        "holdSeconds": ready["holdSeconds"],
+    }
 
     # WHEN the teardown tasks run from the session id alone
     teardown = {"sessionId": session_id}

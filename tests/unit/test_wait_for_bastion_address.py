@@ -1,4 +1,5 @@
-"""WaitForBastionAddress: one look at the task; BastionNotReady until it has an address."""
+"""WaitForBastionAddress: one look at the task; BastionNotReady until it has an address,
+then the whole ready document."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.common.errors import BastionNotReady, BastionTaskStopped
-from tasks.common.models import Session
+from tasks.common.errors import BastionNotReady, BastionTaskStopped, StepInputInvalid
+from tasks.common.models import CLUSTER_SECURITY_GROUP, CONTROL_PLANE_ONLY, Session
 from tasks.common.settings import Settings
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.wait_for_bastion_address import (
-    BastionAddress,
+    ReadyBastion,
     WaitForBastionAddressInput,
     handler,
     wait_for_bastion_address,
@@ -41,9 +42,13 @@ def start(session: Session, settings: Settings, session_group: str) -> str:
 
 
 def look(
-    session: Session, settings: Settings, task_arn: str, now: datetime = NOW
-) -> BastionAddress:
-    request = WaitForBastionAddressInput(session=session, task_arn=task_arn)
+    session: Session,
+    settings: Settings,
+    task_arn: str,
+    now: datetime = NOW,
+    rule_scope: str = CONTROL_PLANE_ONLY,
+) -> ReadyBastion:
+    request = WaitForBastionAddressInput(session=session, task_arn=task_arn, rule_scope=rule_scope)
     return wait_for_bastion_address(
         request, settings=settings, ecs=client("ecs"), ec2=client("ec2"), now=now
     )
@@ -71,18 +76,17 @@ def test_not_ready_while_provisioning_then_the_public_address(
     # WHEN the first look finds it pending
     with pytest.raises(BastionNotReady, match="PENDING"):
         look(session, local_stack.settings, task_arn)
-    # THEN the next look, once it runs, has its public address
-    address = look(session, local_stack.settings, task_arn)
-    interface = interface_of(task_arn)
-    public_ip = interface["Association"]["PublicIp"]
-    assert address.to_dict() == {
-        "taskArn": task_arn,
-        "publicIp": public_ip,
-        "privateIp": interface["PrivateIpAddress"],
+    # THEN the next look, once it runs, answers the ready document, with its public address
+    ready = look(session, local_stack.settings, task_arn)
+    public_ip = interface_of(task_arn)["Association"]["PublicIp"]
+    assert ready.to_dict() == {
+        "sessionId": session.session_id,
+        "cluster": session.cluster,
         "address": public_ip,
         "sshUser": "bastion",
         "sshCommand": f"ssh bastion@{public_ip}",
         "expiresAt": "2026-11-27T11:00:00Z",
+        "controlPlaneRuleScope": CONTROL_PLANE_ONLY,
         "holdSeconds": 3600,
     }
 
@@ -91,10 +95,11 @@ def test_without_public_ip_the_private_address_is_used(local_aws, session: Sessi
     stack = make_local_stack(local_aws, assign_public_ip=False)
     local_aws.ecs_control.describes_until_running = 0
     task_arn = start(session, stack.settings, stack.session_group_id)
-    address = look(session, stack.settings, task_arn)
-    assert address.public_ip is None
-    assert address.address == address.private_ip == interface_of(task_arn)["PrivateIpAddress"]
-    assert address.to_dict()["sshCommand"] == f"ssh bastion@{address.private_ip}"
+    ready = look(session, stack.settings, task_arn, rule_scope=CLUSTER_SECURITY_GROUP)
+    private_ip = interface_of(task_arn)["PrivateIpAddress"]
+    assert ready.address == private_ip
+    assert ready.to_dict()["sshCommand"] == f"ssh bastion@{private_ip}"
+    assert ready.to_dict()["controlPlaneRuleScope"] == CLUSTER_SECURITY_GROUP
 
 
 def test_hold_seconds_is_at_least_one(local_stack: LocalStack, session: Session) -> None:
@@ -167,7 +172,7 @@ def test_the_handler_reads_the_event_file(
         monkeypatch.setenv(name, value)
     local_aws.ecs_control.describes_until_running = 0
     event = load_event("wait_for_bastion_address")
-    event["taskArn"] = start(
+    event["bastionTask"]["taskArn"] = start(
         Session.from_dict(event["session"]), settings, local_stack.session_group_id
     )
     # WHEN the function runs
@@ -175,9 +180,41 @@ def test_the_handler_reads_the_event_file(
     output = handler(event, context)
     after = datetime.now(UTC)
     # THEN it reports the public address, and the time left by the real clock
-    interface = interface_of(event["taskArn"])
-    assert output["address"] == output["publicIp"] == interface["Association"]["PublicIp"]
+    interface = interface_of(event["bastionTask"]["taskArn"])
+    assert output["address"] == interface["Association"]["PublicIp"]
+    assert output["controlPlaneRuleScope"] == event["controlPlane"]["controlPlaneRuleScope"]
     assert output["sshCommand"] == f"ssh bastion@{output['address']}"
     left_after = math.floor((EXPIRES_AT - after).total_seconds())
     left_before = math.ceil((EXPIRES_AT - before).total_seconds())
     assert max(1, left_after) <= output["holdSeconds"] <= max(1, left_before)
+
+
+@pytest.mark.parametrize(
+    ("part", "field"),
+    [
+        ("bastionTask", "taskArn"),
+        ("controlPlane", "controlPlaneRuleScope"),
+        ("session", "expiresAt"),
+        ("bastionTask", None),
+        ("controlPlane", None),
+    ],
+)
+def test_an_input_without_a_field_it_needs_is_step_input_invalid(
+    part: str, field: str | None
+) -> None:
+    # GIVEN an earlier step's result without the field (or no result at all)
+    event = load_event("wait_for_bastion_address")
+    if field is None:
+        del event[part]
+    else:
+        del event[part][field]
+    # THEN the input is refused, naming what is missing
+    with pytest.raises(StepInputInvalid, match=part if field is None else f"{part}.{field}"):
+        WaitForBastionAddressInput.from_event(event)
+
+
+def test_a_rule_scope_no_step_writes_is_step_input_invalid() -> None:
+    event = load_event("wait_for_bastion_address")
+    event["controlPlane"]["controlPlaneRuleScope"] = "everywhere"
+    with pytest.raises(StepInputInvalid, match="controlPlaneRuleScope"):
+        WaitForBastionAddressInput.from_event(event)

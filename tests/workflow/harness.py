@@ -275,21 +275,11 @@ def ghost_session(harness: Harness, session_id: str) -> None:
         result: dict[str, Any] = json.loads(answer["Payload"].read())
         return result
 
-    group = invoke(
-        "CreateSessionSecurityGroup",
-        {
-            "sessionId": session_id,
-            "session": session,
-            "vpcId": harness.cluster.vpc_id,
-            "controlPlaneSecurityGroupId": harness.cluster.cluster_security_group_id,
-        },
-    )
-    invoke(
-        "RunBastionTask",
-        {
-            "sessionId": session_id,
-            "session": session,
-            "sessionSecurityGroupId": group["groupId"],
-            "endpointHost": f"{harness.cluster.name}.eks.example",
-        },
-    )
+    control_plane = {
+        "vpcId": harness.cluster.vpc_id,
+        "controlPlaneSecurityGroupId": harness.cluster.cluster_security_group_id,
+        "endpointHost": f"{harness.cluster.name}.eks.example",
+    }
+    step = {"sessionId": session_id, "session": session, "controlPlane": control_plane}
+    group = invoke("CreateSessionSecurityGroup", step)
+    invoke("RunBastionTask", {**step, "sessionSecurityGroup": group})

@@ -34,14 +34,18 @@ def test_session_holds_with_only_the_requested_doors_open_then_expires(harness: 
     session_id, arn = harness.start(request)
     ready = harness.wait_until_holding(arn, session_id)
 
-    # THEN the ready state says where to connect and until when
+    # THEN the ready state says where to connect (the task's public IP) and until when
+    session_group_id = ready["sessionSecurityGroup"]["groupId"]
+    (interface,) = harness.ec2.describe_network_interfaces(
+        Filters=[{"Name": "group-id", "Values": [session_group_id]}]
+    )["NetworkInterfaces"]
+    public_ip = interface["Association"]["PublicIp"]
     assert ready["ready"]["sessionId"] == session_id
-    assert ready["ready"]["address"] == ready["bastion"]["publicIp"]
-    assert ready["ready"]["sshCommand"] == f"ssh bastion@{ready['bastion']['publicIp']}"
+    assert ready["ready"]["address"] == public_ip
+    assert ready["ready"]["sshCommand"] == f"ssh bastion@{public_ip}"
     assert ready["ready"]["expiresAt"] == ready["session"]["expiresAt"]
 
     # AND the session group lets in SSH from the requested CIDRs only
-    session_group_id = ready["sessionSecurityGroup"]["groupId"]
     group = harness.ec2.describe_security_groups(GroupIds=[session_group_id])["SecurityGroups"][0]
     assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in group["IpPermissions"]] == [
         ("tcp", 22, 22)
