@@ -4,7 +4,8 @@ The local AWS listens on a loopback port, which every local user can connect to,
 moto's server accepts anything. :class:`SignedRequestsOnly` wraps its WSGI application:
 a request passes only with an AWS Signature Version 4 made with the daemon's access key
 and secret (created afresh at each start, kept in the owner's 0600 ``state.json``) and
-dated within five minutes; anything else is answered 403 before moto sees it. The
+dated within five minutes; anything else is answered 403 before moto sees it, and a
+request that does not name the daemon's key is refused before its body is read. The
 signature is recomputed with botocore's own signer, as AWS checks it. No CORS headers are
 ever sent, so no web page can read an answer either.
 """
@@ -64,18 +65,30 @@ def _header(environ: dict[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def is_signed_by(environ: dict[str, Any], body: bytes, credentials: LocalCredentials) -> bool:
-    """Whether the WSGI request ``environ`` (with ``body``) is signed with ``credentials``."""
+def _own_key_dated_now(
+    environ: dict[str, Any], credentials: LocalCredentials
+) -> re.Match[str] | None:
+    """The request's Authorization header, if it names ``credentials``' key and is dated
+    within :data:`MAX_CLOCK_SKEW` of now: what is checked before the body is read."""
     match = _AUTHORIZATION.fullmatch(str(environ.get("HTTP_AUTHORIZATION") or "").strip())
     if match is None or not hmac.compare_digest(match["key"], credentials.access_key_id):
-        return False
+        return None
     stamp = _header(environ, "x-amz-date") or ""
     try:
         moment = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        return False
+        return None
     if abs(datetime.now(UTC) - moment) > MAX_CLOCK_SKEW or stamp[:8] != match["date"]:
+        return None
+    return match
+
+
+def is_signed_by(environ: dict[str, Any], body: bytes, credentials: LocalCredentials) -> bool:
+    """Whether the WSGI request ``environ`` (with ``body``) is signed with ``credentials``."""
+    match = _own_key_dated_now(environ, credentials)
+    if match is None:
         return False
+    stamp = _header(environ, "x-amz-date") or ""
     signed = match["headers"].split(";")
     headers: dict[str, str] = {}
     for name in signed:
@@ -116,8 +129,11 @@ class SignedRequestsOnly:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        if length < 0 or not is_signed_by(environ, body, self.credentials):
+        # Only a request that names the daemon's key (which only its user knows) has its
+        # body read: anyone else's is refused before a byte of it is taken in.
+        known = length >= 0 and _own_key_dated_now(environ, self.credentials) is not None
+        body = environ["wsgi.input"].read(length) if known and length > 0 else b""
+        if not known or not is_signed_by(environ, body, self.credentials):
             answer = json.dumps(
                 {
                     "__type": "UnrecognizedClientException",
