@@ -111,7 +111,7 @@ def decode_subscription_event(event: Mapping[str, Any]) -> LogSubscriptionMessag
         with gzip.GzipFile(fileobj=io.BytesIO(compressed)) as unzipped:
             raw = unzipped.read(MAX_DECOMPRESSED_BYTES + 1)
         data = json.loads(raw) if len(raw) <= MAX_DECOMPRESSED_BYTES else None
-    except (binascii.Error, OSError, EOFError, ValueError) as error:
+    except (binascii.Error, OSError, EOFError, ValueError, RecursionError) as error:
         raise LogSubscriptionError(f"awslogs.data is not base64 of gzipped JSON: {error}") from None
     if not isinstance(data, Mapping):
         raise LogSubscriptionError("awslogs.data is not a JSON object of at most 2 MiB")

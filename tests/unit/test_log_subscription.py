@@ -71,6 +71,7 @@ def test_a_delivery_decodes_to_what_was_sent() -> None:
         _event(MESSAGE.as_data() | {"subscriptionFilters": "bastion-started"}),
         _event(MESSAGE.as_data() | {"logStream": None}),
         _event(b" " * (3 * 1024 * 1024)),
+        _event(b"[" * (1024 * 1024)),  # nested deeper than the JSON parser recurses
     ],
 )
 def test_anything_else_is_refused(event: dict[str, Any]) -> None:
