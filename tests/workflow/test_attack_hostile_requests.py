@@ -3,7 +3,8 @@
 Whatever the input (not an object, odd types, huge or control-character values), the
 execution fails in ValidateRequest with InvalidRequest naming a field, its cause is that
 one message (no stack trace, no server path, not kilobytes of the input echoed back), and
-nothing of the session exists afterwards.
+nothing of the session exists afterwards. An input that carries another session's earlier
+results beside a valid request steers no step onto them.
 """
 
 from __future__ import annotations
@@ -93,3 +94,26 @@ def test_any_input_is_refused_naming_a_field_with_a_short_clean_cause(harness: H
         if not inventory.is_empty:
             problems.append(f"{name}: left {inventory.render()}")
     assert problems == [], "\n".join(problems)
+
+
+def test_an_input_that_names_another_sessions_resources_steers_no_step(harness: Harness) -> None:
+    # GIVEN a session that holds: its group, control-plane rule, task and parameter
+    victim_id, victim_arn = harness.start(session_id="victim-1")
+    holding = harness.wait_until_holding(victim_arn, victim_id)
+    owned = harness.aws.inventory(victim_id)
+    assert owned.security_groups and owned.control_plane_rules and owned.running_tasks
+    # WHEN someone starts the machine directly with a valid request plus the victim's
+    # earlier results, as if the steps that made them had run for this execution
+    seeded = {key: holding[key] for key in holding if key != "session"}
+    assert {"controlPlane", "sessionSecurityGroup", "bastionTask", "ready"} <= set(seeded)
+    _, arn = harness.start(harness.request() | seeded, session_id="seeded-1")
+    final = harness.finish(arn, timeout=120)
+    # THEN it is refused at validation, naming a seeded key, and no step ran on them
+    assert (final["status"], final.get("error")) == ("FAILED", "InvalidRequest"), final
+    assert error_message(str(final.get("cause"))).split(":", 1)[0] in seeded
+    entered = set(harness.states_entered(arn))
+    assert not entered & {"FindControlPlane", "CreateSessionSecurityGroup", "RunBastionTask"}
+    assert harness.aws.inventory("seeded-1").is_empty
+    assert harness.aws.inventory(victim_id) == owned
+    harness.end_session(victim_id, "ended-by-user")
+    assert harness.finish(victim_arn, timeout=120)["status"] == "SUCCEEDED"
