@@ -12,6 +12,7 @@ ever sent, so no web page can read an answer either.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import io
 import json
@@ -96,6 +97,11 @@ def is_signed_by(environ: dict[str, Any], body: bytes, credentials: LocalCredent
         if value is None:
             return False
         headers[name] = value
+    # botocore signs a declared payload hash (X-Amz-Content-SHA256) in place of the body:
+    # the body must be the one it declares (no unsigned payloads over loopback's plain HTTP).
+    declared = headers.get("x-amz-content-sha256")
+    if declared is not None and not hmac.compare_digest(declared, hashlib.sha256(body).hexdigest()):
+        return False
     raw_uri = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
     if not raw_uri.startswith("/"):
         return False

@@ -3,6 +3,7 @@ names the daemon's own key, dated now; anyone else is refused before sending a b
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from typing import Any
@@ -79,3 +80,29 @@ def test_a_request_signed_with_its_own_key_is_read_and_passed_on() -> None:
     assert _call(_environ(signed, io.BytesIO(body), len(body))) == ("200 OK", body)
     forged = _signed(CREDENTIALS.access_key_id, "not-the-secret", body)
     assert _call(_environ(forged, io.BytesIO(body), len(body)))[0].startswith("403")
+
+
+def _declaring(declared: str) -> AWSRequest:
+    """A request whose signature covers a declared payload hash (S3's
+    X-Amz-Content-SHA256), not its body."""
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{HOST}/",
+        data=b"{}",
+        headers={"Host": HOST, "X-Amz-Content-SHA256": declared},
+    )
+    credentials = Credentials(CREDENTIALS.access_key_id, CREDENTIALS.secret_access_key)
+    SigV4Auth(credentials, "states", "us-east-1").add_auth(request)
+    return request
+
+
+def test_a_body_passes_only_as_the_hash_its_signature_declares() -> None:
+    request = _declaring(hashlib.sha256(b"{}").hexdigest())
+    assert _call(_environ(request, io.BytesIO(b"{}"), 2)) == ("200 OK", b"{}")
+    swapped = b'{"maxResults": 1000}'
+    assert _call(_environ(request, io.BytesIO(swapped), len(swapped)))[0].startswith("403")
+
+
+def test_a_signature_over_an_unsigned_payload_is_refused() -> None:
+    request = _declaring("UNSIGNED-PAYLOAD")
+    assert _call(_environ(request, io.BytesIO(b"{}"), 2))[0].startswith("403")
