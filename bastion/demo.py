@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.follow import ExecutionFollower, Step, error_message, history
+from tasks.common import session_states
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 DEMO_IMAGE = "public.ecr.aws/fargate-bastion/bastion:demo"
@@ -169,7 +170,8 @@ def _run_demo_in(
         printer = StepPrinter(out)
         follower = ExecutionFollower(sfn, execution_arn)
         follower.follow(
-            printer, until=lambda step: step.kind == "entered" and step.state == "HoldSession"
+            printer,
+            until=lambda step: step.kind == "entered" and step.state == session_states.HOLD_SESSION,
         )
         ready = _ready_output(sfn, execution_arn)
         if ready:
@@ -232,7 +234,7 @@ def _ready_output(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
     """The BastionReady state's ``$.ready`` document, from the execution history."""
     for event in history(sfn, execution_arn):
         details = event.get("stateExitedEventDetails", {})
-        if details.get("name") == "BastionReady":
+        if details.get("name") == session_states.BASTION_READY:
             ready: dict[str, Any] = json.loads(details["output"])["ready"]
             return ready
     return None

@@ -23,6 +23,7 @@ from typing import Any
 from bastion.local.keys import throwaway_public_key
 from benchmarks.calls import CallTally, tally
 from benchmarks.transitions import TransitionCount, count_transitions
+from tasks.common import session_states
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 IMAGE = "public.ecr.aws/fargate-bastion/bastion:bench"
@@ -159,7 +160,7 @@ def _state_time(events: Sequence[dict[str, Any]], state: str, suffix: str) -> da
 def _bastion_task(local: LocalStack, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for event in events:
         details = event.get("stateExitedEventDetails", {})
-        if details.get("name") == "RunBastionTask":
+        if details.get("name") == session_states.RUN_BASTION_TASK:
             arn = json.loads(details["output"])["bastionTask"]["taskArn"]
             described = local.aws.client("ecs").describe_tasks(
                 cluster=local.stack.resources["BastionCluster"], tasks=[arn]

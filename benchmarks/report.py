@@ -50,12 +50,13 @@ from benchmarks.simulate import (
 )
 from benchmarks.tables import Table, make_table, render_markdown, render_text, verdict
 from benchmarks.transitions import PHASES
+from tasks.common import session_states
 
-RUN_TASK_STATE = "RunBastionTask"
+RUN_TASK_STATE = session_states.RUN_BASTION_TASK
 AUTHORIZE_STATE = "AuthorizeControlPlaneIngress"
-POLL_STATE = "WaitForBastionAddress"
-READY_STATE = "BastionReady"
-STOP_STATE = "StopBastionTask"
+POLL_STATE = session_states.WAIT_FOR_BASTION_ADDRESS
+READY_STATE = session_states.BASTION_READY
+STOP_STATE = session_states.TEARDOWN_STEPS[0]
 DELETE_GROUP_STATE = "DeleteSessionSecurityGroup"
 NOT_READY_ERROR = "BastionNotReady"
 GROUP_IN_USE_ERROR = "SessionSecurityGroupInUse"
@@ -506,7 +507,10 @@ def _held_minutes(run: SessionRun, time_scale: float) -> float:
     for event in run.events:
         details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
         if details is not None:
-            inside = details.get("name") == "HoldSession" and "StateEntered" in event["type"]
+            inside = (
+                details.get("name") == session_states.HOLD_SESSION
+                and "StateEntered" in event["type"]
+            )
         elif inside and event["type"] in ("TaskSubmitted", "TaskTimedOut", "TaskSucceeded"):
             stamps.setdefault(
                 event["type"] if event["type"] == "TaskSubmitted" else "end", event["timestamp"]

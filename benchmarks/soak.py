@@ -48,6 +48,7 @@ from bastion.local.random_faults import (
     session_scope,
 )
 from benchmarks.tables import Table, make_table, render_text
+from tasks.common import session_states
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -345,9 +346,9 @@ def _ready_and_task(fleet: _Fleet, arn: str) -> tuple[bool, str | None]:
     ready, task_arn = False, None
     for event in execution_history(fleet.aws.client("stepfunctions"), arn):
         details = event.get("stateExitedEventDetails", {})
-        if details.get("name") == "BastionReady":
+        if details.get("name") == session_states.BASTION_READY:
             ready = True
-        elif details.get("name") == "RunBastionTask":
+        elif details.get("name") == session_states.RUN_BASTION_TASK:
             task_arn = json.loads(details["output"]).get("bastionTask", {}).get("taskArn")
     return ready, task_arn
 

@@ -13,25 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tasks.common import session_states
+
 #: The error a DELETE during setup stops the execution with (ExecutionAborted's details).
 ABORTED_BY_USER = "SessionEndedByUser"
 END_REASON = "ended-by-user"
 #: The session machine's states before the bastion is ready, and while it holds; any
 #: other state (MarkSessionExpired, the teardown chain, the outcome) means it is ending.
-STARTING_STATES = frozenset(
-    {
-        "ValidateRequest",
-        "FindControlPlane",
-        "CreateSessionSecurityGroup",
-        "RunBastionTask",
-        "AuthorizeControlPlaneIngress",
-        "WaitForBastionAddress",
-    }
-)
-READY_STATE = "BastionReady"
+STARTING_STATES = frozenset(session_states.STARTING_STATES)
+READY_STATE = session_states.BASTION_READY
 #: The state whose output names the bastion's task (``$.bastionTask.taskArn``).
-TASK_STATE = "RunBastionTask"
-HOLDING_STATES = frozenset({READY_STATE, "HoldSession"})
+TASK_STATE = session_states.RUN_BASTION_TASK
+HOLDING_STATES = frozenset(session_states.HOLDING_STATES)
 
 
 def execution_request(described: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,7 +134,7 @@ def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None
         details = event.get("stateExitedEventDetails", {})
         if details.get("name") == READY_STATE:
             try:
-                ready = json.loads(details.get("output") or "{}").get("ready")
+                ready = json.loads(details.get("output") or "{}").get(session_states.READY)
             except (ValueError, AttributeError):
                 return None
             return ready if isinstance(ready, dict) else None
@@ -154,7 +147,8 @@ def task_arn(events: Iterable[Mapping[str, Any]]) -> str | None:
         details = event.get("stateExitedEventDetails", {})
         if details.get("name") == TASK_STATE:
             try:
-                arn = json.loads(details.get("output") or "{}")["bastionTask"]["taskArn"]
+                output = json.loads(details.get("output") or "{}")
+                arn = output[session_states.BASTION_TASK]["taskArn"]
             except (ValueError, KeyError, TypeError):
                 return None
             return arn if isinstance(arn, str) else None

@@ -19,6 +19,26 @@ of the rendered definition).
 
 from __future__ import annotations
 
+from tasks.common.session_states import (
+    AUTHORIZE_CONTROL_PLANE_INGRESS,
+    BASTION_READY,
+    BASTION_TASK,
+    CONTROL_PLANE,
+    CONTROL_PLANE_INGRESS,
+    CREATE_SESSION_SECURITY_GROUP,
+    END,
+    ERROR,
+    FIND_CONTROL_PLANE,
+    HOLD_SESSION,
+    MARK_SESSION_EXPIRED,
+    READY,
+    RUN_BASTION_TASK,
+    SESSION,
+    SESSION_SECURITY_GROUP,
+    TEARDOWN_STEPS,
+    VALIDATE_REQUEST,
+    WAIT_FOR_BASTION_ADDRESS,
+)
 from workflows.asl import (
     Catch,
     Choice,
@@ -44,15 +64,10 @@ from workflows.teardown import teardown_chain
 #: The session id is the execution's name: it is there even when ValidateRequest failed
 #: and ``$.session`` was never written.
 SESSION_ID = "$$.Execution.Name"
-#: Where each step's result is kept, by the key a later step is given it under.
-SESSION = "session"
-CONTROL_PLANE = "controlPlane"
-SESSION_SECURITY_GROUP = "sessionSecurityGroup"
-BASTION_TASK = "bastionTask"
 #: WaitForBastionAddress's result: the ready document (where to connect, until when) and
 #: the seconds the session holds. The API and the command read it from BastionReady.
-READY_STATE = "BastionReady"
-READY_PATH = "$.ready"
+READY_STATE = BASTION_READY
+READY_PATH = f"$.{READY}"
 #: The ready document's fields that must be strings, and the hold's seconds.
 READY_TEXT_FIELDS = (
     "sessionId",
@@ -65,18 +80,8 @@ READY_TEXT_FIELDS = (
 HOLD_SECONDS = f"{READY_PATH}.holdSeconds"
 #: The error a session fails with when WaitForBastionAddress answered without one of them.
 READY_INCOMPLETE = "BastionReadyIncomplete"
-#: The steps that build the session, in order; each one's failure is caught into teardown.
-SETUP_STEPS = (
-    "ValidateRequest",
-    "FindControlPlane",
-    "CreateSessionSecurityGroup",
-    "RunBastionTask",
-    "AuthorizeControlPlaneIngress",
-    "WaitForBastionAddress",
-    "HoldSession",
-)
-FIRST_TEARDOWN_STEP = "StopBastionTask"
-ERROR_PATH = "$.error"
+FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
+ERROR_PATH = f"$.{ERROR}"
 
 #: The ready poll: Fargate takes 30–90 s to start a task. Polling every 3 s keeps the
 #: delay between RUNNING and ready short at the price of a transition per poll;
@@ -109,7 +114,7 @@ def session_machine() -> StateMachine:
     build = chain(
         [
             lambda_task(
-                "ValidateRequest",
+                VALIDATE_REQUEST,
                 {
                     "sessionId.$": SESSION_ID,
                     "startedAt.$": "$$.Execution.StartTime",
@@ -122,14 +127,14 @@ def session_machine() -> StateMachine:
                 catch=(Catch(("States.ALL",), next="RecordValidationError", result_path="$"),),
             ),
             lambda_task(
-                "FindControlPlane",
+                FIND_CONTROL_PLANE,
                 _step_payload(SESSION),
                 f"$.{CONTROL_PLANE}",
                 comment="Find the cluster's VPC, endpoint and the group the rule goes on.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
-                "CreateSessionSecurityGroup",
+                CREATE_SESSION_SECURITY_GROUP,
                 _step_payload(SESSION, CONTROL_PLANE),
                 f"$.{SESSION_SECURITY_GROUP}",
                 comment=(
@@ -139,7 +144,7 @@ def session_machine() -> StateMachine:
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
-                "RunBastionTask",
+                RUN_BASTION_TASK,
                 _step_payload(SESSION, CONTROL_PLANE, SESSION_SECURITY_GROUP),
                 f"$.{BASTION_TASK}",
                 comment=(
@@ -149,14 +154,14 @@ def session_machine() -> StateMachine:
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
-                "AuthorizeControlPlaneIngress",
+                AUTHORIZE_CONTROL_PLANE_INGRESS,
                 _step_payload(SESSION, CONTROL_PLANE, SESSION_SECURITY_GROUP),
-                "$.controlPlaneIngress",
+                f"$.{CONTROL_PLANE_INGRESS}",
                 comment="Let the session group reach the control plane on 443.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
             lambda_task(
-                "WaitForBastionAddress",
+                WAIT_FOR_BASTION_ADDRESS,
                 _step_payload(SESSION, CONTROL_PLANE, BASTION_TASK),
                 READY_PATH,
                 comment=(
@@ -176,24 +181,24 @@ def session_machine() -> StateMachine:
             "and the API read must be there."
         ),
         rules=(Rule(none_of(_ready_is_complete()), next=READY_INCOMPLETE),),
-        default="HoldSession",
+        default=HOLD_SESSION,
     )
     hold = Task(
-        name="HoldSession",
+        name=HOLD_SESSION,
         comment=(
             "Hold the session until it expires (timeout) or EndSession signals "
             "an early end with the task token."
         ),
         resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
         parameters={
-            "FunctionName": function_arn("HoldSession"),
+            "FunctionName": function_arn(HOLD_SESSION),
             "Payload": {"taskToken.$": "$$.Task.Token", **_step_payload(SESSION)},
         },
-        result_path="$.end",
+        result_path=f"$.{END}",
         timeout_seconds_path=HOLD_SECONDS,
         retry=TRANSIENT,
         catch=(
-            Catch(("States.Timeout",), next="MarkSessionExpired", result_path=None),
+            Catch(("States.Timeout",), next=MARK_SESSION_EXPIRED, result_path=None),
             *CATCH_INTO_TEARDOWN,
         ),
         next=FIRST_TEARDOWN_STEP,
@@ -219,10 +224,10 @@ def session_machine() -> StateMachine:
         next=FIRST_TEARDOWN_STEP,
     )
     expired = Pass(
-        name="MarkSessionExpired",
+        name=MARK_SESSION_EXPIRED,
         comment="The session's time is up.",
         result={"reason": "expired"},
-        result_path="$.end",
+        result_path=f"$.{END}",
         next=FIRST_TEARDOWN_STEP,
     )
     failed = fail_with_message(

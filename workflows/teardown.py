@@ -9,6 +9,7 @@ ends in ``TeardownIncomplete`` (or hands the failure to a state the machine name
 
 from __future__ import annotations
 
+from tasks.common.session_states import TEARDOWN_STEPS
 from workflows.asl import Catch, Choice, Retry, Rule, State, chain, is_present
 from workflows.failure import fail_with_message
 from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS, lambda_task
@@ -25,12 +26,6 @@ RETRY_GROUP_IN_USE = Retry(
     max_delay_seconds=60,
 )
 
-TEARDOWN_STEPS = (
-    "StopBastionTask",
-    "RevokeControlPlaneIngress",
-    "DeleteSessionSecurityGroup",
-    "DeleteHoldParameter",
-)
 IS_TEARDOWN_COMPLETE = "IsTeardownComplete"
 TEARDOWN_INCOMPLETE = "TeardownIncomplete"
 

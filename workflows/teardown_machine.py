@@ -13,6 +13,7 @@ it ends ``InvalidRequest`` too, before any step runs).
 
 from __future__ import annotations
 
+from tasks.common.session_states import TEARDOWN_STEPS
 from workflows.asl import (
     Catch,
     Choice,
@@ -25,7 +26,7 @@ from workflows.asl import (
     is_present,
     is_string,
 )
-from workflows.teardown import TEARDOWN_STEPS, teardown_chain
+from workflows.teardown import teardown_chain
 
 INVALID_SESSION_ID = "SessionIdInvalid"
 INVALID_PATH = "$.invalid"

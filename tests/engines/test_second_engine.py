@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tasks.common.session_states import SETUP_STEPS
 from tests.engines.second_engine import (
     TIMEOUT_KEY,
     WORKAROUNDS,
@@ -32,7 +33,6 @@ from tests.engines.second_engine import (
     substituted,
 )
 from tests.workflow.harness import Harness, deploy_for_tests
-from workflows.session import SETUP_STEPS
 
 pytestmark = pytest.mark.workflow
 

@@ -10,6 +10,7 @@ import pytest
 from bastion.local import lambda_errors
 from benchmarks.history import HISTORY_EVENT_LIMIT, HistoryBound, history_bounds, worst_case_events
 from tasks.common.errors import TASK_ERROR_NAMES
+from tasks.common.session_states import SETUP_STEPS, TEARDOWN_STEPS
 from workflows.asl import Choice, DuplicateStateName, Pass, StateMachine, Succeed
 from workflows.lambda_tasks import FUNCTION_DIED_ERRORS, TEARDOWN_TRANSIENT_ATTEMPTS
 from workflows.lint import (
@@ -21,8 +22,6 @@ from workflows.lint import (
 )
 from workflows.machines import ASL_DIR, MACHINES
 from workflows.render import REGENERATE_HINT, render_text, stale_files, write_all
-from workflows.session import SETUP_STEPS
-from workflows.teardown import TEARDOWN_STEPS
 
 pytestmark = pytest.mark.template
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from tasks.common.session_states import TEARDOWN_STEPS
 from workflows.data_flow import proven_inputs, states_reaching, unproven_reads
 from workflows.machines import ASL_DIR
-from workflows.teardown import TEARDOWN_STEPS
 
 pytestmark = pytest.mark.template
 

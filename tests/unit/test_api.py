@@ -764,7 +764,8 @@ def test_a_stopped_session_says_whether_the_user_stopped_it() -> None:
 
 
 def test_the_phases_know_every_state_of_the_session_machine() -> None:
-    from workflows.session import FIRST_TEARDOWN_STEP, SETUP_STEPS
+    from tasks.common.session_states import SETUP_STEPS
+    from workflows.session import FIRST_TEARDOWN_STEP
 
     asl = json.loads((ROOT / "workflows" / "asl" / "session.asl.json").read_text())
     names = set(asl["States"])

@@ -12,6 +12,7 @@ from typing import Any
 from bastion.follow import follow, history
 from bastion.local.api_gateway import proxy_event
 from bastion.local.keys import throwaway_public_key
+from tasks.common import session_states
 from tasks.common.models import format_timestamp
 from tasks.common.settings import session_parameter_prefix
 from tasks.common.tags import SESSION_TAG, STACK_TAG
@@ -88,7 +89,7 @@ class Harness:
             self.sfn,
             arn,
             lambda _step: None,
-            until=lambda step: step.kind == "entered" and step.state == "HoldSession",
+            until=lambda step: step.kind == "entered" and step.state == session_states.HOLD_SESSION,
             timeout_seconds=timeout,
         )
         assert description["status"] == "RUNNING", description
@@ -110,9 +111,9 @@ class Harness:
     def ready_document(self, arn: str) -> dict[str, Any]:
         for event in history(self.sfn, arn):
             details = event.get("stateExitedEventDetails", {})
-            if details.get("name") == "BastionReady":
+            if details.get("name") == session_states.BASTION_READY:
                 return json.loads(details["output"])
-        raise AssertionError("BastionReady never exited")
+        raise AssertionError(f"{session_states.BASTION_READY} never exited")
 
     def end_session(self, session_id: str, reason: str) -> dict[str, Any]:
         """Invoke EndSession the way the API and the task-stopped event will."""

@@ -19,10 +19,10 @@ import pytest
 
 from bastion.follow import follow
 from bastion.local.lambda_runtime import SUCCEEDED, invocations_paused
+from tasks.common.session_states import TEARDOWN_STEPS
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG
 from tests.workflow.harness import Harness, call_api, ghost_session
-from workflows.teardown import TEARDOWN_STEPS
 
 pytestmark = pytest.mark.workflow
 

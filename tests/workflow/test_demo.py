@@ -8,8 +8,7 @@ import pytest
 
 from bastion.demo import main, run_demo
 from bastion.follow import error_message
-from workflows.session import SETUP_STEPS
-from workflows.teardown import TEARDOWN_STEPS
+from tasks.common.session_states import SETUP_STEPS, TEARDOWN_STEPS
 
 pytestmark = pytest.mark.workflow
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from bastion.follow import error_message, history
+from tasks.common.session_states import SETUP_STEPS
 from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness, ed25519_public_key
 from workflows.failure import NO_CAUSE
-from workflows.session import SETUP_STEPS
 
 pytestmark = pytest.mark.workflow
 

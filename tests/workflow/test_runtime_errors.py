@@ -29,13 +29,13 @@ import pytest
 
 from bastion.follow import error_message
 from tasks.common.errors import StepInputInvalid
+from tasks.common.session_states import SETUP_STEPS, TEARDOWN_STEPS
 from tests.unit.support import load_event
 from tests.workflow.harness import Harness
 from workflows.data_flow import states_reaching, unproven_reads
 from workflows.lint import all_states
 from workflows.machines import ASL_DIR, MACHINES
-from workflows.session import READY_INCOMPLETE, READY_PATH, READY_STATE, SETUP_STEPS
-from workflows.teardown import TEARDOWN_STEPS
+from workflows.session import READY_INCOMPLETE, READY_PATH, READY_STATE
 
 pytestmark = pytest.mark.workflow
 
