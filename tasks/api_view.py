@@ -31,7 +31,7 @@ def execution_request(described: Mapping[str, Any]) -> dict[str, Any]:
     """The execution's input as an object ({} when it is not one: refused at validation)."""
     try:
         request = json.loads(described.get("input") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return {}
     return request if isinstance(request, dict) else {}
 

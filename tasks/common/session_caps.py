@@ -65,7 +65,7 @@ def describe_running(sfn: Any, execution: Mapping[str, Any]) -> RunningSession:
     described = sfn.describe_execution(executionArn=execution["executionArn"])
     try:
         request = json.loads(described.get("input") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         request = {}
     if not isinstance(request, dict):
         request = {}
