@@ -130,8 +130,8 @@ def test_every_resource_is_created(stack: DeployedStack) -> None:
     assert kinds.count("AWS::Logs::LogGroup") == 14 + 3 + 1 + 1
     # teardown on abnormal ends, EndSession on the bastion task stopping, the sweep schedule
     assert kinds.count("AWS::Events::Rule") == 3
-    # EventBridge may invoke EndSession; API Gateway the API function, once per route
-    assert kinds.count("AWS::Lambda::Permission") == 1 + 5
+    # EventBridge may invoke EndSession; API Gateway the API function, once per route (six)
+    assert kinds.count("AWS::Lambda::Permission") == 1 + 6
     assert set(stack.resources) == set(stack.resource_types) == set(stack.attributes)
 
 
