@@ -171,6 +171,8 @@ class SessionOutcome:
     error: str | None
     reason: str | None
     reached_ready: bool
+    #: A failed execution's cause, and the state it failed in, to say why.
+    cause: str = ""
 
     @property
     def label(self) -> str:
@@ -515,7 +517,10 @@ def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, quiet_seconds: float
     final = _wait_ended(fleet, arn, quiet_seconds)
     ready, _ = _ready_and_task(fleet, arn)
     reason = json.loads(final.get("output") or "{}").get("end", {}).get("reason")
-    return SessionOutcome(plan, final["status"], final.get("error"), reason, ready)
+    cause = ""
+    if final["status"] == "FAILED":
+        cause = f"{final.get('cause', '')} [{_last_steps(fleet, arn)}]"
+    return SessionOutcome(plan, final["status"], final.get("error"), reason, ready, cause)
 
 
 def _running_executions(fleet: _Fleet) -> list[str]:
@@ -755,6 +760,7 @@ def render(result: CampaignResult) -> str:
     parts = [render_text(table) for table in tables(result)]
     parts += [
         f"not as planned: {outcome.plan.session_id}: {outcome.label} ({outcome.plan})"
+        + (f": {outcome.cause}" if outcome.cause else "")
         for outcome in result.unplanned[:20]
     ]
     parts += result.notes
