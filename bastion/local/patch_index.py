@@ -123,6 +123,14 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "stepfunctions_fixes",
+        f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser",
+        "parse",
+        "staticmethod(definition)",
+        "every CreateStateMachine and StartExecution parses the definition anew with ANTLR "
+        "(about 0.2 s of CPU for the session machine): each definition's tree is kept",
+    ),
+    Patch(
+        "stepfunctions_fixes",
         f"{_SFN}.asl.eval.environment.Environment",
         "set_stop",
         "(self, stop_date, cause, error)",

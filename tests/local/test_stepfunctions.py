@@ -358,6 +358,33 @@ def test_each_parse_of_a_definition_has_its_own_query_language_scopes(aws: Local
     assert first._query_language_per_scope == ["an open scope"]
 
 
+def test_a_definition_is_parsed_once_and_each_execution_gets_components_of_its_own(
+    aws: LocalAws,
+) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import (
+        AmazonStateLanguageParser,
+        ASLParserException,
+    )
+
+    # GIVEN a definition parsed once
+    definition = json.dumps(
+        {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    )
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+
+    # WHEN it is parsed again, as the next execution starts
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+
+    # THEN the tree is the one kept, and the components (which hold an execution's state)
+    # are new
+    assert second_tree is first_tree
+    assert second_program is not first_program
+    # AND a definition that does not parse fails every time, as moto's parse does
+    for _ in range(2):
+        with pytest.raises(ASLParserException):
+            AmazonStateLanguageParser.parse('{"StartAt": ')
+
+
 def _ending_after_parameters(monkeypatch: pytest.MonkeyPatch, task_class: Any) -> None:
     """Cut every evaluation of ``task_class`` short just after its parameters, as when
     another iteration of its Map fails or its execution is stopped at that moment."""
