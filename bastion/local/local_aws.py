@@ -22,13 +22,19 @@ from bastion.local.ecs_lifecycle import EcsControl
 from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rules, seed_cluster
 from bastion.local.environ import patched_environ
 from bastion.local.eventbridge import EventBus, EventDelivery
-from bastion.local.executions import execution_history, stop_running_executions, wait_for_execution
+from bastion.local.executions import (
+    execution_history,
+    running_executions,
+    stop_running_executions,
+    wait_for_execution,
+)
 from bastion.local.faults import Faults
 from bastion.local.inventory import Inventory, read_inventory
 from bastion.local.lambda_runtime import Invocation, invocations_paused
 from bastion.local.log_subscriptions import LogDeliveries, LogDelivery
 from bastion.local.patches import install_patches
 from bastion.local.random_faults import RandomFaults
+from bastion.local.snapshots import Snapshot, copy_backends, install_backends
 from tasks.common.aws import reset_clients
 
 #: Environment variables that could point boto3 at a real account or endpoint.
@@ -224,8 +230,7 @@ class LocalAws:
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` bound to the mock and the region (no retries)."""
-        if self._stack is None:
-            raise RuntimeError("the LocalAws is not running: use it as a context manager")
+        self._require_running()
         if service not in self._clients:
             if self._session is None:
                 self._session = _fresh_session(self.region)
@@ -272,6 +277,44 @@ class LocalAws:
         deployed = deploy_stack(Path(template_path), parameters or {}, region=self.region, **named)
         self._stacks.append(deployed)
         return deployed
+
+    def snapshot(self) -> Snapshot:
+        """Everything this local AWS holds now (resources, deployed stacks, seeded
+        clusters), for :meth:`restore`: before any execution started (moto keeps each
+        execution's locks and threads, which cannot be copied)."""
+        self._require_running()
+        running = running_executions(self.client("stepfunctions"))
+        if running:
+            raise RuntimeError(f"cannot copy a local AWS while executions run: {running}")
+        self.events.wait_until_idle()
+        with invocations_paused():
+            backends = copy_backends()
+        return Snapshot(
+            region=self.region,
+            iam_managed_policies=self.iam_managed_policies,
+            backends=backends,
+            stacks=tuple(self._stacks),
+            clusters_seeded=self._clusters_seeded,
+        )
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Hold exactly what ``snapshot`` held (a copy of its own): only right after start,
+        before anything was created; faults, records and events start empty as ever."""
+        self._require_running()
+        made = (snapshot.region, snapshot.iam_managed_policies)
+        if made != (self.region, self.iam_managed_policies):
+            raise ValueError(
+                f"a snapshot of region {snapshot.region} with iam_managed_policies="
+                f"{snapshot.iam_managed_policies} cannot be restored into region "
+                f"{self.region} with iam_managed_policies={self.iam_managed_policies}"
+            )
+        install_backends(snapshot.backends)
+        self._stacks = list(snapshot.stacks)
+        self._clusters_seeded = snapshot.clusters_seeded
+
+    def _require_running(self) -> None:
+        if self._stack is None:
+            raise RuntimeError("the LocalAws is not running: use it as a context manager")
 
     # --- EventBridge and the record of actions ---------------------------------------------
 

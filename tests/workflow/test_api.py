@@ -24,7 +24,7 @@ from tests.workflow.harness import (
     ApiAnswer,
     Harness,
     call_api,
-    deploy_for_tests,
+    deployed,
     ed25519_public_key,
 )
 
@@ -42,12 +42,9 @@ FOREIGN_ADMIN = "arn:aws:sts::210987654321:assumed-role/BastionAdmin/eve"
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
-    from bastion.local import LocalAws
-
-    with LocalAws(region="us-east-1", time_scale=60.0) as aws:
-        deployed = deploy_for_tests(aws, parameters={"AdminPrincipalArns": ADMIN_ROLE})
-        yield deployed
-        settle(deployed)
+    with deployed(parameters={"AdminPrincipalArns": ADMIN_ROLE}) as fresh:
+        yield fresh
+        settle(fresh)
 
 
 def settle(harness: Harness, timeout: float = 30.0) -> None:
@@ -633,16 +630,11 @@ def test_named_principals_shut_out_broad_grants_and_the_organization_opens_to_it
 @pytest.fixture
 def capped() -> Iterator[Harness]:
     """A stack at two running sessions per caller and three per cluster."""
-    from bastion.local import LocalAws
-
-    with LocalAws(region="us-east-1", time_scale=60.0) as aws:
-        deployed = deploy_for_tests(
-            aws, parameters={"MaxSessionsPerCaller": "2", "MaxSessionsPerCluster": "3"}
-        )
-        yield deployed
-        for arn in running_executions(deployed.sfn):
-            deployed.sfn.stop_execution(executionArn=arn)
-        settle(deployed)
+    with deployed(parameters={"MaxSessionsPerCaller": "2", "MaxSessionsPerCluster": "3"}) as fresh:
+        yield fresh
+        for arn in running_executions(fresh.sfn):
+            fresh.sfn.stop_execution(executionArn=arn)
+        settle(fresh)
 
 
 def fire_at_once(count: int, start_one: Any) -> list[Any]:
