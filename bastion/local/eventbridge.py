@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bastion.local.actions import Principal, acting_as
+from bastion.local.executions import WAIT_SECONDS
 
 #: Step Functions' execution names: at most this many characters.
 _MAX_EXECUTION_NAME = 80
@@ -389,7 +390,7 @@ class EventBus:
             self._pending -= 1
             self._busy.notify_all()
 
-    def fire_schedule(self, rule_name: str, timeout: float = 30.0) -> list[EventDelivery]:
+    def fire_schedule(self, rule_name: str, timeout: float = WAIT_SECONDS) -> list[EventDelivery]:
         """Fire a schedule rule now, as its schedule would; the deliveries it made.
 
         Waits until they are made (not until a started execution ends). A DISABLED rule
@@ -407,7 +408,7 @@ class EventBus:
             raise TimeoutError(f"rule {rule_name!r} was not delivered within {timeout}s")
         return list(job.deliveries)
 
-    def wait_until_idle(self, timeout: float = 30.0) -> None:
+    def wait_until_idle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until every event put so far has been delivered (TimeoutError if not)."""
         deadline = time.monotonic() + timeout
         with self._busy:
@@ -418,7 +419,7 @@ class EventBus:
                 self._busy.wait(remaining)
 
     def wait_for_delivery(
-        self, predicate: Callable[[EventDelivery], bool], timeout: float = 30.0
+        self, predicate: Callable[[EventDelivery], bool], timeout: float = WAIT_SECONDS
     ) -> EventDelivery:
         """The first delivery ``predicate`` accepts, waiting for it up to ``timeout``."""
         deadline = time.monotonic() + timeout

@@ -5,6 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+#: How long a wait on the local AWS lasts at most unless told: far longer than anything
+#: takes on a loaded machine. Every wait returns as soon as its condition holds, so only a
+#: wait for something that never happens lasts this long.
+WAIT_SECONDS = 300.0
+
 #: The statuses an execution never leaves.
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -34,7 +39,10 @@ def _describe_recent_events(sfn: Any, execution_arn: str, count: int = 5) -> str
 
 
 def wait_for_execution(
-    sfn: Any, execution_arn: str, timeout: float = 30.0, poll_seconds: float = _POLL_SECONDS
+    sfn: Any,
+    execution_arn: str,
+    timeout: float = WAIT_SECONDS,
+    poll_seconds: float = _POLL_SECONDS,
 ) -> dict[str, Any]:
     """Poll until the execution reaches a terminal status; its ``describe_execution``.
 
@@ -70,11 +78,12 @@ def running_executions(sfn: Any) -> list[str]:
     return arns
 
 
-def stop_running_executions(sfn: Any, timeout: float = 10.0) -> list[str]:
+def stop_running_executions(sfn: Any, timeout: float = WAIT_SECONDS) -> list[str]:
     """Stop every RUNNING execution and wait until each has ended; the ARNs stopped.
 
     moto runs executions in threads that outlive the mock and would then call out of the
-    process: nothing may still run when the local AWS shuts down.
+    process, or into the next local AWS: nothing may still run when the local AWS shuts
+    down. Raises RuntimeError naming the executions still running ``timeout`` seconds on.
     """
     stopped = running_executions(sfn)
     for arn in stopped:
@@ -82,10 +91,15 @@ def stop_running_executions(sfn: Any, timeout: float = 10.0) -> list[str]:
             executionArn=arn, error="LocalAwsShutdown", cause="the local AWS is shutting down"
         )
     deadline = time.monotonic() + timeout
+    still_running = []
     for arn in stopped:
-        remaining = max(deadline - time.monotonic(), 0.0)
         try:
-            wait_for_execution(sfn, arn, timeout=remaining)
+            wait_for_execution(sfn, arn, timeout=max(deadline - time.monotonic(), 0.0))
         except TimeoutError:
-            continue  # keep shutting down; the daemon thread dies with the process
+            still_running.append(arn)
+    if still_running:
+        raise RuntimeError(
+            f"{len(still_running)} execution(s) still running {timeout:.0f} s after being "
+            f"stopped: {', '.join(still_running)}"
+        )
     return stopped

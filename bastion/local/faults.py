@@ -17,6 +17,7 @@ from moto.core.exceptions import ServiceException
 
 from bastion.local.actions import record_call
 from bastion.local.active import current
+from bastion.local.executions import WAIT_SECONDS
 from bastion.local.patching import replace_attribute
 from bastion.local.random_faults import current_scope, session_of
 
@@ -204,7 +205,9 @@ class Faults:
             self._gates.append(gate)
         return gate
 
-    def wait_at_gate(self, answers_to: Callable[[str], bool], timeout: float = 60.0) -> None:
+    def wait_at_gate(
+        self, answers_to: Callable[[str], bool], timeout: float = WAIT_SECONDS
+    ) -> None:
         """Called for each invocation: wait here if a gate closes on it."""
         with self._lock:
             gate = next((g for g in self._gates if answers_to(g.function_name)), None)

@@ -30,6 +30,7 @@ from bastion.local import lambda_errors
 from bastion.local.actions import Principal, acting_as
 from bastion.local.active import Controls, current
 from bastion.local.environ import thread_environ
+from bastion.local.executions import WAIT_SECONDS
 from bastion.local.fair_lock import FairReentrantLock
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
@@ -289,14 +290,15 @@ def _edited(controls: Controls, function: Any, payload: str, session_id: str | N
 
 
 @contextmanager
-def invocations_paused(timeout: float = 10.0) -> Iterator[None]:
-    """Wait (up to ``timeout`` seconds) for a running invocation to end; start no other."""
-    acquired = _INVOCATION_LOCK.acquire(timeout=timeout)
+def invocations_paused(timeout: float = WAIT_SECONDS) -> Iterator[None]:
+    """Wait for a running invocation to end, and start no other meanwhile; TimeoutError if
+    one still runs ``timeout`` seconds on (reading moto's stores then would race it)."""
+    if not _INVOCATION_LOCK.acquire(timeout=timeout):
+        raise TimeoutError(f"a Lambda invocation still runs after {timeout:.0f} s")
     try:
         yield
     finally:
-        if acquired:
-            _INVOCATION_LOCK.release()
+        _INVOCATION_LOCK.release()
 
 
 def _function_invoke(original: Any) -> Any:

@@ -23,6 +23,7 @@ from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rule
 from bastion.local.environ import patched_environ
 from bastion.local.eventbridge import EventBus, EventDelivery
 from bastion.local.executions import (
+    WAIT_SECONDS,
     execution_history,
     running_executions,
     stop_running_executions,
@@ -198,7 +199,12 @@ class LocalAws:
         return self
 
     def stop(self) -> None:
-        """Stop every running execution, then the mock; restore the environment."""
+        """Stop every running execution, then the mock; restore the environment.
+
+        An execution or invocation still running long after being stopped would act on
+        whatever runs next in this process: the mock is stopped all the same, then
+        RuntimeError or TimeoutError names it.
+        """
         if self._stack is None:
             return
         try:
@@ -212,8 +218,11 @@ class LocalAws:
             self._clients.clear()
             self._session = None
             # A handler still running in a workflow thread must not see the mock vanish.
-            with invocations_paused():
-                stack.close()
+            try:
+                with invocations_paused():
+                    stack.close()
+            finally:
+                stack.close()  # a no-op once closed
 
     def __enter__(self) -> LocalAws:
         return self.start()
@@ -323,7 +332,7 @@ class LocalAws:
         """Every EventBridge delivery attempt so far (rule, target, input, outcome)."""
         return list(self.events.delivered)
 
-    def fire_schedule(self, rule: str, timeout: float = 30.0) -> list[EventDelivery]:
+    def fire_schedule(self, rule: str, timeout: float = WAIT_SECONDS) -> list[EventDelivery]:
         """Fire a schedule rule now; ``rule`` is its name or the logical id of a deployed
         stack's ``AWS::Events::Rule`` (``SweeperStateMachineSweepSchedule``)."""
         for stack in self._stacks:
@@ -355,7 +364,9 @@ class LocalAws:
         """Use up ``count`` of a group's inbound rule quota with rules of no session."""
         add_unrelated_inbound_rules(self.client("ec2"), group_id, count)
 
-    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for_execution(
+        self, execution_arn: str, timeout: float = WAIT_SECONDS
+    ) -> dict[str, Any]:
         """Wait until the execution ends; its ``describe_execution`` (TimeoutError if not)."""
         return wait_for_execution(self.client("stepfunctions"), execution_arn, timeout=timeout)
 

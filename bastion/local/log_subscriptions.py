@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.local.actions import Principal, acting_as
+from bastion.local.executions import WAIT_SECONDS
 from tasks.common.log_subscription import LogSubscriptionMessage, encode_subscription_event
 
 #: The service principal CloudWatch Logs invokes functions as.
@@ -107,7 +108,7 @@ class LogDeliveries:
         self._queue.put(_Job(function_arn, message, source_arn))
 
     def wait_for_delivery(
-        self, predicate: Callable[[LogDelivery], bool], timeout: float = 30.0
+        self, predicate: Callable[[LogDelivery], bool], timeout: float = WAIT_SECONDS
     ) -> LogDelivery:
         """The first delivery ``predicate`` accepts, waiting up to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
@@ -124,7 +125,7 @@ class LogDeliveries:
                     )
                 self._changed.wait(remaining)
 
-    def wait_until_idle(self, timeout: float = 30.0) -> None:
+    def wait_until_idle(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait until every delivery queued so far has been attempted (TimeoutError if not)."""
         deadline = time.monotonic() + timeout
         with self._changed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -18,6 +19,9 @@ class NotYetThere(Exception):
 
 
 _attempts: dict[str, int] = {}
+#: :func:`hold_until_released` sets ``holding`` once it runs, and returns once ``released``.
+holding = threading.Event()
+released = threading.Event()
 
 
 def echo(event: Any, context: Any) -> dict[str, Any]:
@@ -37,6 +41,12 @@ def echo(event: Any, context: Any) -> dict[str, Any]:
         "lambdaName": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
         "traceDisabled": os.environ.get("POWERTOOLS_TRACE_DISABLED"),
     }
+
+
+def hold_until_released(event: Any, context: Any) -> dict[str, Any]:
+    """Run until the test sets :data:`released` (at most a minute)."""
+    holding.set()
+    return {"released": released.wait(60)}
 
 
 def jam(event: Any, context: Any) -> dict[str, Any]:

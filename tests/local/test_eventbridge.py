@@ -253,7 +253,7 @@ def test_executions_ending_emit_status_change_events(aws: LocalAws) -> None:
         arn = sfn.start_execution(stateMachineArn=machine, name=name, input="{}")["executionArn"]
         assert aws.wait_for_execution(arn)["status"] == "FAILED"
     # THEN only the watched one's starts the teardown, for its name
-    delivery = aws.events.wait_for_delivery(lambda d: d.target_id == "machine", timeout=10)
+    delivery = aws.events.wait_for_delivery(lambda d: d.target_id == "machine")
     assert delivery.event["detail"]["status"] == "FAILED"
     assert delivery.event["detail"]["error"] == "Broken"
     teardown_run = aws.wait_for_execution(str(delivery.result))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from bastion.local import SUCCEEDED, Invocation, LocalAws
+from bastion.local.executions import WAIT_SECONDS
+from bastion.local.lambda_runtime import invocations_paused
+from tests.local import handlers_for_tests
 from tests.local.conftest import create_function, invoke, role_arn
 
 pytestmark = pytest.mark.local
@@ -185,6 +189,29 @@ def test_a_fault_finds_the_logical_id_in_a_generated_function_name(aws: LocalAws
     assert invoke(aws, short, {})[1]["errorType"] == "Boom"
     assert invoke(aws, cut, {})[1]["errorType"] == "Bang"
     assert invoke(aws, short, {})[0] is None
+
+
+def test_a_pause_an_invocation_outlasts_fails_instead_of_reading_beside_it(aws: LocalAws) -> None:
+    # GIVEN an invocation that runs until released
+    create_function(aws, "holds", "hold_until_released")
+    handlers_for_tests.holding.clear()
+    handlers_for_tests.released.clear()
+    answers: list[object] = []
+    invoking = threading.Thread(target=lambda: answers.append(invoke(aws, "holds", {})))
+    invoking.start()
+    try:
+        assert handlers_for_tests.holding.wait(WAIT_SECONDS)
+        # WHEN a reader waits for it past the deadline, THEN it fails, saying so
+        with pytest.raises(TimeoutError, match="invocation still runs"):
+            with invocations_paused(timeout=0.1):
+                pytest.fail("read while an invocation runs")
+    finally:
+        handlers_for_tests.released.set()
+        invoking.join(WAIT_SECONDS)
+    # AND once it has answered, the pause begins at once
+    assert answers == [(None, {"released": True})]
+    with invocations_paused(timeout=0):
+        pass
 
 
 def test_patches_are_inert_without_a_local_aws() -> None:

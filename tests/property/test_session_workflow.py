@@ -17,6 +17,7 @@ import pytest
 from hypothesis import event, example, given, settings
 
 from bastion.follow import error_message, follow
+from bastion.local.executions import WAIT_SECONDS
 from tests.property.strategies import (
     SAMPLE_KEY,
     any_requests,
@@ -87,7 +88,7 @@ def names_a_field(message: str, request: Any) -> bool:
 
 
 def end_and_finish(
-    stack: Harness, session_id: str, arn: str, timeout: float = 60
+    stack: Harness, session_id: str, arn: str, timeout: float = WAIT_SECONDS
 ) -> dict[str, Any]:
     """End a holding session as `bastion down` does; its execution's final description.
 
@@ -123,7 +124,9 @@ def test_any_input_holds_a_session_or_fails_naming_a_field_with_nothing_made(
     actions_before = len(stack.aws.actions)
     # WHEN a session is started with the input
     session_id, arn = stack.start(request, session_id=next(_names))
-    reached = follow(stack.sfn, arn, lambda _step: None, until=is_holding, timeout_seconds=60)
+    reached = follow(
+        stack.sfn, arn, lambda _step: None, until=is_holding, timeout_seconds=WAIT_SECONDS
+    )
     # THEN either the session holds, and ends cleanly when ended
     if reached["status"] == "RUNNING":
         final = end_and_finish(stack, session_id, arn)

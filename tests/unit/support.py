@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from bastion.local.executions import WAIT_SECONDS
 from tasks.common.models import Session
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG
@@ -178,7 +179,7 @@ def local_stack(aws: Any, *, assign_public_ip: bool = True) -> LocalStack:
     return LocalStack(settings, cluster.vpc_id, cluster.cluster_security_group_id, session_group)
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+def wait_until(predicate: Any, timeout: float = WAIT_SECONDS, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -846,7 +846,7 @@ def test_delete_during_setup_stops_the_execution(local_aws: Any) -> None:
     arn, config = waiting_execution(local_aws, "WaitForBastionAddress")
     ending = end(local_aws, config, FakeLambda(NOT_HELD, function_error=True))
     assert "stopped" in ending.how
-    described = local_aws.wait_for_execution(arn, timeout=10)
+    described = local_aws.wait_for_execution(arn)
     assert described["status"] == "ABORTED"
 
 
@@ -861,7 +861,7 @@ def test_delete_while_tearing_down_stops_nothing(local_aws: Any) -> None:
 def test_delete_of_an_ended_session_is_409_without_invoking_anything(local_aws: Any) -> None:
     arn, config = waiting_execution(local_aws, "HoldSession")
     local_aws.client("stepfunctions").stop_execution(executionArn=arn)
-    local_aws.wait_for_execution(arn, timeout=10)
+    local_aws.wait_for_execution(arn)
     fake = FakeLambda({}, function_error=False)
     with pytest.raises(ApiError) as raised:
         end(local_aws, config, fake)

@@ -11,14 +11,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bastion.follow import follow, history
+from bastion.follow import history
 from bastion.local.api_gateway import proxy_event
+from bastion.local.executions import WAIT_SECONDS, wait_for_execution
 from bastion.local.keys import throwaway_public_key
 from tasks.common import session_states
 from tasks.common.models import format_timestamp
 from tasks.common.settings import session_parameter_prefix
 from tasks.common.tags import SESSION_TAG, STACK_TAG
 
+#: How often a wait asks again (each ask is a call the local AWS answers in this process).
+_POLL_SECONDS = 0.05
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
 REQUESTER = "arn:aws:iam::123456789012:user/alice"
@@ -85,25 +88,21 @@ class Harness:
         self.started.append(arn)
         return session_id, arn
 
-    def wait_until_holding(self, arn: str, session_id: str, timeout: float = 30) -> dict[str, Any]:
-        """Wait until the session holds (its token stored); returns the ready document."""
-        description = follow(
-            self.sfn,
-            arn,
-            lambda _step: None,
-            until=lambda step: step.kind == "entered" and step.state == session_states.HOLD_SESSION,
-            timeout_seconds=timeout,
-        )
-        assert description["status"] == "RUNNING", description
+    def wait_until_holding(
+        self, arn: str, session_id: str, timeout: float = WAIT_SECONDS
+    ) -> dict[str, Any]:
+        """Wait until the session holds (its hold step stored the token); returns the ready
+        document. Fails as soon as the execution ends without having held."""
         ssm = self.aws.client("ssm")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = ssm.get_parameters(Names=[self.parameter_name(session_id)])
-            if found["Parameters"]:
-                break
-            time.sleep(0.02)
-        else:
-            raise AssertionError(f"session {session_id} never stored its hold token")
+        while not ssm.get_parameters(Names=[self.parameter_name(session_id)])["Parameters"]:
+            description = self.sfn.describe_execution(executionArn=arn)
+            assert description["status"] == "RUNNING", (
+                f"session {session_id} ended without holding: {description['status']} "
+                f"{description.get('error')}: {description.get('cause')}"
+            )
+            assert time.monotonic() < deadline, f"session {session_id} never stored its token"
+            time.sleep(_POLL_SECONDS)
         return self.ready_document(arn)
 
     def parameter_name(self, session_id: str) -> str:
@@ -126,9 +125,9 @@ class Harness:
         payload = json.loads(answer["Payload"].read())
         return {"functionError": answer.get("FunctionError"), "payload": payload}
 
-    def finish(self, arn: str, timeout: float = 60) -> dict[str, Any]:
+    def finish(self, arn: str, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
         """Wait for the execution to end; returns describe_execution."""
-        return follow(self.sfn, arn, lambda _step: None, timeout_seconds=timeout)
+        return wait_for_execution(self.sfn, arn, timeout=timeout)
 
     def states_entered(self, arn: str) -> list[str]:
         return [

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bastion.local.executions import running_executions, wait_for_execution
+from bastion.local.executions import WAIT_SECONDS, running_executions, wait_for_execution
 from bastion.local.lambda_runtime import invocations_paused
 from tasks.common.validation import SESSION_ID_PATTERN
 from tests.workflow.harness import (
@@ -47,7 +47,7 @@ def harness() -> Iterator[Harness]:
         settle(fresh)
 
 
-def settle(harness: Harness, timeout: float = 30.0) -> None:
+def settle(harness: Harness, timeout: float = WAIT_SECONDS) -> None:
     """Let what the stack's rules started finish: a session that ended ABORTED or FAILED
     gets the teardown machine, which must not be cut short as the local AWS stops."""
     harness.aws.events.wait_until_idle(timeout)
@@ -97,11 +97,13 @@ def execution_input(harness: Harness, arn: str) -> dict[str, Any]:
     return request
 
 
-def wait_until_entered(harness: Harness, arn: str, state: str, timeout: float = 10.0) -> None:
+def wait_until_entered(
+    harness: Harness, arn: str, state: str, timeout: float = WAIT_SECONDS
+) -> None:
     deadline = time.monotonic() + timeout
     while state not in harness.states_entered(arn):
         assert time.monotonic() < deadline, f"{arn} never entered {state}"
-        time.sleep(0.02)
+        time.sleep(0.05)
 
 
 def end_and_finish(harness: Harness, session_id: str, arn: str, caller: str = ALICE) -> None:
@@ -109,7 +111,7 @@ def end_and_finish(harness: Harness, session_id: str, arn: str, caller: str = AL
     assert (
         call_api(harness, "DELETE", session_path(harness, session_id), caller=caller).status == 202
     )
-    assert harness.finish(arn, timeout=30)["status"] == "SUCCEEDED"
+    assert harness.finish(arn)["status"] == "SUCCEEDED"
 
 
 # ----------------------------------------------------------------------- the deployed API
@@ -400,7 +402,7 @@ def test_delete_by_the_requester_ends_the_session_and_leaves_nothing(harness: Ha
     assert ended.status == 202
     assert ended.body["phase"] == "ending"
     # 480 minutes hold 8 minutes at 60x: ending within the timeout proves it ended early
-    final = harness.finish(arn, timeout=30)
+    final = harness.finish(arn)
     assert final["status"] == "SUCCEEDED"
     assert json.loads(final["output"])["end"]["reason"] == "ended-by-user"
     inventory = harness.aws.inventory(session_id)
@@ -649,7 +651,7 @@ def fire_at_once(count: int, start_one: Any) -> list[Any]:
         return list(pool.map(go, range(count)))
 
 
-def outcome_of(harness: Harness, arn: str, timeout: float = 60) -> str:
+def outcome_of(harness: Harness, arn: str, timeout: float = WAIT_SECONDS) -> str:
     """``holding`` once the session holds, else the execution's error once it has failed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bastion.follow import error_message
-from bastion.local.executions import wait_for_execution
+from bastion.local.executions import WAIT_SECONDS, wait_for_execution
 from tests.workflow.fleet import (
     HOLDING,
     HTTPS_PORT,
@@ -36,6 +36,8 @@ PLAN = (("payments", 34), ("orders", 33), ("ledger", 33))
 OVER_QUOTA = 1
 #: 8 minutes of hold at 60x: no session expires during the test; each is ended by it.
 DURATION_MINUTES = 480
+#: A wait on the whole fleet: a hundred sessions take many single waits' worth.
+FLEET_WAIT_SECONDS = 3 * WAIT_SECONDS
 
 
 @pytest.fixture
@@ -94,11 +96,11 @@ def test_a_hundred_sessions_on_three_clusters_keep_to_their_own_rules(
 
     # WHEN all the sessions start at once
     fleet = start_fleet(plan, duration_minutes=DURATION_MINUTES)
-    settled = wait_until_settled(fleet, timeout=300)
+    settled = wait_until_settled(fleet, timeout=FLEET_WAIT_SECONDS)
 
     # THEN exactly OVER_QUOTA sessions failed, all on the full cluster, naming the quota
     lost_sessions = [s for s in fleet if settled[s.session_id] != HOLDING]
-    finals = wait_until_ended(lost_sessions, timeout=60) if lost_sessions else {}
+    finals = wait_until_ended(lost_sessions, timeout=WAIT_SECONDS) if lost_sessions else {}
     failures = [_describe_failure(s, finals[s.session_id]) for s in lost_sessions]
     assert len(lost_sessions) == OVER_QUOTA, failures
     for lost, failure in zip(lost_sessions, failures, strict=True):
@@ -152,7 +154,7 @@ def test_a_hundred_sessions_on_three_clusters_keep_to_their_own_rules(
     for session in sample:
         answer = session.harness.end_session(session.session_id, "ended-by-user")
         assert answer["functionError"] is None, answer
-        final = wait_for_execution(harness.sfn, session.arn, timeout=60, poll_seconds=0.1)
+        final = wait_for_execution(harness.sfn, session.arn, poll_seconds=0.1)
         assert final["status"] == "SUCCEEDED", _describe_failure(session, final)
 
         # THEN its own rule, and nothing else, is gone from the control-plane groups
@@ -176,8 +178,8 @@ def test_a_hundred_sessions_on_three_clusters_keep_to_their_own_rules(
     for session in rest:
         answer = session.harness.end_session(session.session_id, "ended-by-user")
         assert answer["functionError"] is None, answer
-    finals = wait_until_ended(rest, timeout=300)
-    wait_for_quiet(aws, timeout=120)
+    finals = wait_until_ended(rest, timeout=FLEET_WAIT_SECONDS)
+    wait_for_quiet(aws, timeout=FLEET_WAIT_SECONDS)
 
     # THEN each ended as asked, the control-plane groups hold exactly the rules they held
     # before the fleet, and no session left anything behind

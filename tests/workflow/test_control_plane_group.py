@@ -87,7 +87,7 @@ def test_the_rule_lands_on_the_marked_control_plane_group(
     # GIVEN a session on the cluster with a marked control-plane-only group
     session_id, arn = harness.start(harness.request(cluster=MARKED_CLUSTER, durationMinutes=480))
     # WHEN it holds
-    ready = harness.wait_until_holding(arn, session_id, timeout=60)
+    ready = harness.wait_until_holding(arn, session_id)
     # THEN the ready document says the rule reaches the control plane only
     assert ready["ready"]["controlPlaneRuleScope"] == CONTROL_PLANE_ONLY
     # AND the rule is on the marked group, and nothing lets the session into the cluster
@@ -114,7 +114,7 @@ def test_without_a_marked_group_the_ready_document_says_cluster_security_group(
 ) -> None:
     harness, _, _ = marked
     session_id, arn = harness.start(harness.request(durationMinutes=480))
-    ready = harness.wait_until_holding(arn, session_id, timeout=60)
+    ready = harness.wait_until_holding(arn, session_id)
     assert ready["ready"]["controlPlaneRuleScope"] == CLUSTER_SECURITY_GROUP
     assert len(harness.control_plane_rules()) == 2  # EKS's own rule, and the session's
     assert harness.end_session(session_id, "ended-by-user")["functionError"] is None

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bastion.follow import follow
+from bastion.local.executions import WAIT_SECONDS
 from bastion.local.lambda_runtime import SUCCEEDED, invocations_paused
 from tasks.common.session_states import TEARDOWN_STEPS
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
@@ -108,7 +109,7 @@ def state_attempts(harness: Harness, arn: str, state: str) -> list[str]:
     return outcomes
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
     """Poll until ``condition`` holds (an AssertionError naming ``what`` if it never does)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -124,7 +125,7 @@ def wait_until_entered(harness: Harness, arn: str, state: str) -> None:
         arn,
         lambda _step: None,
         until=lambda step: step.kind == "entered" and step.state == state,
-        timeout_seconds=20,
+        timeout_seconds=WAIT_SECONDS,
     )
     assert description["status"] == "RUNNING", description
 
@@ -315,12 +316,11 @@ def test_teardown_steps_that_die_in_the_teardown_machine_are_retried_and_it_comp
     # THEN the teardown machine the rule started succeeds, each step attempted twice
     teardown_machine = harness.stack.state_machine_arn("TeardownStateMachine")
     delivery = harness.aws.events.wait_for_delivery(
-        lambda d: d.target_arn == teardown_machine and d.event["detail"].get("name") == session_id,
-        timeout=20,
+        lambda d: d.target_arn == teardown_machine and d.event["detail"].get("name") == session_id
     )
     assert delivery.rule_name == harness.stack.resources[TEARDOWN_RULE]
     teardown_arn = str(delivery.result)
-    teardown = harness.aws.wait_for_execution(teardown_arn, timeout=60)
+    teardown = harness.aws.wait_for_execution(teardown_arn)
     assert teardown["status"] == "SUCCEEDED", teardown
     output = json.loads(teardown["output"])["teardown"]
     for step in TEARDOWN_STEPS:
@@ -494,7 +494,7 @@ def test_a_sweep_whose_search_dies_is_retried_and_tears_each_orphan_down_once(
     (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
     assert delivery.succeeded, delivery
     sweep_arn = str(delivery.result)
-    sweep = harness.aws.wait_for_execution(sweep_arn, timeout=60)
+    sweep = harness.aws.wait_for_execution(sweep_arn)
 
     # THEN the search was attempted twice, and the sweep found both orphans once
     assert sweep["status"] == "SUCCEEDED", sweep

@@ -37,8 +37,7 @@ def teardown_delivery(harness: Harness, session_id: str) -> EventDelivery:
     """The teardown machine's start for ``session_id`` by the rule (waits for it)."""
     teardown = harness.stack.state_machine_arn("TeardownStateMachine")
     return harness.aws.events.wait_for_delivery(
-        lambda d: d.target_arn == teardown and d.event["detail"].get("name") == session_id,
-        timeout=20,
+        lambda d: d.target_arn == teardown and d.event["detail"].get("name") == session_id
     )
 
 
@@ -46,7 +45,7 @@ def assert_torn_down_by_the_rule(harness: Harness, session_id: str) -> dict[str,
     delivery = teardown_delivery(harness, session_id)
     assert delivery.succeeded, delivery
     assert delivery.rule_name == harness.stack.resources[TEARDOWN_RULE]
-    teardown = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+    teardown = harness.aws.wait_for_execution(str(delivery.result))
     assert teardown["status"] == "SUCCEEDED", teardown
     assert teardown["name"] == f"{session_id}-teardown-1"
     assert json.loads(teardown["input"]) == {"sessionId": session_id}
@@ -146,7 +145,7 @@ def test_a_bastion_stopping_by_itself_ends_its_session_through_the_event(
     )
 
     # THEN the ECS event reaches EndSession, and the session ends SUCCEEDED, saying why
-    final = harness.finish(arn, timeout=30)
+    final = harness.finish(arn)
     assert final["status"] == "SUCCEEDED", final
     assert json.loads(final["output"])["end"]["reason"] == "bastion-stopped"
     assert "MarkSessionExpired" not in harness.states_entered(arn)
@@ -205,7 +204,7 @@ def test_one_sweep_removes_what_crashed_sessions_left_and_spares_a_live_one(
     # WHEN the sweeper's schedule fires once
     (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
     assert delivery.succeeded, delivery
-    sweep = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+    sweep = harness.aws.wait_for_execution(str(delivery.result))
 
     # THEN it found exactly the two orphans and tore both down
     assert sweep["status"] == "SUCCEEDED", sweep
@@ -239,7 +238,7 @@ def test_an_orphan_that_cannot_be_torn_down_never_stops_the_sweep_of_the_others(
 
     # WHEN the sweeper's schedule fires once
     (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
-    sweep = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+    sweep = harness.aws.wait_for_execution(str(delivery.result))
 
     # THEN every other orphan is torn down
     for orphan in orphans[1:]:
@@ -259,7 +258,7 @@ def test_an_orphan_that_cannot_be_torn_down_never_stops_the_sweep_of_the_others(
     # WHEN the cause is gone and the schedule fires again
     harness.aws.faults.clear()
     (delivery,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
-    second = harness.aws.wait_for_execution(str(delivery.result), timeout=60)
+    second = harness.aws.wait_for_execution(str(delivery.result))
 
     # THEN the next sweep tears down the stuck session too
     assert second["status"] == "SUCCEEDED", second
@@ -356,7 +355,7 @@ def test_two_sweeps_at_once_tear_each_orphan_down_and_neither_fails(harness: Har
         assert gate.reached.wait(30), "a sweep never searched"
     for gate in gates:
         gate.opened.set()
-    sweeps = [harness.aws.wait_for_execution(str(d.result), timeout=120) for d in (first, second)]
+    sweeps = [harness.aws.wait_for_execution(str(d.result)) for d in (first, second)]
 
     # THEN both sweeps found every orphan and both succeeded: no teardown step failed
     for sweep in sweeps:

@@ -138,7 +138,7 @@ def test_failing_with_a_message_never_fails_itself(
     with LocalAws(region="us-east-1", time_scale=60.0) as aws:
         machine = create_state_machine(aws, "fail-with-a-message", definition)
         arn = start(aws, machine, "one", {"error": caught})
-        final = aws.wait_for_execution(arn, timeout=20)
+        final = aws.wait_for_execution(arn)
 
     # THEN it fails with the error, its cause the message (or the cause, or a fixed one)
     assert (final["status"], final["error"]) == ("FAILED", error), final

@@ -265,7 +265,7 @@ def run_scenarios(harness: Harness) -> None:
     # A crashed session's leftovers, removed by one sweep.
     ghost_session(harness, "ghost-session")
     (sweep,) = aws.fire_schedule("SweeperStateMachineSweepSchedule")
-    assert aws.wait_for_execution(str(sweep.result), timeout=60)["status"] == "SUCCEEDED"
+    assert aws.wait_for_execution(str(sweep.result))["status"] == "SUCCEEDED"
     aws.events.wait_until_idle()
     inventory = aws.inventory()
     assert inventory.is_empty, inventory.render()

@@ -96,7 +96,7 @@ def sweep(harness: Harness) -> dict[str, object]:
     aws = harness.aws
     rule = harness.stack.resources["SweeperStateMachineSweepSchedule"]
     (delivery,) = aws.events.fire_schedule(rule, 30.0)
-    described = aws.wait_for_execution(str(delivery.result), timeout=120)
+    described = aws.wait_for_execution(str(delivery.result))
     assert described["status"] == "SUCCEEDED", described
     aws.events.wait_until_idle()
     output: dict[str, object] = json.loads(described["output"])
@@ -110,7 +110,7 @@ def teardown(harness: Harness, session_id: str) -> dict[str, object]:
         stateMachineArn=harness.stack.state_machine_arn("TeardownStateMachine"),
         input=json.dumps({"sessionId": session_id}),
     )["executionArn"]
-    described: dict[str, object] = harness.aws.wait_for_execution(arn, timeout=120)
+    described: dict[str, object] = harness.aws.wait_for_execution(arn)
     return described
 
 
@@ -132,7 +132,7 @@ def two_stacks() -> Iterator[TwoStacks]:
 
 def hold(harness: Harness, session_id: str) -> Held:
     _, arn = harness.start(harness.request(durationMinutes=LONG), session_id=session_id)
-    harness.wait_until_holding(arn, session_id, timeout=60)
+    harness.wait_until_holding(arn, session_id)
     return Held(harness, session_id, arn)
 
 
