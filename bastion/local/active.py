@@ -58,6 +58,14 @@ def activate(controls: Controls) -> None:
         _current = controls
 
 
+def replace(running: Controls, replacement: Controls) -> None:
+    """Route patched calls to ``replacement`` from now on, if ``running`` is the active one."""
+    global _current
+    with _lock:
+        if _current is running:
+            _current = replacement
+
+
 def deactivate(controls: Controls) -> None:
     """Stop routing patched calls to ``controls`` (no-op if they are not the active ones)."""
     global _current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
@@ -13,8 +14,9 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
+from bastion.local import active
 from bastion.local.actions import ActionLog, RecordedAction
-from bastion.local.active import Controls, activate, deactivate
+from bastion.local.active import Controls, activate
 from bastion.local.awslogs import AwsLogsDriver
 from bastion.local.cloudwatch_logs import put_lines
 from bastion.local.ec2_network import Ec2Control
@@ -68,6 +70,11 @@ def _fresh_session(region: str | None = None) -> boto3.Session:
     return boto3.Session(botocore_session=core, region_name=region)
 
 
+def _check_time_scale(time_scale: float) -> None:
+    if not time_scale > 0:
+        raise ValueError(f"time_scale must be positive, got {time_scale}")
+
+
 class LocalAws:
     """moto with Step Functions executing, Lambda handlers in-process, and AWS's gaps filled.
 
@@ -90,10 +97,8 @@ class LocalAws:
         *,
         iam_managed_policies: bool = False,
     ) -> None:
-        if not time_scale > 0:
-            raise ValueError(f"time_scale must be positive, got {time_scale}")
+        _check_time_scale(time_scale)
         self.region = region
-        self.time_scale = float(time_scale)
         self.iam_managed_policies = iam_managed_policies
         from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -123,7 +128,7 @@ class LocalAws:
         self._controls = Controls(
             region=self.region,
             account_id=self.account_id,
-            time_scale=self.time_scale,
+            time_scale=float(time_scale),
             faults=self.faults,
             ecs=self.ecs_control,
             ec2=self.ec2_control,
@@ -134,6 +139,19 @@ class LocalAws:
             awslogs=self.awslogs,
             log_deliveries=self.log_deliveries,
         )
+
+    @property
+    def time_scale(self) -> float:
+        """How many times faster than real time the workflows' waits run."""
+        return self._controls.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        """Change it, running or not: waits that begin from now on run at the new scale."""
+        _check_time_scale(value)
+        rescaled = dataclasses.replace(self._controls, time_scale=float(value))
+        active.replace(self._controls, rescaled)
+        self._controls = rescaled
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -189,7 +207,7 @@ class LocalAws:
             stack.callback(self.log_deliveries.close)
             self.awslogs.open(put_lines(self.account_id, self.region))
             stack.callback(self.awslogs.close)
-            stack.callback(deactivate, self._controls)
+            stack.callback(lambda: active.deactivate(self._controls))
             reset_clients()
             stack.callback(reset_clients)
         except BaseException:

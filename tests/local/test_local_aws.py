@@ -60,6 +60,26 @@ def test_clients_need_a_running_local_aws() -> None:
 def test_the_time_scale_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         LocalAws(time_scale=0)
+    with pytest.raises(ValueError, match="positive"):
+        LocalAws().time_scale = -1
+
+
+def test_a_time_scale_changed_while_running_applies_to_the_waits_that_begin_after() -> None:
+    from tests.local.conftest import create_state_machine, start
+
+    wait = {"StartAt": "Hour", "States": {"Hour": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    # GIVEN a local AWS in real time (an hour's Wait would last an hour)
+    with LocalAws(time_scale=1.0) as aws:
+        machine = create_state_machine(aws, "an-hour", wait)
+        # WHEN it runs 36,000 times faster from now on
+        aws.time_scale = 36_000.0
+        arn = start(aws, machine, "fast", {})
+        # THEN the hour passes in a tenth of a second
+        assert aws.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
+        assert aws.time_scale == 36_000.0
+    # AND the next local AWS starts cleanly (the rescaled one was the one to stop)
+    with LocalAws():
+        pass
 
 
 def test_the_task_clients_are_forgotten_on_start_and_stop() -> None:
