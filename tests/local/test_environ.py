@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from bastion.local.environ import thread_environ
+from bastion.local.executions import WAIT_SECONDS
 
 pytestmark = pytest.mark.local
 
@@ -23,17 +24,17 @@ def test_variables_set_for_one_thread_are_invisible_to_others() -> None:
             seen["handler"] = os.environ.get("FB_TEST_VARIABLE")
             seen["handler_copy"] = os.environ.copy().get("FB_TEST_VARIABLE")
             inside.set()
-            release.wait(5)
+            release.wait(WAIT_SECONDS)
         seen["handler_after"] = os.environ.get("FB_TEST_VARIABLE")
 
     worker = threading.Thread(target=handler_thread)
     worker.start()
-    assert inside.wait(5)
+    assert inside.wait(WAIT_SECONDS)
     # WHEN another thread reads and copies the environment meanwhile
     seen["other"] = os.environ.get("FB_TEST_VARIABLE")
     seen["other_copy"] = "FB_TEST_VARIABLE" in os.environ.copy()
     release.set()
-    worker.join(5)
+    worker.join(WAIT_SECONDS)
 
     assert seen == {
         "handler": "handler",
@@ -68,8 +69,8 @@ def test_copying_the_environment_while_handlers_run_never_fails() -> None:
         thread.start()
     copy_thread = threading.Thread(target=copier)
     copy_thread.start()
-    copy_thread.join(60)
+    copy_thread.join(WAIT_SECONDS)
     stop.set()
     for thread in handlers:
-        thread.join(5)
+        thread.join(WAIT_SECONDS)
     assert errors == []

@@ -644,7 +644,7 @@ def fire_at_once(count: int, start_one: Any) -> list[Any]:
     barrier = threading.Barrier(count)
 
     def go(index: int) -> Any:
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=WAIT_SECONDS)
         return start_one(index)
 
     with ThreadPoolExecutor(max_workers=count) as pool:

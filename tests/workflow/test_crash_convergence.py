@@ -371,7 +371,7 @@ def test_an_early_end_between_two_attempts_of_the_hold_ends_the_session(
     crash_after_the_call(harness, "HoldSession")
     gate = harness.aws.faults.gate_invocation("HoldSessionFunction", after=1)
     session_id, arn = harness.start(harness.request(durationMinutes=LONG_SESSION_MINUTES))
-    assert gate.reached.wait(30), "the hold was never retried"
+    assert gate.reached.wait(WAIT_SECONDS), "the hold was never retried"
     [first_token] = hold_tokens(harness, session_id)
 
     # WHEN the user ends the session now, while no attempt holds

@@ -18,6 +18,7 @@ import pytest
 from bastion.local import LocalAws
 from bastion.local.deploy import ParameterError, load_template
 from bastion.local.eventbridge import EventDelivery
+from bastion.local.executions import WAIT_SECONDS
 from tests.workflow.harness import (
     TEMPLATE,
     TEST_IMAGE,
@@ -352,7 +353,7 @@ def test_two_sweeps_at_once_tear_each_orphan_down_and_neither_fails(harness: Har
     (first,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
     (second,) = harness.aws.fire_schedule(SWEEP_SCHEDULE)
     for gate in gates:
-        assert gate.reached.wait(30), "a sweep never searched"
+        assert gate.reached.wait(WAIT_SECONDS), "a sweep never searched"
     for gate in gates:
         gate.opened.set()
     sweeps = [harness.aws.wait_for_execution(str(d.result)) for d in (first, second)]
