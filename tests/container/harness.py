@@ -63,6 +63,20 @@ def popen(command: Sequence[str], **options: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([tool(command[0]), *command[1:]], **options)  # noqa: S603
 
 
+def stop(client: subprocess.Popen[Any]) -> None:
+    """End a client the test started: SIGTERM, then SIGKILL if it has not gone.
+
+    A client (``ssh -N``, an agent) that lingers on a loaded machine is the test's own
+    process, not the bastion's behaviour; the bastion's side is asserted from its events.
+    """
+    client.terminate()
+    try:
+        client.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate(timeout=DEADLINE)
+
+
 @dataclass(frozen=True)
 class Account:
     """Who the entry point runs as."""

@@ -26,6 +26,7 @@ from tests.container.harness import (
     Launcher,
     free_port,
     run,
+    stop,
     tool,
     utc_in,
 )
@@ -131,8 +132,7 @@ def test_a_local_forward_to_a_unix_socket_is_refused(
                     with contextlib.suppress(OSError):
                         probe.recv(1)
         finally:
-            client.terminate()
-            client.wait(timeout=DEADLINE)
+            stop(client)
         assert accepted == []
     socket_path.unlink(missing_ok=True)
 
@@ -188,5 +188,4 @@ def test_agent_forwarding_is_refused_on_a_shell_bastion(
         assert "listed=0" not in result.stdout, result.stdout
         assert user_key.fingerprint not in result.stdout
     finally:
-        agent.terminate()
-        agent.wait(timeout=DEADLINE)
+        stop(agent)

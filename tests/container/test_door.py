@@ -25,6 +25,7 @@ from tests.container.harness import (
     free_port,
     popen,
     run,
+    stop,
     utc_in,
 )
 
@@ -76,8 +77,7 @@ class Tunnel:
         wait_listening(self.port, self.client)
 
     def close(self) -> None:
-        self.client.terminate()
-        self.client.wait(timeout=DEADLINE)
+        stop(self.client)
 
 
 def fetch(url: str, ca_file: Path, *curl_options: str) -> subprocess.CompletedProcess[str]:
@@ -178,9 +178,10 @@ def test_a_tunnel_anywhere_else_is_refused(
     # GIVEN the target answers when asked directly, so only the bastion can refuse it
     direct = fetch(f"https://{host}:{target.port}/version", target.ca_file, "--noproxy", "*")
     assert direct.returncode == 0, direct.stderr
+    options: tuple[str, ...] = ()
     if forward == "local":
         tunnel = Tunnel(door, user_key, tmp_path, f"LocalForward={{port}} {host}:{target.port}")
-        url, options = f"https://localhost:{tunnel.port}/version", ()
+        url = f"https://localhost:{tunnel.port}/version"
     else:
         tunnel = Tunnel(door, user_key, tmp_path, "DynamicForward=127.0.0.1:{port}")
         url = f"https://{host}:{target.port}/version"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.harness import DEADLINE, Bastion, ClientKey, Launcher, popen, run, utc_in
+from tests.container.harness import DEADLINE, Bastion, ClientKey, Launcher, popen, run, stop, utc_in
 
 pytestmark = pytest.mark.container
 
@@ -97,8 +97,7 @@ def test_the_idle_timeout_waits_for_the_last_connection_to_close(
         assert bastion.process.poll() is None, bastion.events
         assert not bastion.named("exit")
         # WHEN the user disconnects
-        client.terminate()
-        client.wait(timeout=DEADLINE)
+        stop(client)
         bastion.wait_for("disconnect")
         # THEN the idle timeout, counted from the disconnect, ends it
         assert bastion.wait_exit() == 0
