@@ -59,6 +59,11 @@ def _condition(rule: dict[str, Any]) -> str:
         if len(parts) > 2:  # a long conjunction: its first test stands for the rest
             return f"{_condition(parts[0])} and {len(parts) - 1} more"
         return " and ".join(_condition(part) for part in parts)
+    if "Or" in rule:
+        tests = {_condition(part) for part in rule["Or"]}
+        if len(tests) == 1:  # one test of one path against several values
+            return f"{tests.pop()} one of {len(rule['Or'])}"
+        return " or ".join(_condition(part) for part in rule["Or"])
     if "Not" in rule:
         return f"not ({_condition(rule['Not'])})"
     return "condition"

@@ -9,6 +9,12 @@ function's error is parsed (``States.StringToJson``, only when the text is one, 
 parse cannot raise ``States.Runtime``) and only its ``errorMessage`` kept; any other cause
 (a timeout, a Lambda service error) is kept as it is; no cause at all becomes a fixed one.
 Every path the Fail state reads is written first, so failing never fails.
+
+A machine may not raise a name the States Language reserves (``States.Timeout``,
+``States.TaskFailed``, ...): the interpreter turns a Fail state's attempt into
+``States.Runtime``, losing the name and the cause. A step that failed with one fails the
+machine with the project's name for it (:data:`STEP_TIMED_OUT`, :data:`STEP_FAILED`), the
+reserved name first in the cause.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ FAILURE_CAUSE_PATH = "$.failureCause"
 FUNCTION_ERROR_PATTERN = '{*"errorMessage"*}'
 #: The cause of an error that came without one.
 NO_CAUSE = "the failing step gave no cause"
+#: What a machine fails with when a step ran out of time (``States.Timeout``,
+#: ``States.HeartbeatTimeout``).
+STEP_TIMED_OUT = "StepTimedOut"
+#: What a machine fails with when a step failed with any other reserved name.
+STEP_FAILED = "StepFailed"
+#: The names a step's error may carry that a machine may not raise again.
+RESERVED_ERROR_PATTERN = "States.*"
+TIMEOUT_ERRORS = ("States.Timeout", "States.HeartbeatTimeout")
 
 
 def failure_state_names(name: str) -> tuple[str, ...]:
@@ -31,6 +45,9 @@ def failure_state_names(name: str) -> tuple[str, ...]:
         f"Keep{name}Message",
         f"Keep{name}Cause",
         f"Note{name}WithoutCause",
+        f"Name{name}Error",
+        f"{name}OnTimeout",
+        f"{name}OnReservedError",
         name,
     )
 
@@ -52,8 +69,12 @@ def fail_with_message(
     message of the one at ``{error_source}.Cause``.
     """
     cause = f"{error_source}.Cause"
-    read, parse, keep_message, keep_cause, no_cause, _ = failure_state_names(name)
-    return [
+    read, parse, keep_message, keep_cause, no_cause, name_error, on_timeout, on_reserved, _ = (
+        failure_state_names(name)
+    )
+    # A fixed error needs no renaming: the Pass states go straight to the Fail state.
+    fail_next = name if error is not None else name_error
+    states: list[State] = [
         Choice(
             name=read,
             comment="A function's error carries its stack trace: keep only its message.",
@@ -78,21 +99,21 @@ def fail_with_message(
             comment="Keep its message; drop its stack trace.",
             parameters={"message.$": f"{FAILURE_CAUSE_PATH}.error.errorMessage"},
             result_path=FAILURE_CAUSE_PATH,
-            next=name,
+            next=fail_next,
         ),
         Pass(
             name=keep_cause,
             comment="Not a function's error (a timeout, a Lambda service error): keep its cause.",
             parameters={"message.$": cause},
             result_path=FAILURE_CAUSE_PATH,
-            next=name,
+            next=fail_next,
         ),
         Pass(
             name=no_cause,
             comment="The error came without a cause.",
             result={"message": NO_CAUSE},
             result_path=FAILURE_CAUSE_PATH,
-            next=name,
+            next=fail_next,
         ),
         Fail(
             name=name,
@@ -100,5 +121,48 @@ def fail_with_message(
             error=error,
             error_path=None if error is not None else f"{error_source}.Error",
             cause_path=f"{FAILURE_CAUSE_PATH}.message",
+        ),
+    ]
+    if error is not None:
+        return states
+    return [*states, *_renaming_reserved_names(name, comment, error_source)]
+
+
+def _renaming_reserved_names(name: str, comment: str, error_source: str) -> list[State]:
+    """The Choice that keeps a reserved name from the Fail state ``name``, and the Fail
+    states it picks instead."""
+    *_, name_error, on_timeout, on_reserved, _ = failure_state_names(name)
+    error = f"{error_source}.Error"
+    reserved_cause = f"States.Format('{{}}: {{}}', {error}, {FAILURE_CAUSE_PATH}.message)"
+    return [
+        Choice(
+            name=name_error,
+            comment="A machine may not raise a reserved name (States.*): name it ours.",
+            rules=(
+                Rule(
+                    all_of(
+                        is_present(error),
+                        {"Or": [{"Variable": error, "StringEquals": e} for e in TIMEOUT_ERRORS]},
+                    ),
+                    next=on_timeout,
+                ),
+                Rule(
+                    all_of(is_present(error), _string_matches(error, RESERVED_ERROR_PATTERN)),
+                    next=on_reserved,
+                ),
+            ),
+            default=name,
+        ),
+        Fail(
+            name=on_timeout,
+            comment=f"{comment} A step ran out of time; its reserved name leads the cause.",
+            error=STEP_TIMED_OUT,
+            cause_path=reserved_cause,
+        ),
+        Fail(
+            name=on_reserved,
+            comment=f"{comment} A step failed with a reserved name; it leads the cause.",
+            error=STEP_FAILED,
+            cause_path=reserved_cause,
         ),
     ]

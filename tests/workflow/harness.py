@@ -37,6 +37,7 @@ FAILED_AFTER_TEARDOWN = [
     "ReadSessionFailedCause",
     "ParseSessionFailedError",
     "KeepSessionFailedMessage",
+    "NameSessionFailedError",
     "SessionFailed",
 ]
 

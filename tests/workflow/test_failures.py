@@ -9,7 +9,7 @@ import pytest
 from bastion.follow import error_message, history
 from tasks.common.session_states import SETUP_STEPS
 from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness, ed25519_public_key
-from workflows.failure import NO_CAUSE
+from workflows.failure import NO_CAUSE, STEP_FAILED, STEP_TIMED_OUT
 
 pytestmark = pytest.mark.workflow
 
@@ -121,12 +121,43 @@ def test_a_refusal_is_caused_by_its_message_alone(harness: Harness) -> None:
 def test_failing_with_a_message_never_fails_itself(
     error: str, cause: str | None, shown: str | None
 ) -> None:
-    # GIVEN the states a machine fails through, alone, and an error in each shape
+    final = _fail_with(error, cause)
+
+    # THEN it fails with the error, its cause the message (or the cause, or a fixed one)
+    assert (final["status"], final["error"]) == ("FAILED", error), final
+    assert final["cause"] == (cause if shown is None else shown)
+
+
+@pytest.mark.parametrize(
+    ("error", "renamed"),
+    [
+        ("States.Timeout", STEP_TIMED_OUT),
+        ("States.HeartbeatTimeout", STEP_TIMED_OUT),
+        ("States.TaskFailed", STEP_FAILED),
+        ("States.Permissions", STEP_FAILED),
+        ("States.ParameterPathFailure", STEP_FAILED),
+        ("States.ResultPathMatchFailure", STEP_FAILED),
+        ("States.IntrinsicFailure", STEP_FAILED),
+    ],
+)
+def test_a_reserved_error_name_is_not_raised_again(error: str, renamed: str) -> None:
+    # GIVEN a step that failed with one of the names the States Language reserves (a
+    # machine may not raise them itself: the interpreter turns the attempt into
+    # States.Runtime, and the failure would lose its name and cause)
+    final = _fail_with(error, "the step did not answer in time")
+
+    # THEN the machine fails with the project's name for it, the reserved name kept in the cause
+    assert (final["status"], final["error"]) == ("FAILED", renamed), final
+    assert final["cause"] == f"{error}: the step did not answer in time"
+
+
+def _fail_with(error: str, cause: str | None) -> dict:
     from bastion.local import LocalAws
     from tests.local.conftest import create_state_machine, start
     from workflows.asl import Pass, StateMachine
     from workflows.failure import fail_with_message
 
+    # GIVEN the states a machine fails through, alone, and an error in each shape
     definition = StateMachine(
         comment="fail with a message",
         states=[
@@ -138,11 +169,7 @@ def test_failing_with_a_message_never_fails_itself(
     with LocalAws(region="us-east-1", time_scale=60.0) as aws:
         machine = create_state_machine(aws, "fail-with-a-message", definition)
         arn = start(aws, machine, "one", {"error": caught})
-        final = aws.wait_for_execution(arn)
-
-    # THEN it fails with the error, its cause the message (or the cause, or a fixed one)
-    assert (final["status"], final["error"]) == ("FAILED", error), final
-    assert final["cause"] == (cause if shown is None else shown)
+        return aws.wait_for_execution(arn)
 
 
 def test_task_stopping_before_it_runs_fails_with_bastion_task_stopped(harness: Harness) -> None:
