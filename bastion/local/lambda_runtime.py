@@ -35,6 +35,7 @@ from bastion.local.fair_lock import FairReentrantLock
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
 from bastion.local.random_faults import session_of, session_scope
+from bastion.local.task_timeouts import waiting_for_turn
 
 #: The outcome of an invocation whose handler returned normally.
 SUCCEEDED = "Succeeded"
@@ -255,7 +256,7 @@ def invoke_in_process(
         lambda target: answers_to(function, target), session_id
     ) or _random_invocation_fault(controls, function, session_id)
     with (
-        _INVOCATION_LOCK,
+        _turn_at_the_lambda(),
         thread_environ(_environment_for(function, context, controls.region)),
         session_scope(session_id),
     ):
@@ -287,6 +288,17 @@ def _edited(controls: Controls, function: Any, payload: str, session_id: str | N
     if edit is None or not isinstance(result, dict):
         return payload
     return json.dumps(edit.apply(result))
+
+
+@contextmanager
+def _turn_at_the_lambda() -> Iterator[None]:
+    """Run alone: wait for every earlier invocation (a wait no state's timeout counts)."""
+    with waiting_for_turn():
+        _INVOCATION_LOCK.acquire()
+    try:
+        yield
+    finally:
+        _INVOCATION_LOCK.release()
 
 
 @contextmanager

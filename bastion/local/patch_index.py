@@ -79,6 +79,22 @@ PATCHES: tuple[Patch, ...] = (
         "the Docker-less backend short-circuits every invoke to an echo",
     ),
     Patch(
+        "task_timeouts",
+        f"{_EXEC}.execute_state",
+        "threading",
+        "module",
+        "a Task state's TimeoutSeconds runs while its invocation waits its turn at the local "
+        "Lambda (one at a time here, side by side on AWS): the wait for the state's work no "
+        "longer counts that turn",
+    ),
+    Patch(
+        "task_timeouts",
+        f"{_EXEC}.execute_state",
+        "Thread",
+        "(group, target, name, args, kwargs, daemon)",
+        "the thread a state's work runs on carries the clock of the wait above",
+    ),
+    Patch(
         "clock",
         f"{_SFN}.asl.component.common.retry.retrier_decl",
         "time",

@@ -22,6 +22,7 @@ from bastion.local import (
     lambda_runtime,
     ssm_fixes,
     stepfunctions_fixes,
+    task_timeouts,
 )
 from bastion.local.patching import check_moto_version
 
@@ -48,6 +49,7 @@ def install_patches() -> None:
             eventbridge,
             ssm_fixes,
             cloudwatch_logs,
+            task_timeouts,
         ):
             module.install()
         _installed = True
