@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion.local.waits import WAIT_SECONDS, join
+
 logger = logging.getLogger(__name__)
 
 
@@ -90,7 +92,7 @@ class _Follower:
     def stop(self, timeout: float) -> None:
         self._stopping.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            join(self._thread, f"shipping the logs of {self._thread.name}", timeout)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -144,7 +146,7 @@ class AwsLogsDriver:
         with self._lock:
             self._put = put
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = WAIT_SECONDS) -> None:
         """Stop every follower (each reads once more) and forget every task."""
         with self._lock:
             followers = list(self._followers.values())
@@ -178,7 +180,7 @@ class AwsLogsDriver:
             moment = _now_millis()
             _put_logged(put, destination, [LogLine(moment, line) for line in output.lines])
 
-    def end(self, task_arn: str, timeout: float = 5.0) -> None:
+    def end(self, task_arn: str, timeout: float = WAIT_SECONDS) -> None:
         """The task stopped: put the last lines it wrote, then stop following it."""
         with self._lock:
             follower = self._followers.pop(task_arn, None)

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bastion.local.actions import Principal, acting_as
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS, join
 
 #: Step Functions' execution names: at most this many characters.
 _MAX_EXECUTION_NAME = 80
@@ -342,8 +342,10 @@ class EventBus:
         self._worker = threading.Thread(target=self._work, name="local-eventbridge", daemon=True)
         self._worker.start()
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop accepting events; let the delivery in progress finish (drop queued ones)."""
+    def close(self, timeout: float = WAIT_SECONDS) -> None:
+        """Stop accepting events; let the delivery in progress finish (drop queued ones).
+
+        RuntimeError if it is still going ``timeout`` seconds on."""
         with self._lock:
             if self._closed:
                 return
@@ -356,9 +358,9 @@ class EventBus:
             if job is not None:
                 self._finish(job)
         self._queue.put(None)
-        if self._worker is not None:
-            self._worker.join(timeout)
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            join(worker, "the EventBridge delivery in progress", timeout)
 
     # --- putting events -----------------------------------------------------------------------
 

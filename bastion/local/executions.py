@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-#: How long a wait on the local AWS lasts at most unless told: far longer than anything
-#: takes on a loaded machine. Every wait returns as soon as its condition holds, so only a
-#: wait for something that never happens lasts this long.
-WAIT_SECONDS = 300.0
+from bastion.local.waits import WAIT_SECONDS
 
 #: The statuses an execution never leaves.
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})

@@ -17,9 +17,9 @@ from moto.core.exceptions import ServiceException
 
 from bastion.local.actions import record_call
 from bastion.local.active import current
-from bastion.local.executions import WAIT_SECONDS
 from bastion.local.patching import replace_attribute
 from bastion.local.random_faults import current_scope, session_of
+from bastion.local.waits import WAIT_SECONDS
 
 
 class InjectedServiceError(ServiceException):

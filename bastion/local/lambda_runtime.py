@@ -30,12 +30,12 @@ from bastion.local import lambda_errors
 from bastion.local.actions import Principal, acting_as
 from bastion.local.active import Controls, current
 from bastion.local.environ import thread_environ
-from bastion.local.executions import WAIT_SECONDS
 from bastion.local.fair_lock import FairReentrantLock
 from bastion.local.faults import InvocationFault
 from bastion.local.patching import replace_attribute
 from bastion.local.random_faults import session_of, session_scope
 from bastion.local.task_timeouts import waiting_for_turn
+from bastion.local.waits import WAIT_SECONDS
 
 #: The outcome of an invocation whose handler returned normally.
 SUCCEEDED = "Succeeded"

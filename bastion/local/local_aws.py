@@ -25,7 +25,6 @@ from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rule
 from bastion.local.environ import patched_environ
 from bastion.local.eventbridge import EventBus, EventDelivery
 from bastion.local.executions import (
-    WAIT_SECONDS,
     execution_history,
     running_executions,
     stop_running_executions,
@@ -38,6 +37,7 @@ from bastion.local.log_subscriptions import LogDeliveries, LogDelivery
 from bastion.local.patches import install_patches
 from bastion.local.random_faults import RandomFaults
 from bastion.local.snapshots import Snapshot, copy_backends, install_backends
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common.aws import reset_clients
 
 #: Environment variables that could point boto3 at a real account or endpoint.

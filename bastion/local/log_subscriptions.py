@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.local.actions import Principal, acting_as
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS, join
 from tasks.common.log_subscription import LogSubscriptionMessage, encode_subscription_event
 
 #: The service principal CloudWatch Logs invokes functions as.
@@ -80,8 +80,9 @@ class LogDeliveries:
         self._worker = threading.Thread(target=self._work, name="local-log-deliveries", daemon=True)
         self._worker.start()
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop: the delivery in progress finishes, queued ones are dropped."""
+    def close(self, timeout: float = WAIT_SECONDS) -> None:
+        """Stop: the delivery in progress finishes, queued ones are dropped (RuntimeError if
+        it is still going ``timeout`` seconds on)."""
         with self._changed:
             if self._closed:
                 return
@@ -94,9 +95,9 @@ class LogDeliveries:
             if job is not None:
                 self._done()
         self._queue.put(None)
-        if self._worker is not None:
-            self._worker.join(timeout)
-            self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            join(worker, "the log subscription delivery in progress", timeout)
 
     def deliver(self, function_arn: str, message: LogSubscriptionMessage, source_arn: str) -> None:
         """Queue ``message`` for the function ``function_arn``, invoked for ``source_arn`` (the

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bastion.local.environ import thread_environ
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 
 pytestmark = pytest.mark.local
 

@@ -12,6 +12,7 @@ import pytest
 
 from bastion.local import LocalAws
 from bastion.local.eventbridge import EventDelivery, target_input, transform_input
+from bastion.local.waits import WAIT_SECONDS
 from tests.local.conftest import (
     ECS_CLUSTER,
     create_fargate_cluster,
@@ -373,3 +374,22 @@ def test_nothing_is_delivered_once_the_local_aws_stops() -> None:
     events.put({"source": "test.source", "detail-type": "Thing Happened", "detail": {}})
     events.wait_until_idle(timeout=1)
     assert [d.event["detail"] for d in events.delivered] == [{"kind": "before"}]
+
+
+def test_a_delivery_that_outlasts_the_close_fails_it_by_name() -> None:
+    from tests.local import handlers_for_tests
+
+    # GIVEN a delivery in progress to a function that runs until released
+    handlers_for_tests.holding.clear()
+    handlers_for_tests.released.clear()
+    with LocalAws() as aws:
+        function = create_function(aws, "holds", "hold_until_released")
+        rule(aws, "on", [{"Id": "function", "Arn": function}], pattern={"source": ["test.source"]})
+        put(aws, {"kind": "held"})
+        assert handlers_for_tests.holding.wait(WAIT_SECONDS)
+        try:
+            # WHEN the bus is closed and the delivery outlasts the deadline, THEN it says so
+            with pytest.raises(RuntimeError, match="EventBridge delivery in progress still runs"):
+                aws.events.close(timeout=0.1)
+        finally:
+            handlers_for_tests.released.set()

@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from bastion.local import SUCCEEDED, Invocation, LocalAws
-from bastion.local.executions import WAIT_SECONDS
 from bastion.local.lambda_runtime import invocations_paused
+from bastion.local.waits import WAIT_SECONDS
 from tests.local import handlers_for_tests
 from tests.local.conftest import create_function, invoke, role_arn
 

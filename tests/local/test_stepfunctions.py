@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bastion.local import LocalAws
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 from tests.local.conftest import create_function, create_state_machine, start
 
 pytestmark = pytest.mark.local

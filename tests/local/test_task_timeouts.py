@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from bastion.local import LocalAws
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 from tests.local import handlers_for_tests
 from tests.local.conftest import create_function, create_state_machine, invoke, start
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import event, example, given, settings
 
 from bastion.follow import error_message, follow
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 from tests.property.strategies import (
     SAMPLE_KEY,
     any_requests,

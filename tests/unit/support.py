@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common.models import Session
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG

@@ -13,8 +13,9 @@ from typing import Any
 
 from bastion.follow import history
 from bastion.local.api_gateway import proxy_event
-from bastion.local.executions import WAIT_SECONDS, wait_for_execution
+from bastion.local.executions import wait_for_execution
 from bastion.local.keys import throwaway_public_key
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common import session_states
 from tasks.common.models import format_timestamp
 from tasks.common.settings import session_parameter_prefix

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bastion.local.executions import WAIT_SECONDS, running_executions, wait_for_execution
+from bastion.local.executions import running_executions, wait_for_execution
 from bastion.local.lambda_runtime import invocations_paused
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common.validation import SESSION_ID_PATTERN
 from tests.workflow.harness import (
     API_SAMPLE_EVENT,

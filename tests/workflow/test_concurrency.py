@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bastion.follow import error_message
-from bastion.local.executions import WAIT_SECONDS, wait_for_execution
+from bastion.local.executions import wait_for_execution
+from bastion.local.waits import WAIT_SECONDS
 from tests.workflow.fleet import (
     HOLDING,
     HTTPS_PORT,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bastion.follow import follow
-from bastion.local.executions import WAIT_SECONDS
 from bastion.local.lambda_runtime import SUCCEEDED, invocations_paused
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common.session_states import TEARDOWN_STEPS
 from tasks.common.settings import DEFAULT_STACK_NAME, session_parameter_prefix
 from tasks.common.tags import SESSION_TAG

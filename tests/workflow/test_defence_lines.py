@@ -18,7 +18,7 @@ import pytest
 from bastion.local import LocalAws
 from bastion.local.deploy import ParameterError, load_template
 from bastion.local.eventbridge import EventDelivery
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.waits import WAIT_SECONDS
 from tests.workflow.harness import (
     TEMPLATE,
     TEST_IMAGE,
