@@ -32,6 +32,7 @@ from tasks.api_view import (
     steps_of,
     view_session,
 )
+from tasks.common.bastion_started import bastion_log_stream
 from tasks.common.errors import InvalidRequest, SessionLimitReached
 from tasks.common.observability import error_code, logger
 from tasks.common.session_caps import check_session_caps, running_sessions
@@ -129,10 +130,6 @@ def find_session(
     return described
 
 
-#: template.yaml's ``awslogs-stream-prefix``: a task's stream is <prefix>/<container>/<id>.
-LOG_STREAM_PREFIX = "bastion"
-
-
 def get_session(
     cluster: str, session_id: str, caller: Caller, *, settings: Settings, sfn: Any, eks: Any
 ) -> SessionView:
@@ -145,7 +142,7 @@ def get_session(
         view = replace(
             view,
             log_group=settings.bastion_log_group,
-            log_stream=f"{LOG_STREAM_PREFIX}/{settings.container_name}/{task_id}",
+            log_stream=bastion_log_stream(settings.container_name, task_id),
         )
     if view.phase != "ready":
         return view

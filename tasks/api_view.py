@@ -74,6 +74,9 @@ class SessionView:
     #: Where the bastion's log lines go (CloudWatch Logs), once its task exists.
     log_group: str | None = None
     log_stream: str | None = None
+    #: While ready: the host keys sshd presents, as the bastion's started line reported them
+    #: (``type``, ``key``, ``fingerprint``), for a client to pin.
+    host_public_keys: tuple[dict[str, Any], ...] | None = None
     #: For a kubeconfig, while ready: the cluster's API endpoint and its CA (base64 PEM).
     cluster_endpoint: str | None = None
     cluster_certificate_authority: str | None = None
@@ -90,6 +93,7 @@ class SessionView:
             "stoppedAt": self.stopped_at,
             "address": self.address,
             "sshCommand": self.ssh_command,
+            "hostPublicKeys": list(self.host_public_keys) if self.host_public_keys else None,
             "expiresAt": self.expires_at,
             "controlPlaneRuleScope": self.control_plane_rule_scope,
             "endReason": self.end_reason,
@@ -129,7 +133,8 @@ def steps_of(events: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
 
 def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """BastionReady's ``$.ready``: sessionId, cluster, address, sshCommand, expiresAt,
-    controlPlaneRuleScope (and the hold's seconds, which the view does not show)."""
+    controlPlaneRuleScope, hostPublicKeys (and the hold's seconds, which the view does not
+    show)."""
     for event in events:
         details = event.get("stateExitedEventDetails", {})
         if details.get("name") == READY_STATE:
@@ -230,12 +235,21 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
         steps=steps,
         address=connect.get("address"),
         ssh_command=connect.get("sshCommand"),
+        host_public_keys=_host_public_keys(connect.get("hostPublicKeys")),
         expires_at=(ready or {}).get("expiresAt"),
         control_plane_rule_scope=(ready or {}).get("controlPlaneRuleScope"),
         end_reason=end_reason,
         error=error,
         task_arn=task_arn(events),
     )
+
+
+def _host_public_keys(value: Any) -> tuple[dict[str, Any], ...] | None:
+    """The ready document's host keys as it holds them (a list of objects), else None:
+    whoever pins them checks each one (tasks/common/host_keys.py)."""
+    if not isinstance(value, list) or not all(isinstance(key, dict) for key in value):
+        return None
+    return tuple(value) or None
 
 
 def iso(moment: Any) -> str:

@@ -1,10 +1,14 @@
-"""WaitForBastionAddress: the bastion's address once its task runs, as the ready document.
+"""WaitForBastionAddress: the ready document, once the bastion runs, has its address and has
+said that sshd accepts connections.
 
 The state machine retries BastionNotReady: this task is one look, the retry is the poll.
-The public IP is not in DescribeTasks: it is on the task's network interface. The answer is
-the whole ready document (where to connect, until when, what the control-plane rule
-reaches) with the seconds the session holds; the BastionReady state checks every field of
-it before the hold reads them.
+The public IP is not in DescribeTasks: it is on the task's network interface. The bastion
+says it is ready with the started line of its log stream (``tasks/common/bastion_started.py``),
+which carries the host keys sshd presents; a line that cannot be trusted is
+BastionStartedInvalid, which fails the session into its teardown. The answer is the whole
+ready document (where to connect, with which host keys, until when, what the control-plane
+rule reaches) with the seconds the session holds; the BastionReady state checks every field
+of it before the hold and the API read them.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from tasks.common.aws import client
+from tasks.common.bastion_started import read_bastion_started
 from tasks.common.bastion_tasks import require_ecs_cluster
 from tasks.common.errors import BastionNotReady, BastionTaskStopped, StepInputInvalid
+from tasks.common.host_keys import HostKey
 from tasks.common.models import RULE_SCOPES, Session, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
-from tasks.common.settings import Settings, load_settings
+from tasks.common.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -68,6 +74,8 @@ class ReadyBastion:
     #: security group) its nodes and Fargate pods too.
     control_plane_rule_scope: str
     hold_seconds: int
+    #: The host keys sshd presents, as the bastion's started line reported them.
+    host_keys: tuple[HostKey, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,14 +87,24 @@ class ReadyBastion:
             "expiresAt": self.expires_at,
             "controlPlaneRuleScope": self.control_plane_rule_scope,
             "holdSeconds": self.hold_seconds,
+            "hostPublicKeys": [key.as_event_entry() for key in self.host_keys],
         }
 
 
 def wait_for_bastion_address(
-    request: WaitForBastionAddressInput, *, settings: Settings, ecs: Any, ec2: Any, now: datetime
+    request: WaitForBastionAddressInput,
+    *,
+    settings: Settings,
+    ecs: Any,
+    ec2: Any,
+    logs: Any,
+    now: datetime,
 ) -> ReadyBastion:
-    """The address of the running bastion; BastionNotReady while it has none yet."""
+    """The ready document of the running bastion; BastionNotReady while it has no address
+    or has not logged its started line yet."""
     cluster = require_ecs_cluster(settings)
+    if not settings.bastion_log_group:
+        raise SettingsError("the stack did not configure BASTION_LOG_GROUP")
     described = ecs.describe_tasks(cluster=cluster, tasks=[request.task_arn])
     if not described["tasks"]:
         raise BastionTaskStopped(f"bastion task {request.task_arn} no longer exists")
@@ -109,6 +127,15 @@ def wait_for_bastion_address(
     if settings.assign_public_ip and not public_ip:
         raise BastionNotReady("bastion task has no public IP yet")
     session = request.session
+    started = read_bastion_started(
+        logs,
+        log_group=settings.bastion_log_group,
+        container=settings.container_name,
+        task_arn=request.task_arn,
+        session_id=session.session_id,
+    )
+    if started is None:
+        raise BastionNotReady("the bastion has not logged that sshd accepts connections yet")
     expires_at = parse_timestamp(session.expires_at)
     return ReadyBastion(
         session_id=session.session_id,
@@ -118,6 +145,7 @@ def wait_for_bastion_address(
         expires_at=session.expires_at,
         control_plane_rule_scope=request.rule_scope,
         hold_seconds=max(1, math.ceil((expires_at - now).total_seconds())),
+        host_keys=started.host_keys,
     )
 
 
@@ -155,7 +183,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings=load_settings(),
         ecs=client("ecs"),
         ec2=client("ec2"),
+        logs=client("logs"),
         now=datetime.now(UTC),
     )
-    logger.info("bastion is ready", extra={"address": ready.address})
+    fingerprints = [key.fingerprint for key in ready.host_keys]
+    logger.info("bastion is ready", extra={"address": ready.address, "hostKeys": fingerprints})
     return ready.to_dict()

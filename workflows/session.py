@@ -73,11 +73,16 @@ READY_TEXT_FIELDS = (
     "sessionId",
     "cluster",
     "address",
+    "sshUser",
     "sshCommand",
     "expiresAt",
     "controlPlaneRuleScope",
 )
 HOLD_SECONDS = f"{READY_PATH}.holdSeconds"
+#: The host keys the bastion reported: a list of objects. ASL has no test of a list's or an
+#: object's type; the Choice tests that it has a first entry, and every reader of the keys
+#: checks each one itself (tasks/common/host_keys.py).
+FIRST_HOST_KEY = f"{READY_PATH}.hostPublicKeys[0]"
 #: The error a session fails with when WaitForBastionAddress answered without one of them.
 READY_INCOMPLETE = "BastionReadyIncomplete"
 FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
@@ -99,13 +104,15 @@ def _step_payload(*results: str) -> dict[str, str]:
 
 
 def _ready_is_complete() -> JsonObject:
-    """Every field of the ready document is a string, and the hold's seconds a number of
-    at least 1 (``And`` stops at the first false, so no test reads a missing field)."""
+    """Every field of the ready document is a string, the hold's seconds a number of at
+    least 1, and the host keys a list with a first key (``And`` stops at the first false,
+    so no test reads a missing field)."""
     tests: list[JsonObject] = []
     for field in READY_TEXT_FIELDS:
         path = f"{READY_PATH}.{field}"
         tests += [is_present(path), is_string(path)]
     tests += [is_present(HOLD_SECONDS), is_numeric(HOLD_SECONDS), is_at_least(HOLD_SECONDS, 1)]
+    tests.append(is_present(FIRST_HOST_KEY))
     return all_of(*tests)
 
 
@@ -165,8 +172,10 @@ def session_machine() -> StateMachine:
                 _step_payload(SESSION, CONTROL_PLANE, BASTION_TASK),
                 READY_PATH,
                 comment=(
-                    "Poll until the task runs and has its address; answer the ready document: "
-                    "where to connect, until when, and what the control-plane rule reaches."
+                    "Poll until the task runs, has its address and its bastion's started line "
+                    "says sshd accepts; answer the ready document: where to connect, the host "
+                    "keys the bastion reported, until when, and what the control-plane rule "
+                    "reaches."
                 ),
                 retry=(RETRY_NOT_READY,),
                 catch=CATCH_INTO_TEARDOWN,
@@ -177,8 +186,8 @@ def session_machine() -> StateMachine:
     ready = Choice(
         name=READY_STATE,
         comment=(
-            "The bastion is ready: where to connect, and until when. Every field the hold "
-            "and the API read must be there."
+            "The bastion is ready: where to connect, with which host keys, and until when. "
+            "Every field the hold and the API read must be there."
         ),
         rules=(Rule(none_of(_ready_is_complete()), next=READY_INCOMPLETE),),
         default=HOLD_SESSION,
@@ -217,7 +226,8 @@ def session_machine() -> StateMachine:
             "Error": READY_INCOMPLETE,
             "Cause": (
                 "WaitForBastionAddress answered without a field of the ready document: "
-                f"{', '.join(READY_TEXT_FIELDS)} (strings) and holdSeconds (at least 1)"
+                f"{', '.join(READY_TEXT_FIELDS)} (strings), holdSeconds (at least 1) and "
+                "hostPublicKeys (the host keys the bastion reported)"
             ),
         },
         result_path=ERROR_PATH,

@@ -262,6 +262,11 @@ def _lambda_function(param: Any, arn: _Arns) -> _Found:
     return [(name if name.startswith("arn:") else arn("lambda", f"function:{name}"),)]
 
 
+def _logs_stream(param: Any, arn: _Arns) -> _Found:
+    group, stream = param("logGroupName"), param("logStreamName")
+    return [(arn("logs", f"log-group:{group}:log-stream:{stream}"),)]
+
+
 _RESOURCES: dict[tuple[str, str], Any] = {
     ("ec2", "CreateSecurityGroup"): _ec2_create_group,
     ("ec2", "DeleteSecurityGroup"): _ec2_delete_group,
@@ -289,6 +294,7 @@ _RESOURCES: dict[tuple[str, str], Any] = {
     ("stepfunctions", "SendTaskHeartbeat"): _states_token,
     ("eks", "DescribeCluster"): _eks_cluster,
     ("lambda", "Invoke"): _lambda_function,
+    ("logs", "GetLogEvents"): _logs_stream,
 }
 
 

@@ -127,13 +127,17 @@ def attach_task_logs(controls: Controls, task: Any, task_definition: Any) -> Non
 
 
 def _simulated_output(controls: Controls, task: Any) -> FixedOutput:
-    from bastion.local.simulated_bastion import has_session_environment, started_line
+    from bastion.local.simulated_bastion import event_line, has_session_environment, started_event
     from bastion.local.task_runner import task_environment
 
     environment = task_environment(task)
     if not has_session_environment(environment):
         return FixedOutput(())  # no bastion session: the simulated container says nothing
-    return FixedOutput((started_line(environment, region=controls.region),))
+    event = started_event(environment, region=controls.region)
+    instead = controls.ecs.take_simulated_output()
+    if instead is not None:
+        return FixedOutput(instead(event))
+    return FixedOutput((event_line(event),))
 
 
 def begin_task_logs(controls: Controls, tasks: Iterable[Any]) -> None:

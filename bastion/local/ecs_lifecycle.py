@@ -9,7 +9,7 @@ before it ever ran), and its network interface is released when it stops.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +39,11 @@ class FargateLifecycle:
     eni_id: str | None = None
 
 
+#: What a simulated bastion writes to its log stream, given the started event it would
+#: write: its lines (none: it never says it started).
+SimulatedOutput = Callable[[dict[str, Any]], tuple[str, ...]]
+
+
 class EcsControl:
     """Knobs and actions for ECS tasks in one local AWS."""
 
@@ -52,6 +57,20 @@ class EcsControl:
         self._start_failures: list[str] = []
         self._capacity_refusals: list[str] = []
         self._client_tokens: dict[tuple[str, str], list[str]] = {}
+        self._simulated_outputs: list[SimulatedOutput] = []
+
+    def write_instead_of_started(self, output: SimulatedOutput, times: int = 1) -> None:
+        """The next ``times`` simulated bastions write ``output(started event)`` to their log
+        stream instead of their started line (a bastion whose sshd never accepts, or one
+        that reports what it should not)."""
+        with self._lock:
+            self._simulated_outputs.extend([output] * times)
+
+    def take_simulated_output(self) -> SimulatedOutput | None:
+        """What the next simulated bastion writes instead of its started line, if armed
+        (consumed)."""
+        with self._lock:
+            return self._simulated_outputs.pop(0) if self._simulated_outputs else None
 
     def fail_before_running(self, reason: str, times: int = 1) -> None:
         """The next ``times`` tasks stop with ``reason`` instead of reaching RUNNING."""

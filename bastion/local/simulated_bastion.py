@@ -102,6 +102,11 @@ def started_event(
     }
 
 
+def event_line(event: Mapping[str, Any]) -> str:
+    """An event as the entry point writes it: one line, ``jq -c``'s spelling."""
+    return json.dumps(event, separators=(",", ":"))
+
+
 def started_line(environment: Mapping[str, str], *, region: str) -> str:
-    """The ``started`` line a bastion on Fargate in ``region`` writes (``jq -c``'s spelling)."""
-    return json.dumps(started_event(environment, region=region), separators=(",", ":"))
+    """The ``started`` line a bastion on Fargate in ``region`` writes."""
+    return event_line(started_event(environment, region=region))

@@ -97,6 +97,12 @@ class BastionTaskStopped(BastionError):
     """The bastion task stopped before it was ready."""
 
 
+class BastionStartedInvalid(BastionError):
+    """The bastion's started line cannot be trusted (not JSON, another task's or session's,
+    host keys that are not plain host keys with their own fingerprints): the session is
+    never reported ready, and is torn down."""
+
+
 class SessionSecurityGroupInUse(BastionError):
     """The session security group is still attached or referenced (DependencyViolation).
 

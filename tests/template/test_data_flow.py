@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tasks.common.session_states import TEARDOWN_STEPS
+from bastion.local.simulated_bastion import generate_host_keys
+from tasks.common.session_states import BASTION_READY, READY, TEARDOWN_STEPS
+from tasks.wait_for_bastion_address import ReadyBastion
 from workflows.data_flow import proven_inputs, states_reaching, unproven_reads
 from workflows.machines import ASL_DIR
 
@@ -220,3 +222,34 @@ def test_the_states_before_a_teardown_ends_include_a_map_that_tears_down() -> No
     reaching = states_reaching(session, TEARDOWN_STEPS)
     assert {"ValidateRequest", "BastionReady", "HoldSession", "MarkSessionExpired"} <= reaching
     assert not {"IsTeardownComplete", "DidSessionFail", "SessionFailed"} & reaching
+
+
+def test_bastion_ready_tests_every_field_of_the_ready_document_before_anyone_reads_it() -> None:
+    # GIVEN the ready document WaitForBastionAddress answers (a list: its entries' fields)
+    ready = ReadyBastion(
+        session_id="s-1",
+        cluster="demo",
+        address="203.0.113.7",
+        ssh_user="bastion",
+        expires_at="2026-11-27T11:00:00Z",
+        control_plane_rule_scope="control-plane-only",
+        hold_seconds=60,
+        host_keys=generate_host_keys(),
+    ).to_dict()
+    scalars = {f"$.{READY}.{name}" for name, value in ready.items() if not isinstance(value, list)}
+    lists = {f"$.{READY}.{name}[0]" for name, value in ready.items() if isinstance(value, list)}
+    # WHEN the rendered BastionReady Choice is read
+    session = json.loads((ASL_DIR / "session.asl.json").read_text())
+    (rule,) = session["States"][BASTION_READY]["Choices"]
+    tests = rule["Not"]["And"]
+
+    def kinds(field: str) -> list[str]:
+        return [next(k for k in t if k != "Variable") for t in tests if t["Variable"] == field]
+
+    # THEN it tests each scalar field for presence, then its type; each list for a first
+    # entry (ASL tests no list's or object's type: the readers check each key)
+    assert {test["Variable"] for test in tests} == scalars | lists
+    for field in scalars:
+        assert kinds(field)[0] == "IsPresent" and len(kinds(field)) >= 2, field
+    for field in lists:
+        assert kinds(field) == ["IsPresent"], field

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bastion.local.deploy import load_template
+from tasks.common.bastion_started import BASTION_LOG_STREAM_PREFIX
 
 pytestmark = pytest.mark.template
 
@@ -406,6 +407,27 @@ def test_end_session_signals_only_the_session_machine() -> None:
     assert statement["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-session")
 
 
+def test_the_ready_check_reads_only_the_bastions_streams() -> None:
+    # GIVEN the function that reads the bastion's started line
+    function = functions()["WaitForBastionAddressFunction"]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables == {"BASTION_LOG_GROUP": {"Ref": "BastionLogGroup"}}
+    # THEN it may read the bastion containers' streams of the stack's bastion group, and no
+    # other logs: no FilterLogEvents across the group, no other group, nothing written
+    granted = [s for s in statements("WaitForBastionAddressFunction") if "logs:" in str(s)]
+    assert granted == [
+        {
+            "Effect": "Allow",
+            "Action": "logs:GetLogEvents",
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+                ":log-group:${BastionLogGroup}:log-stream:"
+                f"{BASTION_LOG_STREAM_PREFIX}/bastion/*"
+            },
+        }
+    ]
+
+
 # ----------------------------------------------------------------------- the bastion task
 
 
@@ -424,6 +446,10 @@ def test_task_definition_is_a_small_arm_fargate_task() -> None:
     assert container["Essential"] is True
     assert container["PortMappings"] == [{"ContainerPort": 22, "Protocol": "tcp"}]
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    # The ready check reads the bastion's started line from the stream this names.
+    options = container["LogConfiguration"]["Options"]
+    assert options["awslogs-stream-prefix"] == BASTION_LOG_STREAM_PREFIX
+    assert options["awslogs-group"] == {"Ref": "BastionLogGroup"}
     assert "Secrets" not in container and "Environment" not in container
     assert template()["Parameters"]["BastionMode"]["Default"] == "tunnel"
     assert props["TaskRoleArn"] == {"Fn::GetAtt": ["BastionTaskRole", "Arn"]}

@@ -19,6 +19,7 @@ from tasks.common.aws import reset_clients  # noqa: E402
 from tasks.common.models import Session  # noqa: E402
 from tasks.common.settings import Settings  # noqa: E402
 from tests.unit.support import (  # noqa: E402
+    BASTION_LOG_GROUP,
     CONTAINER_NAME,
     ECS_CLUSTER,
     EKS_CLUSTER,
@@ -46,6 +47,7 @@ SETTINGS_VARIABLES = (
     "SESSION_PARAMETER_PREFIX",
     "BASTION_SSH_USER",
     "SESSION_STATE_MACHINE_ARN",
+    "BASTION_LOG_GROUP",
     "MAX_SESSIONS_PER_CALLER",
     "MAX_SESSIONS_PER_CLUSTER",
     "MAX_SESSIONS_PER_STACK",
@@ -138,6 +140,7 @@ def settings(network: Network) -> Settings:
         task_definition=network.task_definition_arn,
         container_name=CONTAINER_NAME,
         subnets=network.subnet_ids,
+        bastion_log_group=BASTION_LOG_GROUP,
     )
 
 
@@ -148,6 +151,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Setting
     monkeypatch.setenv("BASTION_TASK_DEFINITION", settings.task_definition)
     monkeypatch.setenv("BASTION_CONTAINER_NAME", settings.container_name)
     monkeypatch.setenv("BASTION_SUBNETS", ",".join(settings.subnets))
+    monkeypatch.setenv("BASTION_LOG_GROUP", settings.bastion_log_group)
     # Every cluster, and the session machine whose running executions the caps count.
     monkeypatch.setenv("ALLOWED_CLUSTERS", ",".join(settings.allowed_clusters) or "*")
     monkeypatch.setenv(

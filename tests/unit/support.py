@@ -151,20 +151,42 @@ class LocalStack:
     session_group_id: str
 
 
+#: The bastions' log group of the stand-in stack (template.yaml: /ecs/<stack>/bastion).
+BASTION_LOG_GROUP = f"/ecs/{STACK}/bastion"
+
+
 def local_stack(aws: Any, *, assign_public_ip: bool = True) -> LocalStack:
-    """Seed a private cluster and the ECS side of the stack into ``aws`` (a LocalAws)."""
+    """Seed a private cluster and the ECS side of the stack into ``aws`` (a LocalAws): the
+    bastion container logs to its group as template.yaml says (its simulated bastion writes
+    its started line there)."""
+    from tasks.common.bastion_started import BASTION_LOG_STREAM_PREFIX
     from tasks.common.settings import Settings
 
     cluster = aws.seed_cluster(EKS_CLUSTER, endpoint_private=True, endpoint_public=False)
+    aws.client("logs").create_log_group(logGroupName=BASTION_LOG_GROUP)
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName=ECS_CLUSTER)
+    log_configuration = {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": BASTION_LOG_GROUP,
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": BASTION_LOG_STREAM_PREFIX,
+        },
+    }
     task_definition = ecs.register_task_definition(
         family="fargate-bastion",
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="256",
         memory="512",
-        containerDefinitions=[{"name": CONTAINER_NAME, "image": "bastion:test"}],
+        containerDefinitions=[
+            {
+                "name": CONTAINER_NAME,
+                "image": "bastion:test",
+                "logConfiguration": log_configuration,
+            }
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
     session_group = aws.client("ec2").create_security_group(
         GroupName="stand-in-session-group", Description="session", VpcId=cluster.vpc_id
@@ -175,6 +197,7 @@ def local_stack(aws: Any, *, assign_public_ip: bool = True) -> LocalStack:
         container_name=CONTAINER_NAME,
         subnets=cluster.public_subnet_ids if assign_public_ip else cluster.private_subnet_ids,
         assign_public_ip=assign_public_ip,
+        bastion_log_group=BASTION_LOG_GROUP,
     )
     return LocalStack(settings, cluster.vpc_id, cluster.cluster_security_group_id, session_group)
 

@@ -629,6 +629,13 @@ READY = {
     "sshCommand": "ssh bastion@54.1.2.3",
     "expiresAt": "2026-11-27T11:00:00Z",
     "controlPlaneRuleScope": "cluster-security-group",
+    "hostPublicKeys": [
+        {
+            "type": "ssh-ed25519",
+            "key": "AAAAC3NzaC1lZDI1NTE5AAAAIDCwem5rI205a+eRL4AHmg+UeFKL55GAdQKbNSAtsNlG",
+            "fingerprint": "SHA256:KKjwf9X6plj+WwJG3BN6t6G9kfAN2LC0OtAwQsf0VkM",
+        }
+    ],
 }
 
 
@@ -679,6 +686,7 @@ def test_a_starting_session_shows_its_steps_but_no_address() -> None:
     view = views.view_session(described("RUNNING"), SETUP).to_dict()
     assert view["phase"] == "starting"
     assert view["address"] is None and view["sshCommand"] is None
+    assert view["hostPublicKeys"] is None
     assert view["steps"] == [
         {
             "name": "ValidateRequest",
@@ -697,6 +705,8 @@ def test_a_ready_session_shows_where_to_connect_and_until_when() -> None:
     assert view["address"] == "54.1.2.3"
     assert view["sshCommand"] == "ssh bastion@54.1.2.3"
     assert view["expiresAt"] == "2026-11-27T11:00:00Z"
+    # AND the host keys to pin, as the bastion reported them
+    assert view["hostPublicKeys"] == READY["hostPublicKeys"]
     # AND it says the rule went on the cluster security group, which also reaches the nodes
     assert view["controlPlaneRuleScope"] == "cluster-security-group"
 

@@ -44,6 +44,7 @@ def test_one_session_from_request_to_nothing_left(
         "BASTION_ECS_CLUSTER": stack.settings.ecs_cluster,
         "BASTION_TASK_DEFINITION": stack.settings.task_definition,
         "BASTION_SUBNETS": ",".join(stack.settings.subnets),
+        "BASTION_LOG_GROUP": stack.settings.bastion_log_group,
         "ALLOWED_CLUSTERS": EKS_CLUSTER,
     }.items():
         monkeypatch.setenv(name, value)
@@ -87,7 +88,12 @@ def test_one_session_from_request_to_nothing_left(
     assert [len(owned.security_groups), len(owned.running_tasks)] == [1, 1]
     assert [r.resource_id for r in owned.control_plane_rules] == [ingress["ruleId"]]
     assert len(owned.hold_parameters) == 1
-    # AND the ready document is whole: the session's, where to connect, the rule's scope
+    # AND the ready document is whole: the session's, where to connect, with which host
+    # keys (two, as the bastion reported them), the rule's scope
+    assert [key["type"] for key in ready["hostPublicKeys"]] == [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+    ]
     assert ready == {
         "sessionId": session_id,
         "cluster": session["cluster"],
@@ -97,6 +103,7 @@ def test_one_session_from_request_to_nothing_left(
         "expiresAt": session["expiresAt"],
         "controlPlaneRuleScope": control_plane["controlPlaneRuleScope"],
         "holdSeconds": ready["holdSeconds"],
+        "hostPublicKeys": ready["hostPublicKeys"],
     }
 
     # WHEN the teardown tasks run from the session id alone

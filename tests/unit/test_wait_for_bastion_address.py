@@ -1,14 +1,24 @@
-"""WaitForBastionAddress: one look at the task; BastionNotReady until it has an address,
-then the whole ready document."""
+"""WaitForBastionAddress: one look at the task and its log stream; BastionNotReady until it
+has an address and its bastion has logged its started line, then the whole ready document,
+with the host keys the bastion reported."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.common.errors import BastionNotReady, BastionTaskStopped, StepInputInvalid
+from bastion.local.simulated_bastion import generate_host_keys
+from tasks.common.bastion_started import HEAD_EVENTS, bastion_log_stream
+from tasks.common.errors import (
+    BastionNotReady,
+    BastionStartedInvalid,
+    BastionTaskStopped,
+    StepInputInvalid,
+)
+from tasks.common.host_keys import parse_host_keys
 from tasks.common.models import CLUSTER_SECURITY_GROUP, CONTROL_PLANE_ONLY, Session
 from tasks.common.settings import Settings
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
@@ -19,6 +29,7 @@ from tasks.wait_for_bastion_address import (
     wait_for_bastion_address,
 )
 from tests.unit.support import (
+    BASTION_LOG_GROUP,
     ECS_CLUSTER,
     ENDPOINT_HOST,
     LambdaContextStub,
@@ -50,8 +61,29 @@ def look(
 ) -> ReadyBastion:
     request = WaitForBastionAddressInput(session=session, task_arn=task_arn, rule_scope=rule_scope)
     return wait_for_bastion_address(
-        request, settings=settings, ecs=client("ecs"), ec2=client("ec2"), now=now
+        request,
+        settings=settings,
+        ecs=client("ecs"),
+        ec2=client("ec2"),
+        logs=client("logs"),
+        now=now,
     )
+
+
+def stream_lines(task_arn: str) -> list[str]:
+    """What the task's bastion wrote to its log stream."""
+    stream = bastion_log_stream("bastion", task_arn.rsplit("/", 1)[-1])
+    events = client("logs").get_log_events(
+        logGroupName=BASTION_LOG_GROUP, logStreamName=stream, startFromHead=True
+    )["events"]
+    return [str(event["message"]) for event in events]
+
+
+def reported_keys(task_arn: str) -> list[dict[str, str]]:
+    """The host keys the task's bastion reported in its started line."""
+    (line,) = [line for line in stream_lines(task_arn) if '"started"' in line]
+    keys: list[dict[str, str]] = json.loads(line)["hostPublicKeys"]
+    return keys
 
 
 def interface_of(task_arn: str) -> dict:
@@ -88,7 +120,118 @@ def test_not_ready_while_provisioning_then_the_public_address(
         "expiresAt": "2026-11-27T11:00:00Z",
         "controlPlaneRuleScope": CONTROL_PLANE_ONLY,
         "holdSeconds": 3600,
+        "hostPublicKeys": reported_keys(task_arn),
     }
+    assert [key.key_type for key in parse_host_keys(ready.to_dict()["hostPublicKeys"])] == [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+    ]
+
+
+def test_running_with_an_address_is_not_ready_until_the_bastion_says_it_started(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    # GIVEN a bastion that runs and has its address, but whose sshd never says it accepts
+    local_aws.ecs_control.describes_until_running = 0
+    local_aws.ecs_control.write_instead_of_started(
+        lambda started: (json.dumps({"event": "sshd", "message": "Server listening"}),)
+    )
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    assert stream_lines(task_arn)
+    # THEN it is not ready, saying what it waits for, however often it is asked
+    for _ in range(3):
+        with pytest.raises(BastionNotReady, match="has not logged that sshd accepts"):
+            look(session, local_stack.settings, task_arn)
+
+
+def test_a_bastion_without_a_log_stream_yet_is_not_ready(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    local_aws.ecs_control.describes_until_running = 0
+    local_aws.ecs_control.write_instead_of_started(lambda started: ())
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    with pytest.raises(BastionNotReady, match="has not logged"):
+        look(session, local_stack.settings, task_arn)
+
+
+def swap_key(started: dict, key: dict[str, str]) -> tuple[str, ...]:
+    return (json.dumps({**started, "hostPublicKeys": [key, *started["hostPublicKeys"][1:]]}),)
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "reason"),
+    [
+        # a key that is not an ssh public key
+        (
+            lambda started: swap_key(
+                started, {**started["hostPublicKeys"][0], "key": "bm90IGEga2V5"}
+            ),
+            "host key",
+        ),
+        # a key type no known_hosts line may carry (a certificate authority)
+        (
+            lambda started: swap_key(
+                started, {**started["hostPublicKeys"][0], "type": "@cert-authority"}
+            ),
+            "not accepted",
+        ),
+        # another session's line
+        (lambda started: (json.dumps({**started, "sessionId": "mallory-1"}),), "mallory-1"),
+        # too long to be the entry point's
+        (lambda started: (json.dumps({**started, "padding": "x" * 20_000}),), "longer than"),
+    ],
+)
+def test_a_started_line_that_cannot_be_trusted_is_bastion_started_invalid(
+    local_aws, local_stack: LocalStack, session: Session, rewrite, reason: str
+) -> None:
+    local_aws.ecs_control.describes_until_running = 0
+    local_aws.ecs_control.write_instead_of_started(rewrite)
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    with pytest.raises(BastionStartedInvalid, match=reason):
+        look(session, local_stack.settings, task_arn)
+
+
+def test_a_started_line_cut_short_is_not_the_bastions_word(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    # GIVEN a bastion whose started line is not JSON (cut short), as a filter pattern on
+    # $.event would not pass it either
+    local_aws.ecs_control.describes_until_running = 0
+    local_aws.ecs_control.write_instead_of_started(lambda started: (json.dumps(started)[:-1],))
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    # THEN it is not ready (and the session's wait for it ends in its teardown)
+    with pytest.raises(BastionNotReady, match="has not logged"):
+        look(session, local_stack.settings, task_arn)
+
+
+def test_only_the_first_started_line_counts(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    # GIVEN a bastion that writes its started line, then another one with other keys
+    local_aws.ecs_control.describes_until_running = 0
+    local_aws.ecs_control.write_instead_of_started(
+        lambda started: (
+            json.dumps(started),
+            json.dumps({**started, "hostPublicKeys": started["hostPublicKeys"][1:]}),
+        )
+    )
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    first = json.loads(stream_lines(task_arn)[0])["hostPublicKeys"]
+    # THEN the ready document carries the first line's keys
+    assert look(session, local_stack.settings, task_arn).to_dict()["hostPublicKeys"] == first
+
+
+def test_a_stream_whose_head_holds_no_started_line_is_bastion_started_invalid(
+    local_aws, local_stack: LocalStack, session: Session
+) -> None:
+    local_aws.ecs_control.describes_until_running = 0
+    noise = json.dumps({"event": "sshd", "message": "Invalid user admin"})
+    local_aws.ecs_control.write_instead_of_started(
+        lambda started: (*[noise] * HEAD_EVENTS, json.dumps(started))
+    )
+    task_arn = start(session, local_stack.settings, local_stack.session_group_id)
+    with pytest.raises(BastionStartedInvalid, match=f"first {HEAD_EVENTS} lines"):
+        look(session, local_stack.settings, task_arn)
 
 
 def test_without_public_ip_the_private_address_is_used(local_aws, session: Session) -> None:
@@ -141,12 +284,14 @@ def test_an_unknown_task_is_bastion_task_stopped(local_stack: LocalStack, sessio
 
 
 def test_running_without_its_public_ip_yet_is_not_ready(settings: Settings, network) -> None:
-    # GIVEN (plain moto) a task that runs but whose interface has no public IP yet
+    # GIVEN (plain moto) a task that runs, whose bastion said it started, but whose
+    # interface has no public IP yet
     session = Session.from_dict(load_event("run_bastion_task")["session"])
     group = client("ec2").create_security_group(
         GroupName="g", Description="session", VpcId=network.vpc_id
     )["GroupId"]
     task_arn = start(session, settings, group)
+    write_started_line(task_arn, session.session_id)
     with pytest.raises(BastionNotReady, match="no public IP yet"):
         look(session, settings, task_arn)
     # WHEN the address is associated, THEN the look succeeds
@@ -159,6 +304,23 @@ def test_running_without_its_public_ip_yet_is_not_ready(settings: Settings, netw
     assert look(session, settings, task_arn).address == allocation["PublicIp"]
 
 
+def write_started_line(task_arn: str, session_id: str) -> None:
+    """The started line a bastion writes, put to its stream as the awslogs driver would."""
+    logs = client("logs")
+    stream = bastion_log_stream("bastion", task_arn.rsplit("/", 1)[-1])
+    logs.create_log_group(logGroupName=BASTION_LOG_GROUP)
+    logs.create_log_stream(logGroupName=BASTION_LOG_GROUP, logStreamName=stream)
+    keys = [key.as_event_entry() for key in generate_host_keys()]
+    line = {"event": "started", "sessionId": session_id, "port": 22, "hostPublicKeys": keys}
+    logs.put_log_events(
+        logGroupName=BASTION_LOG_GROUP,
+        logStreamName=stream,
+        logEvents=[
+            {"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": json.dumps(line)}
+        ],
+    )
+
+
 def test_the_handler_reads_the_event_file(
     local_aws, local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch, context: LambdaContextStub
 ) -> None:
@@ -168,6 +330,7 @@ def test_the_handler_reads_the_event_file(
         "BASTION_ECS_CLUSTER": settings.ecs_cluster,
         "BASTION_TASK_DEFINITION": settings.task_definition,
         "BASTION_SUBNETS": ",".join(settings.subnets),
+        "BASTION_LOG_GROUP": BASTION_LOG_GROUP,
     }.items():
         monkeypatch.setenv(name, value)
     local_aws.ecs_control.describes_until_running = 0
@@ -184,6 +347,7 @@ def test_the_handler_reads_the_event_file(
     assert output["address"] == interface["Association"]["PublicIp"]
     assert output["controlPlaneRuleScope"] == event["controlPlane"]["controlPlaneRuleScope"]
     assert output["sshCommand"] == f"ssh bastion@{output['address']}"
+    assert output["hostPublicKeys"] == reported_keys(event["bastionTask"]["taskArn"])
     left_after = math.floor((EXPIRES_AT - after).total_seconds())
     left_before = math.ceil((EXPIRES_AT - before).total_seconds())
     assert max(1, left_after) <= output["holdSeconds"] <= max(1, left_before)

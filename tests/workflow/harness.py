@@ -17,6 +17,7 @@ from bastion.local.executions import wait_for_execution
 from bastion.local.keys import throwaway_public_key
 from bastion.local.waits import WAIT_SECONDS
 from tasks.common import session_states
+from tasks.common.bastion_started import bastion_log_stream
 from tasks.common.models import format_timestamp
 from tasks.common.settings import session_parameter_prefix
 from tasks.common.tags import SESSION_TAG, STACK_TAG
@@ -137,6 +138,16 @@ class Harness:
             for e in history(self.sfn, arn)
             if "stateEnteredEventDetails" in e
         ]
+
+    def bastion_log_lines(self, task: dict[str, Any]) -> list[str]:
+        """What the task's bastion wrote to its log stream, oldest first."""
+        stream = bastion_log_stream("bastion", str(task["taskArn"]).rsplit("/", 1)[-1])
+        events = self.aws.client("logs").get_log_events(
+            logGroupName=self.stack.resources["BastionLogGroup"],
+            logStreamName=stream,
+            startFromHead=True,
+        )["events"]
+        return [str(event["message"]) for event in events]
 
     def control_plane_rules(self) -> list[str]:
         group = self.ec2.describe_security_groups(

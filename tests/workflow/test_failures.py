@@ -7,9 +7,11 @@ import json
 import pytest
 
 from bastion.follow import error_message, history
+from tasks.common import session_states
 from tasks.common.session_states import SETUP_STEPS
 from tests.workflow.harness import FAILED_AFTER_TEARDOWN, Harness, ed25519_public_key
 from workflows.failure import NO_CAUSE, STEP_FAILED, STEP_TIMED_OUT
+from workflows.session import RETRY_NOT_READY
 
 pytestmark = pytest.mark.workflow
 
@@ -180,6 +182,49 @@ def test_task_stopping_before_it_runs_fails_with_bastion_task_stopped(harness: H
     session_id, arn = harness.start()
     final = _assert_failed_cleanly(harness, arn, session_id, "BastionTaskStopped")
     assert "CannotPullContainerError" in error_message(final["cause"])
+
+
+def test_a_bastion_that_never_says_it_started_is_never_ready_and_is_torn_down(
+    harness: Harness,
+) -> None:
+    # GIVEN a bastion task that runs and has its address, but whose sshd never accepts:
+    # its stream holds sshd's lines and no started line
+    listening = json.dumps({"event": "sshd", "message": "Server listening on :: port 22."})
+    harness.aws.ecs_control.write_instead_of_started(lambda started: (listening,))
+
+    # WHEN a session starts
+    session_id, arn = harness.start()
+
+    # THEN it is never ready: the ready poll gives up, and the session fails after teardown
+    final = _assert_failed_cleanly(harness, arn, session_id, "BastionNotReady")
+    assert "has not logged that sshd accepts connections" in error_message(final["cause"])
+    assert session_states.BASTION_READY not in harness.states_entered(arn)
+    polls = [
+        event
+        for event in history(harness.sfn, arn)
+        if event["type"] == "LambdaFunctionFailed"
+        and event["lambdaFunctionFailedEventDetails"]["error"] == "BastionNotReady"
+    ]
+    assert len(polls) == RETRY_NOT_READY.max_attempts + 1
+
+
+def test_a_started_line_with_a_bad_host_key_fails_clearly_after_teardown(
+    harness: Harness,
+) -> None:
+    # GIVEN a bastion whose started line reports a host key that is not a key
+    def bad_key(started: dict) -> tuple[str, ...]:
+        first = {**started["hostPublicKeys"][0], "key": "bm90IGEga2V5"}
+        return (json.dumps({**started, "hostPublicKeys": [first]}),)
+
+    harness.aws.ecs_control.write_instead_of_started(bad_key)
+
+    # WHEN a session starts
+    session_id, arn = harness.start()
+
+    # THEN it fails at once (no poll waits it out), saying why, and nothing is left
+    final = _assert_failed_cleanly(harness, arn, session_id, "BastionStartedInvalid")
+    assert "ssh-ed25519 host key" in error_message(final["cause"])
+    assert session_states.BASTION_READY not in harness.states_entered(arn)
 
 
 def test_cluster_deleted_after_validation_fails_with_cluster_not_found(harness: Harness) -> None:

@@ -81,6 +81,10 @@ def test_session_holds_with_only_the_requested_doors_open(harness: Harness) -> N
     assert env["BASTION_EXPIRES_AT"] == ready["session"]["expiresAt"]
     assert harness.aws.inventory(session_id).hold_parameters
 
+    # AND the ready document carries the host keys the bastion's started line reported
+    (started,) = [line for line in harness.bastion_log_lines(task) if '"started"' in line]
+    assert ready["ready"]["hostPublicKeys"] == json.loads(started)["hostPublicKeys"]
+
 
 def test_a_session_expires_when_its_time_is_up_and_leaves_nothing(harness: Harness) -> None:
     # GIVEN the control plane's rules before any session
