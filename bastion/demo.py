@@ -35,8 +35,17 @@ def _key_pair(directory: Path) -> tuple[Path, str]:
     return generate_key(directory, "demo")
 
 
-def _ssh_login(record: Any, key: Path, out: Any) -> bool:
-    """Log in to the real local bastion with OpenSSH and run one command; whether it worked."""
+def _ssh_login(record: Any, key: Path, host_public_keys: Any, out: Any) -> bool:
+    """Log in to the real local bastion with OpenSSH, trusting only the host keys it
+    reported, and run one command; whether it worked."""
+    from bastion.cli.sessions import pinned_host_options
+    from tasks.common.host_keys import parse_host_keys
+
+    known_hosts = key.parent / "known_hosts"
+    lines = [
+        k.known_hosts_line(record.address, record.port) for k in parse_host_keys(host_public_keys)
+    ]
+    known_hosts.write_text("".join(f"{line}\n" for line in lines))
     command = 'echo "logged in to $(hostname) as $(id -un), session $BASTION_SESSION_ID"'
     argv = [
         "ssh",
@@ -46,10 +55,7 @@ def _ssh_login(record: Any, key: Path, out: Any) -> bool:
         "IdentitiesOnly=yes",
         "-o",
         "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        f"UserKnownHostsFile={key.parent / 'known_hosts'}",
+        *pinned_host_options(known_hosts),
         "-o",
         "LogLevel=ERROR",
         "-p",
@@ -177,7 +183,9 @@ def _run_demo_in(
         if ready:
             print(
                 f"\n  bastion ready at {ready['address']}, expires {ready['expiresAt']}\n"
-                f"  on AWS, connect with: {ready['sshCommand']}",
+                f"  on AWS, connect with: {ready['sshCommand']}\n"
+                "  its host keys, as it reported them: "
+                + ", ".join(f"{k['type']} {k['fingerprint']}" for k in ready["hostPublicKeys"]),
                 file=out,
             )
             record = read_record(scratch / "local", session_id)
@@ -187,7 +195,7 @@ def _run_demo_in(
                     f"{record.address}:{record.port} for the local account {record.user}:\n",
                     file=out,
                 )
-                ssh_ok = _ssh_login(record, key_file, out)
+                ssh_ok = _ssh_login(record, key_file, ready["hostPublicKeys"], out)
                 print("", file=out)
             else:
                 print(f"\n  (no real bastion to log in to: {no_sshd})\n", file=out)

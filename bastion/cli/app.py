@@ -151,7 +151,12 @@ def _session_text(doc: dict[str, Any]) -> str:
     if doc["status"] == "READY":
         local = " --local" if doc["local"] else ""
         lines.append(f"  connect:  bastion ssh {doc['sessionId']}{local}")
-        lines.append(f"  or:       {doc['sshCommand']}")
+        if doc["sshCommand"]:
+            lines.append(f"  or:       {doc['sshCommand']}")
+        fingerprints = [
+            f"{key['type']} {key['fingerprint']}" for key in doc["hostPublicKeys"] or []
+        ]
+        lines.append(f"  host keys: {', '.join(fingerprints) or 'none reported: nothing to pin'}")
         lines.append(f"  expires:  {doc['expiresAt']}{_expires_in(doc['expiresAt'])}")
         lines.append(f"  end it:   bastion down {doc['sessionId']}")
     elif doc["status"] == "ENDED":
@@ -161,6 +166,14 @@ def _session_text(doc: dict[str, Any]) -> str:
     elif doc["expiresAt"]:
         lines.append(f"  expires:  {doc['expiresAt']}")
     return "\n".join(lines)
+
+
+def _pin_if_ours(target: Target, doc: dict[str, Any]) -> None:
+    """A ready session this machine started gets its known_hosts, which its printed ssh
+    command names, written from the host keys its bastion reported."""
+    owned = keys.owner(target.sessions_dir, str(doc["sessionId"])) == doc["executionArn"]
+    if doc["status"] == "READY" and doc["sshCommand"] and owned:
+        sessions.pin_host_keys(target, doc)
 
 
 def _forget_if_ended(target: Target, doc: dict[str, Any]) -> None:
@@ -185,6 +198,7 @@ def _ready_session(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             f"session {doc['sessionId']} is {doc['status']}, not READY", ExitCode.NOT_FOUND
         )
     keys.claim(target.sessions_dir, doc["sessionId"], doc["executionArn"], str(view["cluster"]))
+    sessions.pin_host_keys(target, doc)
     return {**view, **doc}
 
 
@@ -237,6 +251,7 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             )
         raise sessions.refusal(view)
     doc = sessions.document(target, view)
+    _pin_if_ours(target, doc)
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
 
@@ -271,6 +286,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     target = resolve(args)
     doc = sessions.document(target, _view(args, target))
     _forget_if_ended(target, doc)
+    _pin_if_ours(target, doc)
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
 

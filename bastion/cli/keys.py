@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from bastion.cli.errors import CliError, ExitCode
@@ -30,6 +32,7 @@ from tasks.common.validation import check_session_id
 
 EPHEMERAL_KEY = "id_ed25519"
 KEY_POINTER = "key-path"
+KNOWN_HOSTS = "known_hosts"
 OWNER = "execution-arn"
 CLUSTER = "cluster"
 
@@ -108,6 +111,22 @@ def _write_private(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
+
+
+def known_hosts_path(root: Path, session_id: str) -> Path:
+    """The session's known_hosts file: the host keys its bastion reported, and no others."""
+    return session_dir(root, session_id) / KNOWN_HOSTS
+
+
+def write_known_hosts(root: Path, session_id: str, lines: Sequence[str]) -> Path:
+    """Replace the session's known_hosts with ``lines`` (0600, written whole, then renamed
+    over the old one, so ssh never reads half of it and a link there is never followed)."""
+    directory = ensure_session_dir(root, session_id)
+    written = directory / f".{KNOWN_HOSTS}-{secrets.token_hex(8)}"
+    _write_private(written, "".join(f"{line}\n" for line in lines))
+    path = directory / KNOWN_HOSTS
+    written.replace(path)
+    return path
 
 
 def public_key_of(key_path: Path) -> tuple[Path, str]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from bastion.cli import api, keys
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
+from tasks.common.host_keys import HostKey, HostKeyError, parse_host_keys
 
 END_STATES = ("ENDED", "FAILED")
 #: Execution errors that mean "refused before anything was created".
@@ -87,6 +89,7 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
         "user": user,
         "keyFile": None,
         "sshCommand": None,
+        "hostPublicKeys": None,
         "endReason": _text(view.get("endReason")),
         "error": {
             "code": _text(failure.get("error")) or str(view["status"]),
@@ -98,9 +101,52 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
     }
     key_file = keys.private_key_for(target.sessions_dir, session_id, doc["executionArn"])
     doc["keyFile"] = str(key_file) if key_file else None
-    if status == "READY" and address:
+    host_keys = _reported_host_keys(view) if status == "READY" else None
+    if host_keys:
+        doc["hostPublicKeys"] = [key.as_event_entry() for key in host_keys]
+    if status == "READY" and address and host_keys:
         doc["sshCommand"] = " ".join(ssh_argv(target, doc))
     return doc
+
+
+def _reported_host_keys(view: dict[str, Any]) -> tuple[HostKey, ...] | None:
+    """The host keys the API says the bastion reported, each one checked (None when there
+    are none, or any is not a plain host key: nothing is then pinned, nor connected to)."""
+    try:
+        return parse_host_keys(view.get("hostPublicKeys"))
+    except HostKeyError:
+        return None
+
+
+def pin_host_keys(target: Target, doc: dict[str, Any]) -> Path:
+    """Write the session's known_hosts: the host keys its bastion reported, for the address
+    and port ssh connects to. CliError when there are none to pin."""
+    session_id = str(doc["sessionId"])
+    try:
+        host_keys = parse_host_keys(doc.get("hostPublicKeys"))
+        lines = [key.known_hosts_line(str(doc["address"]), int(doc["port"])) for key in host_keys]
+    except HostKeyError as error:
+        raise CliError(
+            f"session {session_id}: no host keys to pin for its bastion ({error}); "
+            "ssh would have to trust whatever key answers, so it is not run",
+            ExitCode.SESSION_FAILED,
+        ) from None
+    return keys.write_known_hosts(target.sessions_dir, session_id, lines)
+
+
+def pinned_host_options(known_hosts: Path) -> list[str]:
+    """ssh options that trust exactly the host keys in ``known_hosts``: no other file, no
+    key accepted on first use, and no key the server offers added later."""
+    return [
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "UpdateHostKeys=no",
+    ]
 
 
 def _where(target: Target, session_id: str, view: dict[str, Any]) -> tuple[str | None, int, str]:
@@ -119,27 +165,18 @@ def _where(target: Target, session_id: str, view: dict[str, Any]) -> tuple[str |
 def ssh_argv(target: Target, doc: dict[str, Any], command: list[str] | None = None) -> list[str]:
     """OpenSSH's command line for the session's bastion.
 
-    Host keys: the bastion's host key is generated when it starts, so no known_hosts
-    entry can exist beforehand. ``StrictHostKeyChecking=accept-new`` with a known_hosts
-    file of the session's own records the key on first contact and refuses a different
-    one afterwards (another host on a reused address, a man in the middle later on);
-    ``UserKnownHostsFile=/dev/null`` with ``no`` would accept any key every time. Your
-    own ``~/.ssh/known_hosts`` is never touched.
+    Host keys: the bastion generates its host keys when it starts and reports them in its
+    log stream's started line; the ready document carries them, and :func:`pin_host_keys`
+    writes them to a known_hosts file of the session's own. ssh trusts that file alone
+    (``StrictHostKeyChecking=yes``): a bastion presenting any other key is refused before
+    anything is sent to it. Your own ``~/.ssh/known_hosts`` is never read or touched.
     """
     session_id = str(doc["sessionId"])
     argv = ["ssh"]
     key_file = doc.get("keyFile")
     if key_file:
         argv += ["-i", str(key_file), "-o", "IdentitiesOnly=yes"]
-    known_hosts = keys.session_dir(target.sessions_dir, session_id) / "known_hosts"
-    argv += [
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        f"HostKeyAlias=fargate-bastion-{session_id}",
-    ]
+    argv += pinned_host_options(keys.known_hosts_path(target.sessions_dir, session_id))
     if int(doc.get("port") or 22) != 22:
         argv += ["-p", str(doc["port"])]
     argv.append(f"{doc['user']}@{doc['address']}")

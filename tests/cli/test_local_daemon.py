@@ -136,8 +136,6 @@ def test_its_files_are_its_users_alone(cli: Cli) -> None:
     try:
         assert cli.local_dir.stat().st_mode & 0o777 == 0o700
         for path in [cli.local_dir, *cli.local_dir.rglob("*")]:
-            if path.name == "known_hosts":
-                continue  # written by ssh itself, inside the session's 0700 directory
             mode = path.lstat().st_mode & 0o777
             assert mode & 0o077 == 0, f"{path} is {mode:o}"
         for name in ("state.json", "daemon.log"):

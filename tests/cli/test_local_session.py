@@ -46,6 +46,17 @@ def test_up_wait_json_returns_the_ready_session_with_a_reachable_address(
     assert session["address"] == "127.0.0.1"
     assert session["port"] != 22
     assert f"-p {session['port']}" in session["sshCommand"]
+    # The printed command trusts the host keys the bastion reported, written by `up`, alone.
+    assert [key["type"] for key in session["hostPublicKeys"]] == [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+    ]
+    known_hosts = Path(session["keyFile"]).parent / "known_hosts"
+    assert f"UserKnownHostsFile={known_hosts} " in session["sshCommand"]
+    assert "StrictHostKeyChecking=yes" in session["sshCommand"]
+    assert "GlobalKnownHostsFile=/dev/null" in session["sshCommand"]
+    assert "accept-new" not in session["sshCommand"]
+    assert len(known_hosts.read_text().splitlines()) == 2
     key = Path(session["keyFile"])
     assert key.stat().st_mode & 0o777 == 0o600
     assert key.parent.stat().st_mode & 0o777 == 0o700
@@ -57,9 +68,13 @@ def test_ssh_runs_a_command_on_the_bastion(cli: Cli, session: dict[str, Any]) ->
     done = cli.run("ssh", "--local", "--", "echo", "hello from", "$(id -un)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"hello from {session['user']}"
-    # The host key was recorded for this session only, and is checked from now on.
+    # It trusted exactly the host keys the bastion reported, pinned for this session only.
     known_hosts = Path(session["keyFile"]).parent / "known_hosts"
-    assert [line.split()[1] for line in known_hosts.read_text().splitlines()] == ["ssh-ed25519"]
+    assert known_hosts.stat().st_mode & 0o777 == 0o600
+    assert known_hosts.read_text().splitlines() == [
+        f"[127.0.0.1]:{session['port']} {key['type']} {key['key']}"
+        for key in session["hostPublicKeys"]
+    ]
 
 
 def _socks5_get(proxy_port: int, server: str, ca_pem: bytes, path: str) -> dict[str, Any]:
