@@ -3,7 +3,10 @@
 Step Functions fails a Standard execution whose history reaches 25,000 events (a hard
 quota, "Step Functions service quotas"). The bound here reads the rendered ASL: every
 state entered once (no machine loops back: checked), every retrier run to its last
-attempt, every Map iteration taking its longest path. An event per state entered and
+attempt, every Map iteration taking its longest path. The one loop allowed is named with
+the most times the machine takes it: the session's extensions (ExtendSession back to
+BastionReady, which ends the session past ``MAX_EXTENSION_REQUESTS``); each time adds
+every state of the loop once more. An event per state entered and
 exited; per task attempt, a Lambda function task writes scheduled, started and its end,
 a ``.waitForTaskToken`` task also submitted; the execution's own start and end.
 """
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.asl import load_asl
+from tasks.common.extensions import MAX_EXTENSION_REQUESTS
+from tasks.common.session_states import BASTION_READY, EXTEND_SESSION
 from tasks.find_orphaned_sessions import MAX_SESSIONS_PER_SWEEP
 
 #: Events in one Standard execution's history at most (hard quota).
@@ -43,15 +48,21 @@ def state_events(state: Mapping[str, Any]) -> int:
     return 2 + per_attempt * attempts(state)
 
 
-def _check_acyclic(definition: Mapping[str, Any]) -> None:
+#: A loop's back edge (from, to), and the most times a machine takes it.
+Loops = Mapping[tuple[str, str], int]
+#: The session machine's one loop: each extension request holds again.
+SESSION_LOOPS: Loops = {(EXTEND_SESSION, BASTION_READY): MAX_EXTENSION_REQUESTS}
+
+
+def _targets(state: Mapping[str, Any]) -> list[str]:
+    found = [state.get("Next"), state.get("Default")]
+    found += [rule.get("Next") for rule in state.get("Choices", [])]
+    found += [catcher.get("Next") for catcher in state.get("Catch", [])]
+    return [target for target in found if target]
+
+
+def _check_acyclic(definition: Mapping[str, Any], loops: Loops) -> None:
     states = definition["States"]
-
-    def targets(state: Mapping[str, Any]) -> list[str]:
-        found = [state.get("Next"), state.get("Default")]
-        found += [rule.get("Next") for rule in state.get("Choices", [])]
-        found += [catcher.get("Next") for catcher in state.get("Catch", [])]
-        return [target for target in found if target]
-
     visiting: set[str] = set()
     done: set[str] = set()
 
@@ -61,18 +72,49 @@ def _check_acyclic(definition: Mapping[str, Any]) -> None:
         if name in visiting:
             raise ValueError(f"the machine loops back to {name}: the bound does not hold")
         visiting.add(name)
-        for target in targets(states[name]):
-            visit(target)
+        for target in _targets(states[name]):
+            if (name, target) not in loops:
+                visit(target)
         visiting.discard(name)
         done.add(name)
 
     visit(definition["StartAt"])
 
 
-def scope_events(definition: Mapping[str, Any], items_per_map: int) -> int:
-    """Every state of ``definition`` once, each Map with ``items_per_map`` iterations."""
-    _check_acyclic(definition)
-    total = 0
+def _loop_states(definition: Mapping[str, Any], back_edge: tuple[str, str]) -> set[str]:
+    """The states on a path from the loop's head (the back edge's target) to its end."""
+    states = definition["States"]
+    end, head = back_edge
+    if end not in states or head not in states:
+        raise ValueError(f"the loop {end} -> {head} is not in the machine")
+    reached: dict[str, bool] = {}
+
+    def reaches_end(name: str) -> bool:
+        if name == end:
+            return True
+        if name not in reached:
+            reached[name] = False
+            reached[name] = any(
+                reaches_end(target) for target in _targets(states[name]) if target != head
+            )
+        return reached[name]
+
+    reaches_end(head)
+    return {name for name, ends in reached.items() if ends} | {end}
+
+
+def scope_events(
+    definition: Mapping[str, Any], items_per_map: int, loops: Loops | None = None
+) -> int:
+    """Every state of ``definition`` once, each Map with ``items_per_map`` iterations,
+    and each of ``loops`` taken its most times."""
+    loops = loops or {}
+    bodies = {edge: _loop_states(definition, edge) for edge in loops}
+    _check_acyclic(definition, loops)
+    total = sum(
+        times * sum(state_events(definition["States"][name]) for name in bodies[edge])
+        for edge, times in loops.items()
+    )
     for state in definition["States"].values():
         total += state_events(state)
         processor = state.get("ItemProcessor") or state.get("Iterator")
@@ -82,9 +124,11 @@ def scope_events(definition: Mapping[str, Any], items_per_map: int) -> int:
     return total
 
 
-def worst_case_events(definition: Mapping[str, Any], items_per_map: int = 0) -> int:
+def worst_case_events(
+    definition: Mapping[str, Any], items_per_map: int = 0, loops: Loops | None = None
+) -> int:
     """The most events one execution of ``definition`` can write."""
-    return _EXECUTION + scope_events(definition, items_per_map)
+    return _EXECUTION + scope_events(definition, items_per_map, loops)
 
 
 @dataclass(frozen=True)
@@ -109,8 +153,9 @@ def history_bounds() -> list[HistoryBound]:
     return [
         HistoryBound(
             "session",
-            "every setup step and the teardown retried to the last attempt",
-            worst_case_events(load_asl("session")),
+            "every setup step and the teardown retried to the last attempt, "
+            f"{MAX_EXTENSION_REQUESTS} extension requests",
+            worst_case_events(load_asl("session"), loops=SESSION_LOOPS),
         ),
         HistoryBound(
             "teardown",

@@ -51,6 +51,7 @@ from benchmarks.simulate import (
 from benchmarks.tables import Table, make_table, render_markdown, render_text, verdict
 from benchmarks.transitions import PHASES
 from tasks.common import session_states
+from tasks.common.extensions import MAX_EXTENSION_REQUESTS
 
 RUN_TASK_STATE = session_states.RUN_BASTION_TASK
 AUTHORIZE_STATE = "AuthorizeControlPlaneIngress"
@@ -921,7 +922,8 @@ def history_table() -> Table:
         rows,
         notes=(
             f"Step Functions fails a Standard execution at {HISTORY_EVENT_LIMIT:,} history "
-            "events (a hard quota). Bound: every state entered once (no machine loops), every "
+            "events (a hard quota). Bound: every state entered once (the one loop, a "
+            f"session's extensions, taken its {MAX_EXTENSION_REQUESTS} times at most), every "
             "retrier run to its last attempt, per attempt 3 events for a Lambda task and 4 "
             "for a .waitForTaskToken task (benchmarks/history.py).",
         ),

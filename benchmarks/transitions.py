@@ -33,6 +33,8 @@ SESSION_PHASES: dict[str, str] = {
     "BastionReady": READY_POLL,
     "BastionReadyIncomplete": READY_POLL,
     "HoldSession": HOLD,
+    "ExtendSession": HOLD,
+    "TooManyExtensionRequests": HOLD,
     "MarkSessionExpired": HOLD,
     "StopBastionTask": TEARDOWN,
     "RevokeControlPlaneIngress": TEARDOWN,

@@ -6,6 +6,7 @@ sessions on ``payments`` and on no other cluster.
 - ``GET    /clusters/{cluster}/sessions``       the caller's running sessions there
 - ``GET    /clusters/{cluster}/sessions/{id}``  one session, with its steps
 - ``GET    /clusters/{cluster}/sessions/{id}/resources``  what it owns, found by its tags
+- ``POST   /clusters/{cluster}/sessions/{id}/extensions``  extend it (202), ``{"byMinutes"}``
 - ``DELETE /clusters/{cluster}/sessions/{id}``  end it early (202)
 - ``GET    /sessions``                          the caller's running sessions, every cluster
 
@@ -23,7 +24,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from tasks.api_identity import Caller, caller_from_event
 from tasks.api_requests import check_cluster_in_route, check_start_request, parse_body
 from tasks.api_sessions import (
+    check_extension_body,
     end_session,
+    extend_session,
     get_session,
     list_limit,
     list_sessions,
@@ -156,3 +159,25 @@ def delete_session(cluster: str, session_id: str) -> Response[Any]:
     )
     logger.info("ending the session at the user's request", extra={"how": ending.how})
     return json_response(HTTPStatus.ACCEPTED, ending.to_dict())
+
+
+@router.post("/clusters/<cluster>/sessions/<session_id>/extensions")
+def post_extension(cluster: str, session_id: str) -> Response[Any]:
+    caller = _caller()
+    cluster, session_id = _target(cluster, session_id)
+    event = router.current_event
+    settings = load_settings()
+    by_minutes = check_extension_body(
+        parse_body(event.body, bool(event.is_base64_encoded)), settings
+    )
+    extension = extend_session(
+        cluster,
+        session_id,
+        caller,
+        by_minutes,
+        settings=settings,
+        sfn=client("stepfunctions"),
+        lambda_client=client("lambda"),
+    )
+    logger.info("asked to extend the session", extra={"byMinutes": by_minutes})
+    return json_response(HTTPStatus.ACCEPTED, extension.to_dict())

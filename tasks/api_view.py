@@ -64,6 +64,10 @@ class SessionView:
     address: str | None = None
     ssh_command: str | None = None
     expires_at: str | None = None
+    #: The latest ``expires_at`` may be extended to (the stack's maximum lifetime).
+    latest_expires_at: str | None = None
+    #: The last extension the hold answered: who asked, by how much, and what came of it.
+    last_extension: dict[str, Any] | None = None
     #: Where the control-plane rule landed: ``control-plane-only``, or
     #: ``cluster-security-group`` (which EKS also attaches to nodes and Fargate pods).
     control_plane_rule_scope: str | None = None
@@ -95,6 +99,8 @@ class SessionView:
             "sshCommand": self.ssh_command,
             "hostPublicKeys": list(self.host_public_keys) if self.host_public_keys else None,
             "expiresAt": self.expires_at,
+            "latestExpiresAt": self.latest_expires_at,
+            "lastExtension": self.last_extension,
             "controlPlaneRuleScope": self.control_plane_rule_scope,
             "endReason": self.end_reason,
             "error": self.error,
@@ -132,17 +138,33 @@ def steps_of(events: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
 
 
 def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """BastionReady's ``$.ready``: sessionId, cluster, address, sshCommand, expiresAt,
-    controlPlaneRuleScope, hostPublicKeys (and the hold's seconds, which the view does not
-    show)."""
+    """BastionReady's latest ``$.ready``: sessionId, cluster, address, sshCommand,
+    expiresAt, controlPlaneRuleScope, hostPublicKeys (and the hold's seconds, which the view
+    does not show). Each extension passes BastionReady again with the new expiry."""
+    latest: dict[str, Any] | None = None
     for event in events:
         details = event.get("stateExitedEventDetails", {})
         if details.get("name") == READY_STATE:
             try:
                 ready = json.loads(details.get("output") or "{}").get(session_states.READY)
             except (ValueError, AttributeError):
+                return latest
+            if not isinstance(ready, dict):
+                return latest
+            latest = ready
+    return latest
+
+
+def validated_session(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """ValidateRequest's ``$.session``: the request as validated (None until it has been)."""
+    for event in events:
+        details = event.get("stateExitedEventDetails", {})
+        if details.get("name") == session_states.VALIDATE_REQUEST:
+            try:
+                session = json.loads(details.get("output") or "{}").get(session_states.SESSION)
+            except (ValueError, AttributeError):
                 return None
-            return ready if isinstance(ready, dict) else None
+            return session if isinstance(session, dict) else None
     return None
 
 
@@ -223,6 +245,8 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
     connect = ready if phase == "ready" and ready is not None else {}
     requested_by = request.get("requestedBy")
     cluster = request.get("cluster")
+    latest = (validated_session(events) or {}).get("latestExpiresAt")
+    extension = (ready or {}).get("extension")
     return SessionView(
         session_id=str(described["name"]),
         execution_arn=str(described["executionArn"]),
@@ -237,6 +261,8 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
         ssh_command=connect.get("sshCommand"),
         host_public_keys=_host_public_keys(connect.get("hostPublicKeys")),
         expires_at=(ready or {}).get("expiresAt"),
+        latest_expires_at=latest if isinstance(latest, str) else None,
+        last_extension=extension if isinstance(extension, dict) else None,
         control_plane_rule_scope=(ready or {}).get("controlPlaneRuleScope"),
         end_reason=end_reason,
         error=error,

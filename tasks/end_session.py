@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from tasks.common.aws import client
 from tasks.common.container_contract import EXPIRES_AT as EXPIRES_AT_VARIABLE
 from tasks.common.container_contract import SESSION_ID as SESSION_ID_VARIABLE
-from tasks.common.end_request import TOKEN_GONE, EndRequest, record_end_request
+from tasks.common.end_request import TOKEN_GONE, EndRequest, record_end_request, stored_token
 from tasks.common.errors import SessionNotHeld
 from tasks.common.models import format_timestamp, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
@@ -168,7 +168,7 @@ def end_session(
     """
     name = settings.parameter_name(request.session_id)
     ended = EndedSession(request.session_id, request.reason, format_timestamp(now))
-    token = _stored_token(ssm, name, request.session_id)
+    token = stored_token(ssm, name, request.session_id)
     recorded = record_end_request(
         ssm,
         name,
@@ -194,21 +194,11 @@ def end_session(
                 raise SessionNotHeld(f"session {request.session_id} has already ended") from None
             if error_code(error) not in TOKEN_GONE:
                 raise
-            token = _stored_token(ssm, name, request.session_id)
+            token = stored_token(ssm, name, request.session_id)
             continue
         logger.info("ended the session", extra={"reason": ended.reason})
         return ended
     raise SessionNotHeld(f"session {request.session_id} has already ended")
-
-
-def _stored_token(ssm: Any, name: str, session_id: str) -> str:
-    try:
-        stored = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ClientError as error:
-        if error_code(error) == "ParameterNotFound":
-            raise SessionNotHeld(f"session {session_id} is not holding") from None
-        raise
-    return str(stored["taskToken"])
 
 
 def _end(request: EndSessionInput) -> EndedSession:

@@ -44,6 +44,7 @@ _DESCRIBE_BATCH = 100
 #: events: a teardown takes about 30, and up to about 570 were every retrier of every
 #: step to run out, so that even then this many fit (a test checks it against the ASL).
 MAX_SESSIONS_PER_SWEEP = 40
+HOLD_PARAMETER = "hold parameter"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class _Owner:
 
     def saw(self, kind: str, expires_at: str | None) -> None:
         self.kinds.add(kind)
-        if expires_at and self.expires_at is None:
+        # The hold parameter's expiry follows the session's extensions; the tags keep
+        # the expiry the session started with. The hold's, when there is one, wins.
+        if expires_at and (self.expires_at is None or kind == HOLD_PARAMETER):
             try:
                 self.expires_at = parse_timestamp(expires_at)
             except ValueError:
@@ -129,7 +132,7 @@ def _session_owners(ec2: Any, ecs: Any, ssm: Any, settings: Settings) -> dict[st
     )
     for page in pages:
         for parameter in page["Parameters"]:
-            saw(parameter["Name"].rsplit("/", 1)[-1], "hold parameter", _stored_expiry(parameter))
+            saw(parameter["Name"].rsplit("/", 1)[-1], HOLD_PARAMETER, _stored_expiry(parameter))
     return owners
 
 

@@ -32,12 +32,15 @@ class HoldSessionInput:
 
     task_token: str
     session: Session
+    #: The expiry this hold ends at: the session's own, or an extension's.
+    expires_at: str = ""
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> HoldSessionInput:
         return cls(
             task_token=str(require(event, "taskToken")),
             session=Session.from_dict(require(event, "session")),
+            expires_at=str(event.get("expiresAt") or ""),
         )
 
 
@@ -74,7 +77,9 @@ def hold_session(
 def _store_token(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> HeldSession:
     session = request.session
     name = settings.parameter_name(session.session_id)
-    value = json.dumps({"taskToken": request.task_token, "expiresAt": session.expires_at})
+    # The sweeper reads the expiry here: it follows the session's extensions.
+    expires_at = request.expires_at or session.expires_at
+    value = json.dumps({"taskToken": request.task_token, "expiresAt": expires_at})
     common = {
         "Name": name,
         "Description": f"fargate-bastion session {session.session_id}: the hold's task token",

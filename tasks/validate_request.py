@@ -73,6 +73,9 @@ def validate_request(
         requested_by=checked.requested_by,
         started_at=format_timestamp(started_at),
         expires_at=format_timestamp(started_at + timedelta(minutes=checked.duration_minutes)),
+        latest_expires_at=format_timestamp(
+            started_at + timedelta(minutes=settings.max_duration_minutes)
+        ),
     )
 
 

@@ -19,6 +19,12 @@ of the rendered definition).
 
 from __future__ import annotations
 
+from tasks.common.extensions import (
+    EXTENSION_REQUESTED,
+    MAX_EXTENSION_REQUESTS,
+    REQUESTS_ANSWERED,
+    TOO_MANY_REQUESTS,
+)
 from tasks.common.session_states import (
     AUTHORIZE_CONTROL_PLANE_INGRESS,
     BASTION_READY,
@@ -28,6 +34,8 @@ from tasks.common.session_states import (
     CREATE_SESSION_SECURITY_GROUP,
     END,
     ERROR,
+    EXTEND_SESSION,
+    EXTENSION,
     FIND_CONTROL_PLANE,
     HOLD_SESSION,
     MARK_SESSION_EXPIRED,
@@ -83,6 +91,9 @@ HOLD_SECONDS = f"{READY_PATH}.holdSeconds"
 #: object's type; the Choice tests that it has a first entry, and every reader of the keys
 #: checks each one itself (tasks/common/host_keys.py).
 FIRST_HOST_KEY = f"{READY_PATH}.hostPublicKeys[0]"
+#: How many extension requests the hold has answered (absent before the first).
+REQUESTS_ANSWERED_PATH = f"{READY_PATH}.{REQUESTS_ANSWERED}"
+TOO_MANY_EXTENSION_REQUESTS = "TooManyExtensionRequests"
 #: The error a session fails with when WaitForBastionAddress answered without one of them.
 READY_INCOMPLETE = "BastionReadyIncomplete"
 FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
@@ -189,28 +200,55 @@ def session_machine() -> StateMachine:
             "The bastion is ready: where to connect, with which host keys, and until when. "
             "Every field the hold and the API read must be there."
         ),
-        rules=(Rule(none_of(_ready_is_complete()), next=READY_INCOMPLETE),),
+        rules=(
+            Rule(none_of(_ready_is_complete()), next=READY_INCOMPLETE),
+            Rule(
+                all_of(
+                    is_present(REQUESTS_ANSWERED_PATH),
+                    is_numeric(REQUESTS_ANSWERED_PATH),
+                    is_at_least(REQUESTS_ANSWERED_PATH, MAX_EXTENSION_REQUESTS + 1),
+                ),
+                next=TOO_MANY_EXTENSION_REQUESTS,
+            ),
+        ),
         default=HOLD_SESSION,
     )
     hold = Task(
         name=HOLD_SESSION,
         comment=(
             "Hold the session until it expires (timeout) or EndSession signals "
-            "an early end with the task token."
+            "an early end with the task token; an extension request is caught and answered."
         ),
         resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
         parameters={
             "FunctionName": function_arn(HOLD_SESSION),
-            "Payload": {"taskToken.$": "$$.Task.Token", **_step_payload(SESSION)},
+            "Payload": {
+                "taskToken.$": "$$.Task.Token",
+                **_step_payload(SESSION),
+                # BastionReady checked it: the expiry this hold ends at (an extension's).
+                "expiresAt.$": f"{READY_PATH}.expiresAt",
+            },
         },
         result_path=f"$.{END}",
         timeout_seconds_path=HOLD_SECONDS,
         retry=TRANSIENT,
         catch=(
+            Catch((EXTENSION_REQUESTED,), next=EXTEND_SESSION, result_path=f"$.{EXTENSION}"),
             Catch(("States.Timeout",), next=MARK_SESSION_EXPIRED, result_path=None),
             *CATCH_INTO_TEARDOWN,
         ),
         next=FIRST_TEARDOWN_STEP,
+    )
+    extend = lambda_task(
+        EXTEND_SESSION,
+        _step_payload(SESSION, READY, EXTENSION),
+        READY_PATH,
+        comment=(
+            "Extend the session as asked, up to its latest expiry (its start plus the "
+            "stack's MaxDurationMinutes), or refuse; then hold again until its expiry."
+        ),
+        catch=CATCH_INTO_TEARDOWN,
+        next_state=READY_STATE,
     )
     validation_error = Pass(
         name="RecordValidationError",
@@ -231,6 +269,16 @@ def session_machine() -> StateMachine:
             ),
         },
         result_path=ERROR_PATH,
+        next=FIRST_TEARDOWN_STEP,
+    )
+    too_many_requests = Pass(
+        name=TOO_MANY_EXTENSION_REQUESTS,
+        comment=(
+            f"The hold was asked to extend the session more than {MAX_EXTENSION_REQUESTS} "
+            "times: the session ends (this bounds the execution's history)."
+        ),
+        result={"reason": TOO_MANY_REQUESTS},
+        result_path=f"$.{END}",
         next=FIRST_TEARDOWN_STEP,
     )
     expired = Pass(
@@ -261,8 +309,10 @@ def session_machine() -> StateMachine:
             *build,
             ready,
             hold,
+            extend,
             validation_error,
             ready_incomplete,
+            too_many_requests,
             expired,
             *teardown_chain(SESSION_ID, then="DidSessionFail"),
             *outcome,

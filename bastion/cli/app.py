@@ -44,6 +44,7 @@ examples:
   bastion ssh -- kubectl get nodes                 run one command on the bastion
   bastion kubeconfig                               kubectl context through an ssh -D tunnel
   bastion resources                                what it owns in AWS, found by its tags
+  bastion extend --by 30m                          hold it longer, within the stack's maximum
   bastion down                                     end it: the bastion and its doors go away
   bastion up --cluster payments --wait --output json   for scripts and CI
   bastion --local up --wait                        the same on the embedded local AWS
@@ -158,6 +159,11 @@ def _session_text(doc: dict[str, Any]) -> str:
         ]
         lines.append(f"  host keys: {', '.join(fingerprints) or 'none reported: nothing to pin'}")
         lines.append(f"  expires:  {doc['expiresAt']}{_expires_in(doc['expiresAt'])}")
+        if doc["latestExpiresAt"] and doc["latestExpiresAt"] != doc["expiresAt"]:
+            lines.append(
+                f"  extend:   bastion extend {doc['sessionId']} --by 30m{local} "
+                f"(until {doc['latestExpiresAt']} at most)"
+            )
         lines.append(f"  end it:   bastion down {doc['sessionId']}")
     elif doc["status"] == "ENDED":
         lines.append(f"  ended:    {doc['endedAt']} ({doc['endReason']})")
@@ -339,6 +345,40 @@ def cmd_resources(args: argparse.Namespace, out: TextIO) -> int:
     text = _table(shown) if len(rows) > 1 else "it owns nothing"
     _emit(args, out, owned, f"{sessions.printable(heading)}\n{text}")
     return ExitCode.OK
+
+
+def cmd_extend(args: argparse.Namespace, out: TextIO) -> int:
+    """Extend a ready session by --by, within the stack's maximum; wait until it holds to
+    the new expiry (unless --no-wait)."""
+    target = resolve(args)
+    view = _view(args, target)
+    cluster, session_id = str(view["cluster"]), str(view["sessionId"])
+    path = api.session_path(cluster, session_id) + "/extensions"
+    answer = api.call(target, "POST", path, {"byMinutes": args.by})[1]
+    expected = str(answer.get("expiresAt"))
+    _note(args, f"extending session {session_id} by {args.by} min, to {expected}")
+    if not args.no_wait:
+        already = len(steps_of(view))
+        view = _follow(args, target, cluster, session_id, _extended(expected, view), already)
+    doc = sessions.document(target, view)
+    outcome = view.get("lastExtension") or {}
+    if outcome.get("outcome") == "refused" and doc["expiresAt"] != expected:
+        raise CliError(f"not extended: {outcome.get('reason')}", ExitCode.REFUSED)
+    _emit(args, out, doc, _session_text(doc))
+    return ExitCode.OK
+
+
+def _extended(expected: str, before: dict[str, Any]) -> Any:
+    """Whether a view shows the session held to ``expected``, refused, or no longer ready."""
+    earlier = before.get("lastExtension")
+
+    def done(view: dict[str, Any]) -> bool:
+        if view.get("phase") != "ready" or view.get("expiresAt") == expected:
+            return True
+        last = view.get("lastExtension") or {}
+        return last != earlier and last.get("outcome") == "refused"
+
+    return done
 
 
 def cmd_down(args: argparse.Namespace, out: TextIO) -> int:
@@ -651,6 +691,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=whole_number(1, api.MAX_LIST_LIMIT),
         default=20,
         help=f"at most this many, 1 to {api.MAX_LIST_LIMIT} (default 20)",
+    )
+
+    extend = command(
+        "extend",
+        cmd_extend,
+        "hold a ready session longer, up to the stack's maximum lifetime from its start",
+        "examples:\n  bastion extend --by 30m\n  bastion extend alice-1a2b3c4d --by 1h\n\n"
+        "The bastion itself stops at the session's latest expiry whatever happens; the "
+        "session ends at its (extended) expiry before that.",
+    )
+    session_arg(extend)
+    extend.add_argument(
+        "--by", type=parse_duration, required=True, help="30m, 1h, 1h30m (at most the stack's)"
+    )
+    extend.add_argument(
+        "--no-wait", action="store_true", help="do not wait for the session to hold longer"
+    )
+    extend.add_argument(
+        "--timeout",
+        type=seconds_between(1, MAX_TIMEOUT_SECONDS),
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds (1 to 86400, default 600)",
     )
 
     down = command("down", cmd_down, "end a session now and wait for its teardown")

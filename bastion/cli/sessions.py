@@ -83,6 +83,7 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
         "executionStatus": str(view["status"]),
         "startedAt": _seconds(view.get("startedAt")),
         "expiresAt": _seconds(view.get("expiresAt")),
+        "latestExpiresAt": _seconds(view.get("latestExpiresAt")),
         "endedAt": _seconds(view.get("stoppedAt")),
         "address": address,
         "port": port,

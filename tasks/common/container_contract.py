@@ -89,7 +89,9 @@ def container_environment(
         SESSION_ID: session.session_id,
         CLUSTER_NAME: session.cluster,
         AUTHORIZED_KEY: session.ssh_public_key,
-        EXPIRES_AT: session.expires_at,
+        # The hard stop: the latest the session may be extended to. The container cannot
+        # be told of an extension, so the hold ends the session at its own expiry first.
+        EXPIRES_AT: session.latest_expiry,
         IDLE_TIMEOUT_SECONDS: str(idle_timeout_seconds),
         ENDPOINT_HOST: endpoint_host,
         MODE: mode,

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.common.errors import SessionNotHeld
 from tasks.common.observability import error_code
 
 #: A token Step Functions no longer takes: answered already, its attempt over, or timed out.
@@ -71,3 +72,14 @@ def record_end_request(
             return False
         raise
     return True
+
+
+def stored_token(ssm: Any, hold_parameter_name: str, session_id: str) -> str:
+    """The task token the session's hold stored; SessionNotHeld when there is none."""
+    try:
+        stored = json.loads(ssm.get_parameter(Name=hold_parameter_name)["Parameter"]["Value"])
+    except ClientError as error:
+        if error_code(error) == "ParameterNotFound":
+            raise SessionNotHeld(f"session {session_id} is not holding") from None
+        raise
+    return str(stored["taskToken"])

@@ -114,6 +114,12 @@ class SessionNotHeld(BastionError):
     """No session is holding under that id (not started yet, or already ended)."""
 
 
+class SessionExtensionRequested(BastionError):
+    """Never raised by a task: the error an extension request answers the hold's task token
+    with (SendTaskFailure, the request as JSON in its cause), which the session machine
+    catches to extend the hold (:mod:`tasks.common.extensions`)."""
+
+
 class AwsThrottled(BastionError):
     """AWS throttled a call (RequestLimitExceeded, ThrottlingException). Retried with jitter."""
 

@@ -52,6 +52,15 @@ class Session:
     requested_by: str
     started_at: str
     expires_at: str
+    #: The latest its expiry may be extended to: its start plus the stack's
+    #: MaxDurationMinutes when it was validated (its own expiry when not given). The
+    #: bastion container exits at this time whatever happens to the workflow.
+    latest_expires_at: str = ""
+
+    @property
+    def latest_expiry(self) -> str:
+        """The latest the session may be extended to (at least its own expiry)."""
+        return self.latest_expires_at or self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +72,7 @@ class Session:
             "requestedBy": self.requested_by,
             "startedAt": self.started_at,
             "expiresAt": self.expires_at,
+            "latestExpiresAt": self.latest_expiry,
         }
 
     @classmethod
@@ -79,6 +89,7 @@ class Session:
             requested_by=str(field("requestedBy")),
             started_at=str(field("startedAt")),
             expires_at=str(field("expiresAt")),
+            latest_expires_at=str(data.get("latestExpiresAt") or ""),
         )
 
 

@@ -15,6 +15,8 @@ WAIT_FOR_BASTION_ADDRESS = "WaitForBastionAddress"
 #: A Choice: the ready document is complete (its output holds it at ``ready``).
 BASTION_READY = "BastionReady"
 HOLD_SESSION = "HoldSession"
+#: Answers an extension request the hold received, then holds again (via BastionReady).
+EXTEND_SESSION = "ExtendSession"
 MARK_SESSION_EXPIRED = "MarkSessionExpired"
 
 #: The states before the bastion is ready, in order.
@@ -28,8 +30,8 @@ STARTING_STATES = (
 )
 #: The steps that build the session, in order; each one's failure is caught into teardown.
 SETUP_STEPS = (*STARTING_STATES, HOLD_SESSION)
-#: The states of a session that is ready and held.
-HOLDING_STATES = (BASTION_READY, HOLD_SESSION)
+#: The states of a session that is ready and held (an extension passes through all three).
+HOLDING_STATES = (BASTION_READY, HOLD_SESSION, EXTEND_SESSION)
 #: The teardown chain's steps, in order, in every machine that tears down.
 TEARDOWN_STEPS = (
     "StopBastionTask",
@@ -46,5 +48,7 @@ SESSION_SECURITY_GROUP = "sessionSecurityGroup"
 BASTION_TASK = "bastionTask"
 CONTROL_PLANE_INGRESS = "controlPlaneIngress"
 READY = "ready"
+#: The hold's caught extension request (``{"Error", "Cause"}``).
+EXTENSION = "extension"
 END = "end"
 ERROR = "error"

@@ -82,6 +82,7 @@ class Settings:
     # the session machine's ARN and the sweeper's grace period).
     session_state_machine_arn: str = ""
     end_session_function_name: str = ""
+    request_extension_function_name: str = ""
     #: The bastions' CloudWatch Logs group (the API names each session's stream).
     bastion_log_group: str = ""
     admin_principal_arns: tuple[str, ...] = ()
@@ -141,6 +142,7 @@ class Settings:
             ssh_user=env.get("BASTION_SSH_USER", "bastion") or "bastion",
             session_state_machine_arn=env.get("SESSION_STATE_MACHINE_ARN", ""),
             end_session_function_name=env.get("END_SESSION_FUNCTION_NAME", ""),
+            request_extension_function_name=env.get("REQUEST_EXTENSION_FUNCTION_NAME", ""),
             bastion_log_group=env.get("BASTION_LOG_GROUP", ""),
             admin_principal_arns=admins,
             sweeper_grace_minutes=_int(env, "SWEEPER_GRACE_MINUTES", 15, 0, 24 * 60),

@@ -133,6 +133,7 @@ def test_every_command_needs_only_the_documented_policy(
         "ssh": ["ssh", SESSION_ID],
         "logs": ["logs", SESSION_ID],
         "resources": ["resources", SESSION_ID],
+        "extend": ["extend", SESSION_ID, "--by", "5m"],
         "down": ["down", SESSION_ID],
     }
     made: dict[str, Requests] = {}
@@ -150,6 +151,7 @@ def test_every_command_needs_only_the_documented_policy(
     validate(printed["kubeconfig"], "kubeconfig")
     validate(printed["resources"], "resources")
     assert printed["resources"]["holdParameters"], printed["resources"]
+    assert printed["extend"]["expiresAt"] > printed["up"]["expiresAt"], printed["extend"]
 
     # THEN every request is one the documented policy allows, for the cluster "demo"
     api_id = str(urlsplit(endpoint.outputs["ApiUrl"]).hostname).split(".")[0]

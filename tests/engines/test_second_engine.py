@@ -289,6 +289,7 @@ def test_the_loader_changes_only_what_its_workarounds_list() -> None:
             "AuthorizeControlPlaneIngress",
             "RunBastionTask",
             "WaitForBastionAddress",
+            "ExtendSession",
             "StopBastionTask",
             "RevokeControlPlaneIngress",
             "DeleteSessionSecurityGroup",

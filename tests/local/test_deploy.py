@@ -43,14 +43,16 @@ TASKS = {
     "RunBastionTask": "tasks.run_bastion_task",
     "WaitForBastionAddress": "tasks.wait_for_bastion_address",
     "HoldSession": "tasks.hold_session",
+    "ExtendSession": "tasks.extend_session",
     "EndSession": "tasks.end_session",
+    "RequestExtension": "tasks.request_extension",
     "StopBastionTask": "tasks.stop_bastion_task",
     "RevokeControlPlaneIngress": "tasks.revoke_control_plane_ingress",
     "DeleteSessionSecurityGroup": "tasks.delete_session_security_group",
     "DeleteHoldParameter": "tasks.delete_hold_parameter",
 }
 MACHINE_TASKS = {
-    "SessionStateMachine": set(TASKS) - {"EndSession"},
+    "SessionStateMachine": set(TASKS) - {"EndSession", "RequestExtension"},
     "TeardownStateMachine": {
         "StopBastionTask",
         "RevokeControlPlaneIngress",
@@ -116,8 +118,9 @@ def task_targets(definition: dict[str, Any]) -> set[str]:
 
 def test_every_resource_is_created(stack: DeployedStack) -> None:
     kinds = sorted(stack.resource_types.values())
-    # the workflow's 13 tasks (FindOrphanedSessions included) and the session API's function
-    assert kinds.count("AWS::Lambda::Function") == 13 + 1
+    # the workflow's 15 tasks (FindOrphanedSessions and RequestExtension included) and the
+    # session API's function
+    assert kinds.count("AWS::Lambda::Function") == 15 + 1
     # session, teardown, sweeper
     assert kinds.count("AWS::StepFunctions::StateMachine") == 3
     assert kinds.count("AWS::ECS::Cluster") == 1
@@ -125,13 +128,13 @@ def test_every_resource_is_created(stack: DeployedStack) -> None:
     # a role per function and per state machine, one per rule that starts a state machine
     # (session ended abnormally → teardown, the sweeper's schedule), and the bastion's task
     # and execution roles
-    assert kinds.count("AWS::IAM::Role") == 14 + 3 + 2 + 2
+    assert kinds.count("AWS::IAM::Role") == 16 + 3 + 2 + 2
     # a log group per function and per state machine, the bastion's, the API's access log
-    assert kinds.count("AWS::Logs::LogGroup") == 14 + 3 + 1 + 1
+    assert kinds.count("AWS::Logs::LogGroup") == 16 + 3 + 1 + 1
     # teardown on abnormal ends, EndSession on the bastion task stopping, the sweep schedule
     assert kinds.count("AWS::Events::Rule") == 3
-    # EventBridge may invoke EndSession; API Gateway the API function, once per route (six)
-    assert kinds.count("AWS::Lambda::Permission") == 1 + 6
+    # EventBridge may invoke EndSession; API Gateway the API function, once per route (seven)
+    assert kinds.count("AWS::Lambda::Permission") == 1 + 7
     assert set(stack.resources) == set(stack.resource_types) == set(stack.attributes)
 
 

@@ -23,6 +23,7 @@ ROUTES = {
     ("get", "/clusters/{cluster}/sessions/{id}"),
     ("delete", "/clusters/{cluster}/sessions/{id}"),
     ("get", "/clusters/{cluster}/sessions/{id}/resources"),
+    ("post", "/clusters/{cluster}/sessions/{id}/extensions"),
     ("get", "/sessions"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -119,7 +120,7 @@ def statements() -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------- authorization
 
 
-def test_the_api_has_exactly_its_six_routes() -> None:
+def test_the_api_has_exactly_its_seven_routes() -> None:
     operations = api_operations(translated())
     assert {(method, path) for _, method, path in operations} == ROUTES
     # ... all on the one API: no implicit (and unauthenticated) ServerlessRestApi
@@ -206,11 +207,12 @@ def test_the_stage_logs_access_with_retention_and_traces() -> None:
 # ----------------------------------------------------------------------- the function
 
 
-def test_the_function_gets_the_machine_end_session_admins_and_the_bastion_log_group() -> None:
+def test_the_function_gets_the_machine_its_two_signals_admins_and_the_bastion_log_group() -> None:
     variables = api_function()["Properties"]["Environment"]["Variables"]
     assert variables == {
         "SESSION_STATE_MACHINE_ARN": {"Fn::Sub": SESSION_MACHINE},
         "END_SESSION_FUNCTION_NAME": {"Ref": "EndSessionFunction"},
+        "REQUEST_EXTENSION_FUNCTION_NAME": {"Ref": "RequestExtensionFunction"},
         "ADMIN_PRINCIPAL_ARNS": {"Ref": "AdminPrincipalArns"},
         "BASTION_LOG_GROUP": {"Ref": "BastionLogGroup"},
     }
@@ -233,7 +235,10 @@ def test_the_function_may_do_exactly_what_the_api_does() -> None:
         "states:DescribeExecution": {"Fn::Sub": SESSION_EXECUTIONS},
         "states:GetExecutionHistory": {"Fn::Sub": SESSION_EXECUTIONS},
         "states:StopExecution": {"Fn::Sub": SESSION_EXECUTIONS},
-        "lambda:InvokeFunction": {"Fn::GetAtt": ["EndSessionFunction", "Arn"]},
+        "lambda:InvokeFunction": [
+            {"Fn::GetAtt": ["EndSessionFunction", "Arn"]},
+            {"Fn::GetAtt": ["RequestExtensionFunction", "Arn"]},
+        ],
         "eks:DescribeCluster": {
             "Fn::Sub": "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/*"
         },

@@ -306,3 +306,24 @@ def test_the_history_bound_counts_each_attempt_and_refuses_a_loop() -> None:
     looping = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "A"}}}
     with pytest.raises(ValueError, match="loops back to A"):
         worst_case_events(looping)
+
+
+def test_a_named_loop_counts_its_states_once_more_each_time_it_may_be_taken() -> None:
+    # GIVEN a hold that may loop back through a check, at most 7 times
+    task = {"Type": "Task", "Resource": "x"}
+    definition = {
+        "StartAt": "Check",
+        "States": {
+            "Check": {"Type": "Choice", "Choices": [], "Default": "Hold"},
+            "Hold": {**task, "Catch": [{"ErrorEquals": ["E"], "Next": "Again"}], "Next": "End"},
+            "Again": {**task, "Next": "Check"},
+            "End": {"Type": "Succeed"},
+        },
+    }
+    # THEN unnamed, the loop is refused; named, each pass adds Check, Hold and Again
+    with pytest.raises(ValueError, match="loops back to Check"):
+        worst_case_events(definition)
+    once = 2 + 2 + 5 + 5 + 2
+    assert worst_case_events(definition, loops={("Again", "Check"): 7}) == once + 7 * (2 + 5 + 5)
+    with pytest.raises(ValueError, match="not in the machine"):
+        worst_case_events(definition, loops={("Nowhere", "Check"): 1})

@@ -30,7 +30,9 @@ TASK_MODULES = {
     "RunBastionTask": "tasks.run_bastion_task",
     "WaitForBastionAddress": "tasks.wait_for_bastion_address",
     "HoldSession": "tasks.hold_session",
+    "ExtendSession": "tasks.extend_session",
     "EndSession": "tasks.end_session",
+    "RequestExtension": "tasks.request_extension",
     "StopBastionTask": "tasks.stop_bastion_task",
     "RevokeControlPlaneIngress": "tasks.revoke_control_plane_ingress",
     "DeleteSessionSecurityGroup": "tasks.delete_session_security_group",
@@ -47,7 +49,8 @@ TEARDOWN_TASKS = {
 }
 #: state machine logical id → the tasks it invokes
 MACHINE_TASKS = {
-    "SessionStateMachine": set(TASK_MODULES) - {"EndSession", "Api", "FindOrphanedSessions"},
+    "SessionStateMachine": set(TASK_MODULES)
+    - {"EndSession", "Api", "FindOrphanedSessions", "RequestExtension"},
     "TeardownStateMachine": TEARDOWN_TASKS,
     "SweeperStateMachine": TEARDOWN_TASKS | {"FindOrphanedSessions"},
 }
@@ -426,6 +429,23 @@ def test_the_ready_check_reads_only_the_bastions_streams() -> None:
             },
         }
     ]
+
+
+def test_an_extension_is_signalled_only_by_reading_a_token_and_failing_the_hold() -> None:
+    # RequestExtension reads the stack's hold parameters and sends SendTaskFailure to the
+    # session machine's tasks: nothing else (least privilege for the extension signal)
+    granted = {
+        action: statement["Resource"]["Fn::Sub"]
+        for statement in statements("RequestExtensionFunction")
+        for action in as_list(statement["Action"])
+    }
+    assert set(granted) == {"ssm:GetParameter", "states:SendTaskFailure"}
+    assert granted["ssm:GetParameter"].endswith(
+        ":parameter/fargate-bastion/${AWS::StackName}/sessions/*"
+    )
+    assert granted["states:SendTaskFailure"].endswith(":stateMachine:${AWS::StackName}-session")
+    # ExtendSession calls no AWS API at all: its role has the Lambda basics only
+    assert functions()["ExtendSessionFunction"]["Properties"]["Policies"] == []
 
 
 # ----------------------------------------------------------------------- the bastion task

@@ -774,13 +774,18 @@ def test_a_stopped_session_says_whether_the_user_stopped_it() -> None:
 
 
 def test_the_phases_know_every_state_of_the_session_machine() -> None:
-    from tasks.common.session_states import SETUP_STEPS
+    from tasks.common.session_states import EXTEND_SESSION, SETUP_STEPS
     from workflows.session import FIRST_TEARDOWN_STEP
 
     asl = json.loads((ROOT / "workflows" / "asl" / "session.asl.json").read_text())
     names = set(asl["States"])
-    # The starting and holding states are exactly the machine's setup steps and BastionReady.
-    assert views.STARTING_STATES | views.HOLDING_STATES == {*SETUP_STEPS, views.READY_STATE}
+    # The starting and holding states are exactly the machine's setup steps, BastionReady
+    # and ExtendSession (an extension holds again).
+    assert views.STARTING_STATES | views.HOLDING_STATES == {
+        *SETUP_STEPS,
+        views.READY_STATE,
+        EXTEND_SESSION,
+    }
     assert views.STARTING_STATES | views.HOLDING_STATES <= names
     assert FIRST_TEARDOWN_STEP in names - views.STARTING_STATES - views.HOLDING_STATES
 

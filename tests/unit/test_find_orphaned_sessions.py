@@ -307,3 +307,24 @@ def test_another_stacks_resources_and_hostile_tags_are_not_looked_at(
     # THEN it sees nothing to sweep: the other stack's session is not its own, and a tag
     # value that is not a session id is skipped, never used as a filter
     assert found == OrphanedSessions((), examined=0)
+
+
+def test_an_extended_session_is_overdue_only_past_its_holds_expiry(
+    sweeper_settings: Settings, network: Network
+) -> None:
+    # GIVEN two running sessions whose resources were tagged with an expiry of 11:00, and
+    # whose holds hold (after an extension) until 11:55 and until 11:40
+    for session_id, held_until in (("extended", "11:55"), ("late", "11:40")):
+        session = expiring(session_id, "2026-11-27T11:00:00Z")
+        session_group(session, network)
+        running(sweeper_settings, session_id)
+        hold_session(
+            HoldSessionInput("token", session, expires_at=f"2026-11-27T{held_until}:00Z"),
+            settings=Settings(),
+            ssm=client("ssm"),
+            sfn=client("stepfunctions"),
+        )
+    # WHEN the sweeper looks at noon (grace: 15 minutes)
+    # THEN only the one past its hold's expiry plus grace is an orphan: the hold's expiry
+    # follows extensions, the tags keep the first one
+    assert find(sweeper_settings).session_ids == ("late",)

@@ -70,3 +70,16 @@ def test_the_handler_reads_the_event_file(mocked_aws: None, context: LambdaConte
     event = load_event("hold_session")
     assert handler(event, context) == {"parameterName": NAME}
     assert stored()["taskToken"] == event["taskToken"]
+
+
+def test_an_extended_hold_stores_its_own_expiry(mocked_aws: None, session: Session) -> None:
+    # GIVEN the hold re-entered after an extension to 11:30
+    request = HoldSessionInput(
+        task_token="token-2", session=session, expires_at="2026-11-27T11:30:00Z"
+    )
+    hold_session(request, settings=Settings(), ssm=client("ssm"), sfn=client("stepfunctions"))
+    # THEN the sweeper reads the extended expiry beside the token
+    assert stored()["expiresAt"] == "2026-11-27T11:30:00Z"
+    # AND the machine's payload names it so (HoldSession reads expiresAt)
+    event = dict(load_event("hold_session"), expiresAt="2026-11-27T11:30:00Z")
+    assert HoldSessionInput.from_event(event).expires_at == "2026-11-27T11:30:00Z"

@@ -69,7 +69,8 @@ def test_starts_a_fargate_task_with_the_container_contract(
         "BASTION_SESSION_ID": "s-0001",
         "BASTION_CLUSTER_NAME": "demo",
         "BASTION_AUTHORIZED_KEY": session.ssh_public_key,
-        "BASTION_EXPIRES_AT": "2026-11-27T11:00:00Z",
+        # The hard stop: the latest the session may be extended to (here its own expiry)
+        "BASTION_EXPIRES_AT": session.latest_expiry,
         "BASTION_IDLE_TIMEOUT_SECONDS": "1200",
         "BASTION_ENDPOINT_HOST": ENDPOINT_HOST,
         "BASTION_MODE": "tunnel",
@@ -177,3 +178,17 @@ def test_the_stacks_mode_reaches_the_container(
     (override,) = describe(result.task_arn)["overrides"]["containerOverrides"]
     environment = {item["name"]: item["value"] for item in override["environment"]}
     assert environment["BASTION_MODE"] == "shell"
+
+
+def test_the_bastions_own_expiry_is_the_latest_the_session_may_be_extended_to() -> None:
+    # The container cannot be told of an extension: it stops at the session's hard stop,
+    # and the workflow's hold ends the session earlier (docs/security.md).
+    from dataclasses import replace as changed
+
+    from tasks.common.container_contract import EXPIRES_AT, container_environment
+    from tests.unit.support import make_session
+
+    session = changed(make_session(), latest_expires_at="2026-11-27T18:00:00Z")
+    environment = container_environment(session, 60, endpoint_host=ENDPOINT_HOST, mode="tunnel")
+    assert environment[EXPIRES_AT] == "2026-11-27T18:00:00Z"
+    assert session.expires_at == "2026-11-27T11:00:00Z"

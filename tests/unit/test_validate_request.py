@@ -105,6 +105,8 @@ def test_a_valid_request_becomes_a_session(settings: Settings) -> None:
         "requestedBy": "arn:aws:sts::123456789012:assumed-role/Ops/bob",
         "startedAt": "2026-11-27T10:00:00Z",
         "expiresAt": "2026-11-27T11:30:00Z",
+        # Its start plus the stack's MaxDurationMinutes (480): the latest it may be extended to.
+        "latestExpiresAt": "2026-11-27T18:00:00Z",
     }
 
 

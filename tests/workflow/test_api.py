@@ -137,6 +137,7 @@ def test_every_deployed_method_needs_aws_iam_and_proxies_to_the_api_function(
         ("GET", "/clusters/{cluster}/sessions/{id}"),
         ("DELETE", "/clusters/{cluster}/sessions/{id}"),
         ("GET", "/clusters/{cluster}/sessions/{id}/resources"),
+        ("POST", "/clusters/{cluster}/sessions/{id}/extensions"),
         ("GET", "/sessions"),
     }
     for route, method in methods.items():

@@ -1,15 +1,16 @@
 """Least privilege, proven on the deployed stack: granted ⊇ used, and nothing broad.
 
 Method. One local AWS runs representative scenarios on the stack deployed from
-template.yaml: a session that expires, one ended early by EndSession, one that fails in
-setup (the first line tears it down, the rule's teardown runs again), one whose bastion
-stops by itself (the ECS event ends it), one stopped from the console (the rule starts the
-teardown machine), a sweep that removes a crashed session, and the session API listing
-what a holding session owns. The local AWS records every AWS action each principal
-performed (:mod:`bastion.local.actions`): each Lambda function as its execution role, each
-state machine as its role (``lambda:InvokeFunction`` on the function), each EventBridge
-rule target as its role (``states:StartExecution``), and EventBridge itself invoking
-EndSession (checked against the function's resource policy).
+template.yaml: a session that expires, one extended through the API and then ended early
+by EndSession, one that fails in setup (the first line tears it down, the rule's teardown
+runs again), one whose bastion stops by itself (the ECS event ends it), one stopped from
+the console (the rule starts the teardown machine), a sweep that removes a crashed
+session, and the session API listing what a holding session owns. The local AWS records
+every AWS action each principal performed (:mod:`bastion.local.actions`): each Lambda
+function as its execution role, each state machine as its role (``lambda:InvokeFunction``
+on the function), each EventBridge rule target as its role (``states:StartExecution``),
+and EventBridge itself invoking EndSession (checked against the function's resource
+policy).
 
 The policies are read back from moto's IAM after the deployment (inline and attached,
 AWS-managed ones loaded), and evaluated as IAM does for one principal: an explicit Deny
@@ -233,12 +234,16 @@ def run_scenarios(harness: Harness) -> None:
     aws = harness.aws
     # A session that expires (the whole happy path, teardown included).
     expiring_id, expiring = harness.start(harness.request(durationMinutes=1))
-    # A session ended early through EndSession (as the API calls it).
-    early_id, early = harness.start(harness.request(durationMinutes=480))
+    # A session ended early through EndSession (as the API calls it), short of the stack's
+    # maximum so that it can be extended first.
+    early_id, early = harness.start(harness.request(durationMinutes=420))
     harness.wait_until_holding(early, early_id)
     # The session API lists what the session owns (as the API function's role).
     owned = f"/clusters/{harness.cluster.name}/sessions/{early_id}/resources"
     assert call_api(harness, "GET", owned).body["holdParameters"], owned
+    # The session API extends it: RequestExtension signals the hold, ExtendSession answers.
+    extensions = f"/clusters/{harness.cluster.name}/sessions/{early_id}/extensions"
+    assert call_api(harness, "POST", extensions, body={"byMinutes": 5}).status == 202
     assert harness.end_session(early_id, "ended-by-user")["functionError"] is None
     # A session whose bastion stops by itself: the ECS event ends it.
     stopping_id, stopping = harness.start(harness.request(durationMinutes=480))
@@ -313,11 +318,12 @@ def test_every_action_performed_is_granted(run: Run) -> None:
 
 def test_the_scenarios_exercised_every_principal(run: Run) -> None:
     stack = run.harness.stack
-    # Every function acted
+    # Every function that calls AWS acted (ExtendSession reads only its input and the clock:
+    # its role has no policy of its own, which test_template checks)
     functions = {
         stack.function_name(lid)
         for lid, kind in stack.resource_types.items()
-        if kind == "AWS::Lambda::Function"
+        if kind == "AWS::Lambda::Function" and lid != "ExtendSessionFunction"
     }
     acting = {(a.principal.kind, a.principal.name) for a in run.actions}
     assert {("function", name) for name in functions} <= acting
