@@ -622,11 +622,14 @@ shutdown() {
     local reason="$1" code="$2" notified=0
     ((SHUTTING_DOWN == 0)) || return 0
     SHUTTING_DOWN=1
-    if [[ "$reason" == expired ]]; then
-        notified="$(notify_terminals "the session has expired: disconnecting")"
-        # Give sshd a moment to carry the message to the clients before it is stopped.
-        ((notified == 0)) || sleep 1
-    fi
+    # The workflow ends a session by stopping the task (SIGTERM): at its expiry, however
+    # often it was extended (this entry point cannot learn of that), or at the user's end.
+    case "$reason" in
+        expired) notified="$(notify_terminals "the session has expired: disconnecting")" ;;
+        stopped) notified="$(notify_terminals "the session has ended: disconnecting")" ;;
+    esac
+    # Give sshd a moment to carry the message to the clients before it is stopped.
+    ((notified == 0)) || sleep 1
     stop_sshd
     stop_kubeconfig_job
     emit exit --arg reason "$reason" --argjson exitCode "$code" \

@@ -171,3 +171,25 @@ def test_every_start_generates_fresh_host_keys(launcher: Launcher, user_key: Cli
     listing = run(["ssh-keygen", "-l", "-f", f"{private}.pub"], check=True).stdout.split()
     assert f"ED25519 {listing[1]}" in keys[0]
     assert private.stat().st_mode & 0o077 == 0
+
+
+def test_stopping_the_task_tells_logged_in_terminals_the_session_ended(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a user logged in on a terminal (the workflow ends a session, extended or not,
+    # by stopping its task: the entry point cannot learn of an extension)
+    bastion = launcher.start(user_key.public_line)
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-tt", "sleep 60")
+    try:
+        # WHEN ECS stops the task
+        bastion.process.send_signal(signal.SIGTERM)
+        # THEN the terminal is told the session ended, then closed
+        assert bastion.wait_exit() == 0
+        exit_event = bastion.wait_for("exit")
+        assert (exit_event["reason"], exit_event["notifiedTerminals"]) == ("stopped", 1)
+        output = client.communicate(timeout=DEADLINE)[0]
+        assert "the session has ended: disconnecting" in output
+    finally:
+        client.kill()
+        client.wait()
