@@ -115,7 +115,8 @@ def fields_steps_need() -> list[tuple[str, str, str, str]]:
                     needed.setdefault((producers[key], field), (step, "StepInputInvalid"))
     ready = SESSION["States"][READY_STATE]
     for test in ready["Choices"][0]["Not"]["And"]:
-        field = test["Variable"].removeprefix(f"{READY_PATH}.")
+        # the answer's own key: hostPublicKeys for the test of hostPublicKeys[0]
+        field = test["Variable"].removeprefix(f"{READY_PATH}.").split("[", 1)[0]
         needed.setdefault(("WaitForBastionAddress", field), (READY_STATE, READY_INCOMPLETE))
     return sorted((producer, field, *rest) for (producer, field), rest in needed.items())
 
@@ -137,6 +138,7 @@ def test_the_fields_steps_need_are_found() -> None:
         ("RunBastionTask", "taskArn"): "WaitForBastionAddress",
         ("WaitForBastionAddress", "address"): READY_STATE,
         ("WaitForBastionAddress", "holdSeconds"): READY_STATE,
+        ("WaitForBastionAddress", "hostPublicKeys"): READY_STATE,
     }.items() <= found.items(), found
 
 
