@@ -47,6 +47,9 @@ MAX_STARTED_LINE_CHARS = 16 * 1024
 #: The started line follows sshd's own "Server listening" lines at once: a stream whose
 #: first lines hold no started line is not a bastion that started.
 HEAD_EVENTS = 200
+#: GetLogEvents may answer an empty page, and a token, while the stream has events: the
+#: reader follows that token this many times at most.
+MAX_EMPTY_PAGES = 3
 
 
 @dataclass(frozen=True)
@@ -140,14 +143,11 @@ def read_bastion_started(
     task_id = task_arn.rsplit("/", 1)[-1]
     stream = bastion_log_stream(container, task_id)
     try:
-        answer = logs.get_log_events(
-            logGroupName=log_group, logStreamName=stream, startFromHead=True, limit=HEAD_EVENTS
-        )
+        events = _head_of_stream(logs, log_group, stream)
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return None  # the driver has not made the stream yet
         raise
-    events = answer.get("events", [])
     for event in events:
         message = str(event.get("message", ""))
         if is_started_line(message):
@@ -164,3 +164,22 @@ def read_bastion_started(
             f"the first {HEAD_EVENTS} lines of {stream} hold no started line"
         )
     return None
+
+
+def _head_of_stream(logs: Any, log_group: str, stream: str) -> list[dict[str, Any]]:
+    """The stream's first :data:`HEAD_EVENTS` events (fewer when it has fewer), following
+    the token of an empty page, which GetLogEvents may answer while events remain."""
+    request: dict[str, Any] = {
+        "logGroupName": log_group,
+        "logStreamName": stream,
+        "startFromHead": True,
+        "limit": HEAD_EVENTS,
+    }
+    for _ in range(MAX_EMPTY_PAGES + 1):
+        answer = logs.get_log_events(**request)
+        events: list[dict[str, Any]] = answer.get("events", [])
+        token = answer.get("nextForwardToken")
+        if events or not token or token == request.get("nextToken"):
+            return events
+        request["nextToken"] = token
+    return []

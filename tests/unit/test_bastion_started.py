@@ -10,11 +10,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tasks.common.bastion_started import (
+    MAX_EMPTY_PAGES,
     MAX_STARTED_LINE_CHARS,
     STARTED_FILTER_PATTERN,
     bastion_log_stream,
     is_started_line,
     parse_started_line,
+    read_bastion_started,
 )
 from tasks.common.errors import BastionStartedInvalid
 from tasks.common.host_keys import fingerprint_of
@@ -152,3 +154,44 @@ def test_an_oversize_line_is_refused_before_it_is_parsed() -> None:
 def test_a_line_from_another_tasks_stream_is_refused(stream: str) -> None:
     with pytest.raises(BastionStartedInvalid, match="not the stream of task"):
         parse(line(started()), stream=stream)
+
+
+class PagedLogs:
+    """A stream as GetLogEvents may answer it: empty pages with a token before the events."""
+
+    def __init__(self, empty_pages: int, messages: list[str]) -> None:
+        self.empty_pages = empty_pages
+        self.messages = messages
+        self.requests: list[dict[str, Any]] = []
+
+    def get_log_events(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        page = len(self.requests) - 1
+        if page < self.empty_pages:
+            return {"events": [], "nextForwardToken": f"f/{page + 1}"}
+        events = [{"timestamp": 1, "message": message} for message in self.messages]
+        return {"events": events, "nextForwardToken": f"f/{page}"}
+
+
+def read(logs: PagedLogs) -> Any:
+    return read_bastion_started(
+        logs,
+        log_group="/ecs/fargate-bastion/bastion",
+        container="bastion",
+        task_arn=f"arn:aws:ecs:us-east-1:123456789012:task/fargate-bastion/{TASK_ID}",
+        session_id=SESSION_ID,
+    )
+
+
+def test_the_reader_follows_empty_pages_to_the_head_of_the_stream() -> None:
+    logs = PagedLogs(MAX_EMPTY_PAGES, [line({"event": "sshd"}), line(started())])
+    reported = read(logs)
+    assert reported is not None and reported.host_public_keys() == [entry(ED25519), entry(ECDSA)]
+    assert logs.requests[0]["logStreamName"] == STREAM
+    assert [r.get("nextToken") for r in logs.requests] == [None, "f/1", "f/2", "f/3"]
+
+
+def test_the_reader_gives_up_on_endless_empty_pages_as_not_started_yet() -> None:
+    logs = PagedLogs(100, [line(started())])
+    assert read(logs) is None
+    assert len(logs.requests) == MAX_EMPTY_PAGES + 1
