@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tasks.common.extensions import EXTENSION_REQUESTED
 from tasks.common.session_states import SETUP_STEPS
 from tests.engines.second_engine import (
     TIMEOUT_KEY,
@@ -167,11 +169,48 @@ def _teardown_retries_out(harness: Harness, name: str) -> tuple[str, str]:
         harness.aws.ec2_control.eni_release_dependency_violations = 0
 
 
+def _signal_extension(harness: Harness, name: str, by_minutes: int) -> None:
+    """Answer the session's hold with an extension request, as RequestExtension does, and
+    wait until the hold holds again (its second attempt stored its token)."""
+    ssm = harness.aws.client("ssm")
+    stored = ssm.get_parameter(Name=harness.parameter_name(name))["Parameter"]
+    harness.sfn.send_task_failure(
+        taskToken=json.loads(stored["Value"])["taskToken"],
+        error=EXTENSION_REQUESTED,
+        cause=json.dumps({"byMinutes": by_minutes, "requestedBy": "engines"}),
+    )
+    deadline = time.monotonic() + DEADLINE
+    while ssm.get_parameter(Name=harness.parameter_name(name))["Parameter"]["Version"] < 2:
+        assert time.monotonic() < deadline, f"{name} never held again"
+        time.sleep(0.05)
+
+
+def _extended_then_ended(harness: Harness, name: str) -> tuple[str, str]:
+    arn = _session(harness, name, durationMinutes=60)
+    harness.wait_until_holding(arn, name, timeout=DEADLINE)
+    _signal_extension(harness, name, 30)
+    assert harness.end_session(name, "ended-by-user")["functionError"] is None
+    harness.finish(arn, timeout=DEADLINE)
+    return arn, SESSION
+
+
+def _extension_refused(harness: Harness, name: str) -> tuple[str, str]:
+    # Past the stack's maximum: refused, the session holds on to its expiry, then ends.
+    arn = _session(harness, name, durationMinutes=60)
+    harness.wait_until_holding(arn, name, timeout=DEADLINE)
+    _signal_extension(harness, name, 480)
+    assert harness.end_session(name, "ended-by-user")["functionError"] is None
+    harness.finish(arn, timeout=DEADLINE)
+    return arn, SESSION
+
+
 SCENARIOS = (
     Scenario("expires", _expires),
     Scenario("ends-early", _ends_early),
     Scenario("bastion-stops", _bastion_stops),
     Scenario("refused-request", _refused),
+    Scenario("extended-then-ended", _extended_then_ended),
+    Scenario("extension-refused", _extension_refused),
     *(Scenario(f"setup-fails-{step}", _setup_step_fails(step)) for step in SETUP_STEPS),
     # A step given an earlier result without a field it needs; a ready document without one.
     Scenario("answer-lacks-vpcId", _answer_lacks("FindControlPlane", "vpcId")),

@@ -61,7 +61,7 @@ ENVIRONMENT = {
 }
 #: Variables of the host that would change what the function reads.
 REMOVED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ADMIN_PRINCIPAL_ARNS")
-SESSION_KEYS = {*ALLOWED_FIELDS, "sessionId", "startedAt", "expiresAt"}
+SESSION_KEYS = {*ALLOWED_FIELDS, "sessionId", "startedAt", "expiresAt", "latestExpiresAt"}
 
 
 class PrivateClusterEks:
@@ -209,6 +209,8 @@ def expected_session(request: dict[str, Any]) -> dict[str, Any]:
         "requestedBy": request.get("requestedBy", DEFAULT_REQUESTED_BY),
         "startedAt": format_timestamp(STARTED_AT),
         "expiresAt": format_timestamp(STARTED_AT + timedelta(minutes=duration)),
+        # The latest it may be extended to: the stack's maximum from its start.
+        "latestExpiresAt": format_timestamp(STARTED_AT + timedelta(minutes=MAX_DURATION_MINUTES)),
     }
 
 
