@@ -69,6 +69,14 @@ def test_every_command_refuses_a_hostile_session_id(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("session_id", ["..", "../../victim", "*"])
+def test_extend_refuses_a_hostile_session_id(tmp_path: Path, session_id: str) -> None:
+    words = ["extend", "--local", "--local-dir", str(tmp_path), session_id, "--by", "5m"]
+    message = _refused_usage(words)
+    assert "argument ID" in message and "letters, digits" in message, message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_session_folder_is_never_a_path_outside_its_root(tmp_path: Path) -> None:
     from bastion.cli import keys
     from bastion.cli.errors import CliError
@@ -94,6 +102,11 @@ def test_a_session_folder_is_never_a_path_outside_its_root(tmp_path: Path) -> No
         (["up", "--timeout", "inf"], "--timeout"),
         (["up", "--timeout", "1e300"], "--timeout"),
         (["down", "--timeout", "0"], "--timeout"),
+        (["extend", "--by", "0"], "--by"),
+        (["extend", "--by", "-30m"], "--by"),
+        (["extend", "--by", "99999999h"], "--by"),
+        (["extend", "--by", "30s"], "--by"),
+        (["extend", "--by", "5m", "--timeout", "0"], "--timeout"),
         (["ls", "--limit", "0"], "--limit"),
         (["ls", "--limit", "-1"], "--limit"),
         (["ls", "--limit", "100000000"], "--limit"),

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from bastion.follow import history
-from bastion.local.executions import WAIT_SECONDS
+from bastion.local.lambda_runtime import invocations_paused
+from bastion.local.waits import WAIT_SECONDS
 from tasks.common import session_states
 from tasks.common.extensions import EXTENSION_REQUESTED
 from tasks.common.models import format_timestamp, parse_timestamp
@@ -192,6 +193,22 @@ def test_hostile_extension_requests_are_refused_before_anything_changes(
     wait_for_hold(harness, session_id, arn, 2)
     [outcome] = extension_outputs(harness, arn)
     assert (outcome["requestedBy"], outcome["outcome"]) == (CAROL_AS_ADMIN, "extended")
+    harness.end_session(session_id, "ended-by-user")
+    harness.finish(arn)
+
+
+def test_a_session_still_starting_is_not_extended(harness: Harness) -> None:
+    # GIVEN a session whose first task cannot run yet
+    with invocations_paused():
+        session_id, arn = harness.start(harness.request(durationMinutes=SESSION_MINUTES))
+        # WHEN its requester extends it, THEN that is refused as not holding
+        answer = extend(harness, session_id, 5)
+    assert answer.status == 409, answer
+    assert "starting, not holding" in answer.body["message"]
+    # AND the session, once it holds, holds to its own expiry: nothing reached its hold
+    data = harness.wait_until_holding(arn, session_id)
+    assert data["ready"]["expiresAt"] == data["session"]["expiresAt"]
+    assert session_states.EXTEND_SESSION not in harness.states_entered(arn)
     harness.end_session(session_id, "ended-by-user")
     harness.finish(arn)
 
