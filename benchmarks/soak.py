@@ -147,7 +147,8 @@ def plan_session(seed: int, index: int, clusters: int, *, planned_faults: bool) 
         faults = SessionFaults(
             capacity_refused=failure == "capacity",
             stops_before_running=PULL_FAILURE if failure == "pull" else None,
-            eni_release_violations=rng.choice((0, 0, 0, 1, 3, 8, 12)),
+            # Released at once, or 5 s to 9 minutes late (AWS publishes no figure).
+            eni_released_after_seconds=rng.choice((0, 0, 0, 5, 25, 170, 540)),
             abort_after=rng.choice(ABORT_POINTS) if ending == ABORTED else None,
         )
     elif ending == ABORTED:

@@ -32,6 +32,7 @@ SESSION_PHASES: dict[str, str] = {
     "WaitForBastionAddress": READY_POLL,
     "BastionReady": READY_POLL,
     "BastionReadyIncomplete": READY_POLL,
+    "BastionNeverReady": READY_POLL,
     "HoldSession": HOLD,
     "ExtendSession": HOLD,
     "TooManyExtensionRequests": HOLD,

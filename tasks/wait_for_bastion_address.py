@@ -1,20 +1,22 @@
-"""WaitForBastionAddress: the ready document, once the bastion runs, has its address and has
-said that sshd accepts connections.
+"""WaitForBastionAddress: wait, signalled, until the bastion runs, has its address and has
+said that sshd accepts connections; the answer is the ready document.
 
-The state machine retries BastionNotReady: this task is one look, the retry is the poll.
-The public IP is not in DescribeTasks: it is on the task's network interface. The bastion
-says it is ready with the started line of its log stream (``tasks/common/bastion_started.py``),
-which carries the host keys sshd presents; a line that cannot be trusted is
-BastionStartedInvalid, which fails the session into its teardown. The answer is the whole
-ready document (where to connect, with which host keys, until when, what the control-plane
-rule reaches) with the seconds the session holds; the BastionReady state checks every field
-of it before the hold and the API read them.
+This is the ``.waitForTaskToken`` task of the ready wait (:mod:`tasks.common.ready_wait`):
+it keeps its attempt's token in the session's ready parameter and looks once. The bastion's
+started line, delivered to SignalBastionReady, makes the next look; the state's timeout
+makes one more attempt when a delivery is lost. A look reads the task and its network
+interface (the public IP is not in DescribeTasks) and the started line of the bastion's log
+stream (``tasks/common/bastion_started.py``), which carries the host keys sshd presents; a
+line that cannot be trusted is BastionStartedInvalid, which fails the session into its
+teardown. The ready document says where to connect, with which host keys, until when, what
+the control-plane rule reaches, and the seconds the session holds; the BastionReady state
+checks every field of it before the hold and the API read them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,15 @@ from tasks.common.errors import BastionNotReady, BastionTaskStopped, StepInputIn
 from tasks.common.host_keys import HostKey
 from tasks.common.models import RULE_SCOPES, Session, parse_timestamp, require
 from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.ready_wait import (
+    Answer,
+    ReadyWait,
+    answer_ready_wait,
+    ready_parameter_name,
+    store_ready_wait,
+)
 from tasks.common.settings import Settings, SettingsError, load_settings
+from tasks.common.tags import as_key_value_list, session_tags
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,9 +49,7 @@ class WaitForBastionAddressInput:
     """The task's input."""
 
     session: Session
-    task_arn: str
-    #: Where FindControlPlane put the session's rule (``controlPlaneRuleScope``).
-    rule_scope: str
+    wait: ReadyWait
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> WaitForBastionAddressInput:
@@ -53,11 +61,16 @@ class WaitForBastionAddressInput:
             raise StepInputInvalid(
                 f"the step's input has no controlPlane.controlPlaneRuleScope of {RULE_SCOPES}"
             )
-        return cls(
-            session=Session.from_dict(require(event, "session")),
+        session = Session.from_dict(require(event, "session"))
+        wait = ReadyWait(
+            task_token=str(require(event, "taskToken")),
+            session_id=session.session_id,
+            cluster=session.cluster,
+            expires_at=session.expires_at,
             task_arn=str(require(task, "taskArn", within="bastionTask")),
             rule_scope=str(scope),
         )
+        return cls(session=session, wait=wait)
 
 
 @dataclass(frozen=True)
@@ -91,8 +104,8 @@ class ReadyBastion:
         }
 
 
-def wait_for_bastion_address(
-    request: WaitForBastionAddressInput,
+def look_at_bastion(
+    wait: ReadyWait,
     *,
     settings: Settings,
     ecs: Any,
@@ -105,9 +118,9 @@ def wait_for_bastion_address(
     cluster = require_ecs_cluster(settings)
     if not settings.bastion_log_group:
         raise SettingsError("the stack did not configure BASTION_LOG_GROUP")
-    described = ecs.describe_tasks(cluster=cluster, tasks=[request.task_arn])
+    described = ecs.describe_tasks(cluster=cluster, tasks=[wait.task_arn])
     if not described["tasks"]:
-        raise BastionTaskStopped(f"bastion task {request.task_arn} no longer exists")
+        raise BastionTaskStopped(f"bastion task {wait.task_arn} no longer exists")
     task = described["tasks"][0]
     if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
         raise BastionTaskStopped(_stop_description(task))
@@ -126,24 +139,23 @@ def wait_for_bastion_address(
     public_ip = (interface.get("Association") or {}).get("PublicIp")
     if settings.assign_public_ip and not public_ip:
         raise BastionNotReady("bastion task has no public IP yet")
-    session = request.session
     started = read_bastion_started(
         logs,
         log_group=settings.bastion_log_group,
         container=settings.container_name,
-        task_arn=request.task_arn,
-        session_id=session.session_id,
+        task_arn=wait.task_arn,
+        session_id=wait.session_id,
     )
     if started is None:
         raise BastionNotReady("the bastion has not logged that sshd accepts connections yet")
-    expires_at = parse_timestamp(session.expires_at)
+    expires_at = parse_timestamp(wait.expires_at)
     return ReadyBastion(
-        session_id=session.session_id,
-        cluster=session.cluster,
+        session_id=wait.session_id,
+        cluster=wait.cluster,
         address=str(public_ip or interface["PrivateIpAddress"]),
         ssh_user=settings.ssh_user,
-        expires_at=session.expires_at,
-        control_plane_rule_scope=request.rule_scope,
+        expires_at=wait.expires_at,
+        control_plane_rule_scope=wait.rule_scope,
         hold_seconds=max(1, math.ceil((expires_at - now).total_seconds())),
         host_keys=started.host_keys,
     )
@@ -174,18 +186,50 @@ def _stop_description(task: dict[str, Any]) -> str:
     return f"{head}: {'; '.join(details)}" if details else head
 
 
+def bastion_look(settings: Settings) -> Callable[[ReadyWait], dict[str, Any]]:
+    """One look at the bastion of a ready wait, with this function's clients: its ready
+    document, logged with the host keys' fingerprints."""
+
+    def look(wait: ReadyWait) -> dict[str, Any]:
+        ready = look_at_bastion(
+            wait,
+            settings=settings,
+            ecs=client("ecs"),
+            ec2=client("ec2"),
+            logs=client("logs"),
+            now=datetime.now(UTC),
+        )
+        fingerprints = [key.fingerprint for key in ready.host_keys]
+        logger.info("bastion is ready", extra={"address": ready.address, "hostKeys": fingerprints})
+        return ready.to_dict()
+
+    return look
+
+
+def wait_for_bastion_address(
+    request: WaitForBastionAddressInput,
+    *,
+    settings: Settings,
+    ssm: Any,
+    sfn: Any,
+    look: Callable[[ReadyWait], Mapping[str, Any]],
+) -> Answer:
+    """Keep this attempt's token where the signal finds it, then look once."""
+    name = ready_parameter_name(settings.parameter_name(request.wait.session_id))
+    tags = as_key_value_list(session_tags(request.session, settings.stack_name))
+    store_ready_wait(ssm, name, request.wait, tags)
+    return answer_ready_wait(sfn, ssm, name, request.wait, look)
+
+
 @task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """WaitForBastionAddress."""
     request = WaitForBastionAddressInput.from_event(event)
-    ready = wait_for_bastion_address(
+    settings = load_settings()
+    return wait_for_bastion_address(
         request,
-        settings=load_settings(),
-        ecs=client("ecs"),
-        ec2=client("ec2"),
-        logs=client("logs"),
-        now=datetime.now(UTC),
-    )
-    fingerprints = [key.fingerprint for key in ready.host_keys]
-    logger.info("bastion is ready", extra={"address": ready.address, "hostKeys": fingerprints})
-    return ready.to_dict()
+        settings=settings,
+        ssm=client("ssm"),
+        sfn=client("stepfunctions"),
+        look=bastion_look(settings),
+    ).to_dict()

@@ -99,12 +99,15 @@ READY_INCOMPLETE = "BastionReadyIncomplete"
 FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
 ERROR_PATH = f"$.{ERROR}"
 
-#: The ready poll: Fargate takes 30–90 s to start a task. Polling every 3 s keeps the
-#: delay between RUNNING and ready short at the price of a transition per poll;
-#: 100 attempts give up after 5 minutes.
-RETRY_NOT_READY = Retry(
-    ("BastionNotReady",), interval_seconds=3, max_attempts=100, backoff_rate=1.0
-)
+#: The ready wait is woken by the bastion's started line; when that delivery is lost or
+#: late, each attempt times out after this long and the next looks again (Fargate takes
+#: 30–90 s to start a task, so a lost signal costs at most this much delay).
+READY_LOOK_AGAIN_SECONDS = 60
+#: A look again per minute, five in all: a bastion not ready 5 minutes after its task was
+#: started never will be.
+RETRY_READY_LOOK = Retry(("States.Timeout",), interval_seconds=1, max_attempts=4, backoff_rate=1.0)
+#: Where the ready wait goes when its last look found the bastion not ready.
+BASTION_NEVER_READY = "BastionNeverReady"
 
 CATCH_INTO_TEARDOWN = (Catch(("States.ALL",), next=FIRST_TEARDOWN_STEP, result_path=ERROR_PATH),)
 
@@ -178,18 +181,31 @@ def session_machine() -> StateMachine:
                 comment="Let the session group reach the control plane on 443.",
                 catch=CATCH_INTO_TEARDOWN,
             ),
-            lambda_task(
-                WAIT_FOR_BASTION_ADDRESS,
-                _step_payload(SESSION, CONTROL_PLANE, BASTION_TASK),
-                READY_PATH,
+            Task(
+                name=WAIT_FOR_BASTION_ADDRESS,
                 comment=(
-                    "Poll until the task runs, has its address and its bastion's started line "
-                    "says sshd accepts; answer the ready document: where to connect, the host "
-                    "keys the bastion reported, until when, and what the control-plane rule "
-                    "reaches."
+                    "Wait until the task runs, has its address and its bastion's started line "
+                    "says sshd accepts: the function looks once and keeps the token; the "
+                    "started line, delivered by the log subscription, wakes SignalBastionReady "
+                    "to look again; a timeout looks once more. The answer is the ready "
+                    "document: where to connect, the host keys the bastion reported, until "
+                    "when, and what the control-plane rule reaches."
                 ),
-                retry=(RETRY_NOT_READY,),
-                catch=CATCH_INTO_TEARDOWN,
+                resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
+                parameters={
+                    "FunctionName": function_arn(WAIT_FOR_BASTION_ADDRESS),
+                    "Payload": {
+                        "taskToken.$": "$$.Task.Token",
+                        **_step_payload(SESSION, CONTROL_PLANE, BASTION_TASK),
+                    },
+                },
+                result_path=READY_PATH,
+                timeout_seconds=READY_LOOK_AGAIN_SECONDS,
+                retry=(RETRY_READY_LOOK, *TRANSIENT),
+                catch=(
+                    Catch(("States.Timeout",), next=BASTION_NEVER_READY, result_path=None),
+                    *CATCH_INTO_TEARDOWN,
+                ),
             ),
         ],
         then=READY_STATE,
@@ -281,6 +297,20 @@ def session_machine() -> StateMachine:
         result_path=f"$.{END}",
         next=FIRST_TEARDOWN_STEP,
     )
+    never_ready = Pass(
+        name=BASTION_NEVER_READY,
+        comment="The bastion did not say sshd accepts within five looks a minute apart.",
+        result={
+            "Error": "BastionNotReady",
+            "Cause": (
+                "the bastion did not say that sshd accepts connections within "
+                f"{READY_LOOK_AGAIN_SECONDS * (RETRY_READY_LOOK.max_attempts + 1)} seconds "
+                "of its task's start"
+            ),
+        },
+        result_path=ERROR_PATH,
+        next=FIRST_TEARDOWN_STEP,
+    )
     expired = Pass(
         name=MARK_SESSION_EXPIRED,
         comment="The session's time is up.",
@@ -313,6 +343,7 @@ def session_machine() -> StateMachine:
             validation_error,
             ready_incomplete,
             too_many_requests,
+            never_ready,
             expired,
             *teardown_chain(SESSION_ID, then="DidSessionFail"),
             *outcome,

@@ -140,6 +140,8 @@ class AwsLogsDriver:
         self._put: PutLines | None = None
         self._attached: dict[str, tuple[LogDestination, TaskOutput]] = {}
         self._followers: dict[str, _Follower] = {}
+        #: Simulated tasks not running yet: their lines are put once they run.
+        self._until_running: set[str] = set()
 
     def open(self, put: PutLines) -> None:
         """Start shipping with ``put`` (the local AWS starts)."""
@@ -152,6 +154,7 @@ class AwsLogsDriver:
             followers = list(self._followers.values())
             self._followers.clear()
             self._attached.clear()
+            self._until_running.clear()
             self._put = None
         for follower in followers:
             follower.stop(timeout)
@@ -161,8 +164,9 @@ class AwsLogsDriver:
         with self._lock:
             self._attached[task_arn] = (destination, output)
 
-    def begin(self, task_arn: str) -> None:
-        """RunTask has returned: ship what the task wrote so far, and what it writes next."""
+    def begin(self, task_arn: str, *, running: bool = True) -> None:
+        """RunTask has returned: ship what the task wrote so far, and what it writes next.
+        A simulated task writes its lines when it runs: not yet if not ``running``."""
         follower: _Follower | None = None
         with self._lock:
             attached = self._attached.get(task_arn)
@@ -170,6 +174,9 @@ class AwsLogsDriver:
             if attached is None or put is None or task_arn in self._followers:
                 return
             destination, output = attached
+            if isinstance(output, FixedOutput) and not running:
+                self._until_running.add(task_arn)
+                return
             if isinstance(output, FileOutput):
                 name = f"awslogs-{task_arn.rsplit('/', 1)[-1]}"
                 follower = _Follower(name, output, destination, put, self.poll_seconds)
@@ -180,11 +187,26 @@ class AwsLogsDriver:
             moment = _now_millis()
             _put_logged(put, destination, [LogLine(moment, line) for line in output.lines])
 
+    def running(self, task_arn: str) -> None:
+        """A simulated task waiting to run runs now: its container writes its lines."""
+        with self._lock:
+            if task_arn not in self._until_running:
+                return
+            self._until_running.discard(task_arn)
+            attached = self._attached.get(task_arn)
+            put = self._put
+        output = attached[1] if attached is not None else None
+        if attached is not None and put is not None and isinstance(output, FixedOutput):
+            destination = attached[0]
+            moment = _now_millis()
+            _put_logged(put, destination, [LogLine(moment, line) for line in output.lines])
+
     def end(self, task_arn: str, timeout: float = WAIT_SECONDS) -> None:
         """The task stopped: put the last lines it wrote, then stop following it."""
         with self._lock:
             follower = self._followers.pop(task_arn, None)
             self._attached.pop(task_arn, None)
+            self._until_running.discard(task_arn)
         if follower is not None:
             follower.stop(timeout)
 

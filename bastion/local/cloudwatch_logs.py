@@ -143,7 +143,7 @@ def _simulated_output(controls: Controls, task: Any) -> FixedOutput:
 def begin_task_logs(controls: Controls, tasks: Iterable[Any]) -> None:
     """RunTask returned these tasks: their output starts reaching CloudWatch Logs."""
     for task in tasks:
-        controls.awslogs.begin(str(task.task_arn))
+        controls.awslogs.begin(str(task.task_arn), running=task.last_status == "RUNNING")
 
 
 # --- subscription filters ------------------------------------------------------------------

@@ -141,9 +141,11 @@ def _task_init(original: Any) -> Any:
         if lifecycle.start_failure is None:
             attach_task_logs(controls, self, task_definition)
         if lifecycle.describes_until_running <= 0 and lifecycle.start_failure is None:
+            lifecycle.started = True
             mark_running(self)
         else:
             self.last_status = "PROVISIONING"
+            controls.ecs.start_later(controls, self)
 
     return init
 

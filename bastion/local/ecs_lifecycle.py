@@ -27,6 +27,8 @@ CAPACITY_UNAVAILABLE = (
 )
 
 _quiet = threading.local()
+#: One task moves along its life at a time (a DescribeTasks, or its own start time).
+_advancing = threading.RLock()
 
 
 @dataclass
@@ -37,6 +39,8 @@ class FargateLifecycle:
     start_failure: str | None
     describes_seen: int = 0
     eni_id: str | None = None
+    #: It left PROVISIONING/PENDING: RUNNING, or STOPPED before it ran.
+    started: bool = False
 
 
 #: What a simulated bastion writes to its log stream, given the started event it would
@@ -51,8 +55,12 @@ class EcsControl:
         #: ``DescribeTasks`` calls a new task needs to reach RUNNING: PROVISIONING at RunTask,
         #: PENDING after the first describe, RUNNING after this many (0: RUNNING at once).
         self.describes_until_running = 2
+        #: Seconds of workflow time (divided by the time scale) after which a task not
+        #: running yet starts by itself, as Fargate starts one in 30-90 s whoever asks.
+        self.seconds_until_running = 30.0
         #: Really runs each task's bastion (``bastion.local.task_runner``); None: simulated.
         self.task_runner: TaskRunner | None = None
+        self._start_timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._start_failures: list[str] = []
         self._capacity_refusals: list[str] = []
@@ -99,6 +107,27 @@ class EcsControl:
             raise KeyError(f"no ECS task {task_arn!r} in the local AWS")
         if task.last_status != "STOPPED":
             stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code, at=at)
+
+    def start_later(self, controls: Controls, task: Any) -> None:
+        """Start ``task`` by itself after :attr:`seconds_until_running` of workflow time."""
+        from bastion.local.clock import scaled
+
+        timer = threading.Timer(
+            scaled(self.seconds_until_running) or 0.0, start_now, args=(controls, task)
+        )
+        timer.daemon = True
+        timer.name = f"fargate-start-{str(task.task_arn).rsplit('/', 1)[-1]}"
+        with self._lock:
+            self._start_timers = [t for t in self._start_timers if t.is_alive()]
+            self._start_timers.append(timer)
+        timer.start()
+
+    def cancel_start_timers(self) -> None:
+        """The local AWS stops: no task starts by itself any more."""
+        with self._lock:
+            timers, self._start_timers = self._start_timers, []
+        for timer in timers:
+            timer.cancel()
 
     def take_start_failure(self) -> str | None:
         """The stop reason armed for the next task, if any (consumed)."""
@@ -219,10 +248,11 @@ def stop_task_now(
     # The awslogs driver puts the container's last lines, then stops following it.
     controls.awslogs.end(str(task.task_arn))
     if lifecycle is not None and lifecycle.eni_id:
-        violations = controls.random_faults.eni_release_violations(
-            controls.ec2.eni_release_dependency_violations
-        )
-        controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id, violations)
+        late = controls.random_faults.eni_released_after()
+        if late > 0:
+            controls.ec2.release_network_interface_after(lifecycle.eni_id, late)
+        else:
+            controls.ec2.release_network_interface(ec2_backend(controls), lifecycle.eni_id)
     # EventBridge gets the ECS "Task State Change" (delivered after the caller returns).
     from bastion.local.eventbridge import task_state_change_event
 
@@ -231,13 +261,30 @@ def stop_task_now(
 
 def advance(controls: Controls, task: Any) -> None:
     """One DescribeTasks observed the task: move it along PROVISIONING → PENDING → RUNNING."""
-    lifecycle = lifecycle_of(task)
-    if lifecycle is None or task.last_status not in ("PROVISIONING", "PENDING"):
-        return
-    lifecycle.describes_seen += 1
-    if lifecycle.describes_seen < max(lifecycle.describes_until_running, 1):
-        task.last_status = "PENDING"
-    elif lifecycle.start_failure is not None:
+    with _advancing:
+        lifecycle = lifecycle_of(task)
+        if lifecycle is None or task.last_status not in ("PROVISIONING", "PENDING"):
+            return
+        lifecycle.describes_seen += 1
+        if lifecycle.describes_seen < max(lifecycle.describes_until_running, 1):
+            task.last_status = "PENDING"
+            return
+    start_now(controls, task)
+
+
+def start_now(controls: Controls, task: Any) -> None:
+    """The task not running yet starts now: RUNNING, its container writing its lines (or
+    STOPPED, if it was to fail to start)."""
+    with _advancing:
+        lifecycle = lifecycle_of(task)
+        if lifecycle is None or lifecycle.started:
+            return
+        if task.last_status not in ("PROVISIONING", "PENDING"):
+            return
+        lifecycle.started = True
+        if lifecycle.start_failure is None:
+            mark_running(task)
+    if lifecycle.start_failure is not None:
         stop_task_now(controls, task, lifecycle.start_failure, "TaskFailedToStart", None)
     else:
-        mark_running(task)
+        controls.awslogs.running(str(task.task_arn))

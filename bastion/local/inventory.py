@@ -146,10 +146,13 @@ def _parameters(ssm: Any, session_id: str | None) -> list[OwnedResource]:
     )
     for page in pages:
         for parameter in page["Parameters"]:
-            # .../sessions/<session>, and its end request .../sessions/<session>/end
+            # .../sessions/<session>, and beside it .../sessions/<session>/end (the end
+            # request) and .../sessions/<session>/ready (the ready wait)
             parts = parameter["Name"].strip("/").split("/")
-            is_end_request = len(parts) >= 3 and parts[-1] == "end" and parts[-3] == "sessions"
-            session = parts[-2] if is_end_request else parts[-1]
+            is_beside = (
+                len(parts) >= 3 and parts[-1] in ("end", "ready") and parts[-3] == "sessions"
+            )
+            session = parts[-2] if is_beside else parts[-1]
             if _wanted(session, session_id):
                 owned.append(OwnedResource("hold parameter", parameter["Name"], session))
     return owned

@@ -207,6 +207,7 @@ class LocalAws:
             stack.callback(self.log_deliveries.close)
             self.awslogs.open(put_lines(self.account_id, self.region))
             stack.callback(self.awslogs.close)
+            stack.callback(self._controls.ecs.cancel_start_timers)
             stack.callback(lambda: active.deactivate(self._controls))
             reset_clients()
             stack.callback(reset_clients)
@@ -227,6 +228,7 @@ class LocalAws:
             return
         try:
             # No event or log line may start anything new while the executions are stopped.
+            self._controls.ecs.cancel_start_timers()
             self.awslogs.close()
             self.log_deliveries.close()
             self.events.close()

@@ -37,7 +37,7 @@ class LogDelivery:
 
     function_arn: str
     message: LogSubscriptionMessage
-    #: ``delivered``, or ``failed`` (``error`` says why).
+    #: ``delivered``, ``failed`` (``error`` says why), or ``lost`` (a test lost it).
     outcome: str
     #: The function's answer (its payload, as text), when it answered.
     result: str | None = None
@@ -70,6 +70,16 @@ class LogDeliveries:
         self._worker: threading.Thread | None = None
         self._client_factory: ClientFactory | None = None
         self._client: Any = None
+        self._to_lose = 0
+
+    def lose(self, count: int = 1) -> None:
+        """Lose the next ``count`` deliveries: recorded as ``lost``, the function never
+        invoked (CloudWatch Logs delivers at least once, but a destination may be throttled
+        or failing for longer than it retries)."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        with self._lock:
+            self._to_lose += count
 
     def open(self, client_factory: ClientFactory) -> None:
         """Start delivering; ``client_factory("lambda")`` makes the worker's own client."""
@@ -155,6 +165,11 @@ class LogDeliveries:
                 self._done(delivery)
 
     def _invoke(self, job: _Job) -> LogDelivery:
+        with self._lock:
+            lost = self._to_lose > 0
+            self._to_lose -= 1 if lost else 0
+        if lost:
+            return LogDelivery(job.function_arn, job.message, "lost")
         payload = json.dumps(encode_subscription_event(job.message))
         try:
             if self._client is None:

@@ -155,8 +155,9 @@ class SessionFaults:
     capacity_refused: bool = False
     #: The stop reason of a task that stops before it runs (CannotPullContainerError...).
     stops_before_running: str | None = None
-    #: DeleteSecurityGroup attempts that meet DependencyViolation after the task stopped.
-    eni_release_violations: int = 0
+    #: Workflow seconds after the task stopped during which its network interface is still
+    #: attached (DeleteSecurityGroup meets DependencyViolation until then).
+    eni_released_after_seconds: float = 0.0
     #: The logical id of the function after whose first invocation the execution is stopped.
     abort_after: str | None = None
 
@@ -327,14 +328,14 @@ class RandomFaults:
         self._record(STOPPED_BEFORE_RUNNING, session_id, "ecs:RunTask", 0)
         return planned.stops_before_running
 
-    def eni_release_violations(self, default: int) -> int:
-        """How many DeleteSecurityGroup attempts the stopping task's interface blocks."""
+    def eni_released_after(self) -> float:
+        """Workflow seconds the stopping task's interface outlives it (0: at once)."""
         session_id = current_scope()
         planned = self._session_fault(session_id)
-        if planned is None or not planned.eni_release_violations or session_id is None:
-            return default
+        if planned is None or not planned.eni_released_after_seconds or session_id is None:
+            return 0.0
         self._record(ENI_RELEASED_LATE, session_id, "ec2:DeleteSecurityGroup", 0)
-        return planned.eni_release_violations
+        return planned.eni_released_after_seconds
 
     def after_invocation(self, answers_to: Callable[[str], bool], session_id: str | None) -> None:
         """Stop the session's execution if it is to be aborted after this function

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from tasks.common.bastion_tasks import find_session_tasks, require_ecs_cluster
 from tasks.common.end_request import end_request_name
 from tasks.common.observability import error_code
+from tasks.common.ready_wait import ready_parameter_name
 from tasks.common.security_groups import (
     describe_groups,
     describe_rules,
@@ -63,10 +64,11 @@ def _is_door(rule: dict[str, Any], session_groups: set[str]) -> bool:
     )
 
 
-def hold_parameter_names(settings: Settings, session_id: str) -> tuple[str, str]:
-    """The session's hold parameter and its end request (:mod:`tasks.common.end_request`)."""
+def hold_parameter_names(settings: Settings, session_id: str) -> tuple[str, str, str]:
+    """The session's hold parameter, its end request (:mod:`tasks.common.end_request`) and
+    its ready wait (:mod:`tasks.common.ready_wait`)."""
     name = settings.parameter_name(session_id)
-    return name, end_request_name(name)
+    return name, end_request_name(name), ready_parameter_name(name)
 
 
 @dataclass(frozen=True)

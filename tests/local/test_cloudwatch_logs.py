@@ -193,12 +193,18 @@ def stream_lines(aws: LocalAws, stream: str) -> list[str]:
 def test_a_simulated_bastion_writes_its_started_line_to_its_tasks_stream(
     aws: LocalAws, group: str
 ) -> None:
+    aws.ecs_control.describes_until_running = 1
     bastion_task_definition(aws, group)
     network = create_network(aws)
 
     task = run_bastion(aws, network, "alice-1")
 
+    # Not running yet: its container has written nothing
     task_id = task["taskArn"].rsplit("/", 1)[-1]
+    streams = aws.client("logs").describe_log_streams(logGroupName=GROUP)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == []
+    # Once it runs, its bastion's started line is in its stream
+    aws.client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task["taskArn"]])
     (line,) = stream_lines(aws, f"bastion/bastion/{task_id}")
     started = json.loads(line)
     assert (started["event"], started["sessionId"], started["region"]) == (
@@ -242,6 +248,7 @@ def test_a_task_whose_log_group_does_not_exist_never_runs(aws: LocalAws) -> None
 
 
 def test_the_driver_may_create_its_log_group(aws: LocalAws) -> None:
+    aws.ecs_control.describes_until_running = 0  # runs at once: its line is put at once
     bastion_task_definition(aws, "/ecs/made-by-the-driver", **{"awslogs-create-group": "true"})
     network = create_network(aws)
 

@@ -50,9 +50,10 @@ TASKS = {
     "RevokeControlPlaneIngress": "tasks.revoke_control_plane_ingress",
     "DeleteSessionSecurityGroup": "tasks.delete_session_security_group",
     "DeleteHoldParameter": "tasks.delete_hold_parameter",
+    "SignalBastionReady": "tasks.signal_bastion_ready",
 }
 MACHINE_TASKS = {
-    "SessionStateMachine": set(TASKS) - {"EndSession", "RequestExtension"},
+    "SessionStateMachine": set(TASKS) - {"EndSession", "RequestExtension", "SignalBastionReady"},
     "TeardownStateMachine": {
         "StopBastionTask",
         "RevokeControlPlaneIngress",
@@ -118,9 +119,9 @@ def task_targets(definition: dict[str, Any]) -> set[str]:
 
 def test_every_resource_is_created(stack: DeployedStack) -> None:
     kinds = sorted(stack.resource_types.values())
-    # the workflow's 15 tasks (FindOrphanedSessions and RequestExtension included) and the
-    # session API's function
-    assert kinds.count("AWS::Lambda::Function") == 15 + 1
+    # the workflow's 15 tasks (FindOrphanedSessions and RequestExtension included), the
+    # session API's function, and SignalBastionReady (the bastion log group's subscription)
+    assert kinds.count("AWS::Lambda::Function") == 15 + 1 + 1
     # session, teardown, sweeper
     assert kinds.count("AWS::StepFunctions::StateMachine") == 3
     assert kinds.count("AWS::ECS::Cluster") == 1
@@ -128,13 +129,15 @@ def test_every_resource_is_created(stack: DeployedStack) -> None:
     # a role per function and per state machine, one per rule that starts a state machine
     # (session ended abnormally → teardown, the sweeper's schedule), and the bastion's task
     # and execution roles
-    assert kinds.count("AWS::IAM::Role") == 16 + 3 + 2 + 2
+    assert kinds.count("AWS::IAM::Role") == 17 + 3 + 2 + 2
     # a log group per function and per state machine, the bastion's, the API's access log
-    assert kinds.count("AWS::Logs::LogGroup") == 16 + 3 + 1 + 1
+    assert kinds.count("AWS::Logs::LogGroup") == 17 + 3 + 1 + 1
     # teardown on abnormal ends, EndSession on the bastion task stopping, the sweep schedule
     assert kinds.count("AWS::Events::Rule") == 3
-    # EventBridge may invoke EndSession; API Gateway the API function, once per route (seven)
-    assert kinds.count("AWS::Lambda::Permission") == 1 + 7
+    # EventBridge may invoke EndSession; API Gateway the API function, once per route
+    # (seven); CloudWatch Logs SignalBastionReady
+    assert kinds.count("AWS::Lambda::Permission") == 1 + 7 + 1
+    assert kinds.count("AWS::Logs::SubscriptionFilter") == 1
     assert set(stack.resources) == set(stack.resource_types) == set(stack.attributes)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from bastion.local.random_faults import (
     SessionFaults,
     session_scope,
 )
+from bastion.local.waits import WAIT_SECONDS
 from tests.local.conftest import (
     ECS_CLUSTER,
     Network,
@@ -481,21 +483,24 @@ def test_a_planned_sessions_task_stops_before_running(aws: LocalAws, network: Ne
 
 
 def test_a_planned_sessions_interface_is_released_late(aws: LocalAws, network: Network) -> None:
-    # GIVEN session s-1's task interface planned to outlive it by two attempts
+    # GIVEN session s-1's task interface planned to outlive it by ten hours of workflow time
     aws.random_faults.arm(1, FaultModel())
-    aws.random_faults.plan_session("s-1", SessionFaults(eni_release_violations=2))
+    aws.random_faults.plan_session("s-1", SessionFaults(eni_released_after_seconds=36_000))
     ec2 = aws.client("ec2")
     task_arn = _run_task(aws, network, "s-1")["tasks"][0]["taskArn"]
 
-    # WHEN s-1 stops its task, then deletes its group until that works
-    outcomes = []
+    # WHEN s-1 stops its task, then deletes its group
     with session_scope("s-1"):
         aws.client("ecs").stop_task(cluster=CLUSTER, task=task_arn, reason="session ended")
-        for _ in range(3):
-            outcomes.append(_outcome(lambda: ec2.delete_security_group(GroupId=network.group_id)))
-
-    # THEN the first two deletions met the interface, the third removed the group
-    assert outcomes == ["DependencyViolation", "DependencyViolation", "ok"]
+        first = _outcome(lambda: ec2.delete_security_group(GroupId=network.group_id))
+        # THEN the interface holds the group until its time has come
+        assert first == "DependencyViolation"
+        aws.time_scale = 1_000_000.0  # ten hours pass in a fraction of a second
+        deadline = time.monotonic() + WAIT_SECONDS
+        while _outcome(lambda: ec2.delete_security_group(GroupId=network.group_id)) != "ok":
+            assert time.monotonic() < deadline, "the interface was never released"
+            time.sleep(0.01)
+    assert network.group_id not in _group_ids(aws, network.vpc_id)
     assert aws.random_faults.counts() == {ENI_RELEASED_LATE: 1}
 
 
@@ -504,7 +509,7 @@ def test_an_unplanned_sessions_interface_is_released_at_once(
 ) -> None:
     # GIVEN only session s-1 planned to have its interface released late
     aws.random_faults.arm(1, FaultModel())
-    aws.random_faults.plan_session("s-1", SessionFaults(eni_release_violations=2))
+    aws.random_faults.plan_session("s-1", SessionFaults(eni_released_after_seconds=36_000))
     task_arn = _run_task(aws, network, "s-2")["tasks"][0]["taskArn"]
 
     # WHEN s-2 stops its task and deletes its group

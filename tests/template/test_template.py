@@ -29,6 +29,7 @@ TASK_MODULES = {
     "AuthorizeControlPlaneIngress": "tasks.authorize_control_plane_ingress",
     "RunBastionTask": "tasks.run_bastion_task",
     "WaitForBastionAddress": "tasks.wait_for_bastion_address",
+    "SignalBastionReady": "tasks.signal_bastion_ready",
     "HoldSession": "tasks.hold_session",
     "ExtendSession": "tasks.extend_session",
     "EndSession": "tasks.end_session",
@@ -50,7 +51,7 @@ TEARDOWN_TASKS = {
 #: state machine logical id → the tasks it invokes
 MACHINE_TASKS = {
     "SessionStateMachine": set(TASK_MODULES)
-    - {"EndSession", "Api", "FindOrphanedSessions", "RequestExtension"},
+    - {"EndSession", "Api", "FindOrphanedSessions", "RequestExtension", "SignalBastionReady"},
     "TeardownStateMachine": TEARDOWN_TASKS,
     "SweeperStateMachine": TEARDOWN_TASKS | {"FindOrphanedSessions"},
 }

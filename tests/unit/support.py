@@ -216,3 +216,28 @@ def wait_until(predicate: Any, timeout: float = WAIT_SECONDS, interval: float = 
 
 #: The API endpoint host FindControlPlane reports for a cluster, as EKS writes it.
 ENDPOINT_HOST = "0123456789ABCDEF0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
+
+
+class TaskAnswers:
+    """Stands in for the Step Functions client of a task module: records the answers it
+    sends to task tokens (a unit test has no execution waiting on them)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, str]] = []
+
+    def send_task_success(self, **arguments: str) -> None:
+        self.sent.append({"kind": "success", **arguments})
+
+    def send_task_failure(self, **arguments: str) -> None:
+        self.sent.append({"kind": "failure", **arguments})
+
+
+def record_task_answers(monkeypatch: Any, module: str) -> TaskAnswers:
+    """Make ``module``'s ``client("stepfunctions")`` a :class:`TaskAnswers`; other services
+    stay the local AWS's."""
+    answers = TaskAnswers()
+    monkeypatch.setattr(
+        f"{module}.client",
+        lambda service: answers if service == "stepfunctions" else client(service),
+    )
+    return answers

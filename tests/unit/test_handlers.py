@@ -36,7 +36,7 @@ def test_every_task_module_has_an_event_file() -> None:
         if path.stem != "__init__" and not path.stem.startswith("api")
     )
     assert modules == TASK_MODULES
-    assert len(TASK_MODULES) == 15
+    assert len(TASK_MODULES) == 16
 
 
 @pytest.mark.parametrize("module_name", AWS_CALLING_MODULES)

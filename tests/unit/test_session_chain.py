@@ -6,6 +6,7 @@ and that teardown leaves nothing behind, with the handlers called as Lambda call
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -23,13 +24,14 @@ from tasks import (
     validate_request,
     wait_for_bastion_address,
 )
-from tasks.common.errors import BastionNotReady, SessionSecurityGroupInUse
+from tasks.common.errors import SessionSecurityGroupInUse
 from tests.unit.support import (
     EKS_CLUSTER,
     PARAMETER_PREFIX,
     LambdaContextStub,
     load_event,
     local_stack,
+    record_task_answers,
 )
 
 pytestmark = pytest.mark.unit
@@ -71,16 +73,16 @@ def test_one_session_from_request_to_nothing_left(
     ingress = authorize_control_plane_ingress.handler(
         {**step, "controlPlane": control_plane, "sessionSecurityGroup": group}, context
     )
-    ready = None
-    for _ in range(5):  # the state machine's retry of BastionNotReady
-        try:
-            ready = wait_for_bastion_address.handler(
-                {**step, "controlPlane": control_plane, "bastionTask": task}, context
-            )
+    answers = record_task_answers(monkeypatch, "tasks.wait_for_bastion_address")
+    ready_step = {**step, "controlPlane": control_plane, "bastionTask": task}
+    for attempt in range(5):  # the ready wait's looks: its own, then the signal's or a timeout's
+        looked = wait_for_bastion_address.handler(
+            {**ready_step, "taskToken": f"t{attempt}"}, context
+        )
+        if looked["outcome"] == "ready":
             break
-        except BastionNotReady:
-            continue
-    assert ready is not None
+    (answer,) = answers.sent
+    ready = json.loads(answer["output"])
     hold_session.handler({**step, "taskToken": "token"}, context)
 
     # THEN the session owns one of each resource, all found by its tags

@@ -20,13 +20,14 @@ from tasks.common.errors import (
 )
 from tasks.common.host_keys import parse_host_keys
 from tasks.common.models import CLUSTER_SECURITY_GROUP, CONTROL_PLANE_ONLY, Session
+from tasks.common.ready_wait import ReadyWait, read_ready_wait, ready_parameter_name
 from tasks.common.settings import Settings
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.wait_for_bastion_address import (
     ReadyBastion,
     WaitForBastionAddressInput,
     handler,
-    wait_for_bastion_address,
+    look_at_bastion,
 )
 from tests.unit.support import (
     BASTION_LOG_GROUP,
@@ -52,6 +53,17 @@ def start(session: Session, settings: Settings, session_group: str) -> str:
     return run_bastion_task(request, settings=settings, ecs=client("ecs")).task_arn
 
 
+def ready_wait(session: Session, task_arn: str, rule_scope: str = CONTROL_PLANE_ONLY) -> ReadyWait:
+    return ReadyWait(
+        task_token="token",
+        session_id=session.session_id,
+        cluster=session.cluster,
+        expires_at=session.expires_at,
+        task_arn=task_arn,
+        rule_scope=rule_scope,
+    )
+
+
 def look(
     session: Session,
     settings: Settings,
@@ -59,9 +71,8 @@ def look(
     now: datetime = NOW,
     rule_scope: str = CONTROL_PLANE_ONLY,
 ) -> ReadyBastion:
-    request = WaitForBastionAddressInput(session=session, task_arn=task_arn, rule_scope=rule_scope)
-    return wait_for_bastion_address(
-        request,
+    return look_at_bastion(
+        ready_wait(session, task_arn, rule_scope),
         settings=settings,
         ecs=client("ecs"),
         ec2=client("ec2"),
@@ -338,19 +349,39 @@ def test_the_handler_reads_the_event_file(
     event["bastionTask"]["taskArn"] = start(
         Session.from_dict(event["session"]), settings, local_stack.session_group_id
     )
+    answered: list[dict] = []
+
+    class Recorder:
+        def send_task_success(self, **arguments: str) -> None:
+            answered.append(arguments)
+
+    real_client = client
+    monkeypatch.setattr(
+        "tasks.wait_for_bastion_address.client",
+        lambda service: Recorder() if service == "stepfunctions" else real_client(service),
+    )
     # WHEN the function runs
     before = datetime.now(UTC)
     output = handler(event, context)
     after = datetime.now(UTC)
-    # THEN it reports the public address, and the time left by the real clock
+    # THEN, the bastion being ready, it answered its token at once, and deleted the wait
+    # it kept for the signal (settled: nothing more to find there)
+    kept = read_ready_wait(
+        client("ssm"), ready_parameter_name(settings.parameter_name(event["sessionId"]))
+    )
+    assert kept is None
+    assert output == {"outcome": "ready"}
+    (answer,) = answered
+    assert answer["taskToken"] == event["taskToken"]
+    sent = json.loads(answer["output"])
     interface = interface_of(event["bastionTask"]["taskArn"])
-    assert output["address"] == interface["Association"]["PublicIp"]
-    assert output["controlPlaneRuleScope"] == event["controlPlane"]["controlPlaneRuleScope"]
-    assert output["sshCommand"] == f"ssh bastion@{output['address']}"
-    assert output["hostPublicKeys"] == reported_keys(event["bastionTask"]["taskArn"])
+    assert sent["address"] == interface["Association"]["PublicIp"]
+    assert sent["controlPlaneRuleScope"] == event["controlPlane"]["controlPlaneRuleScope"]
+    assert sent["sshCommand"] == f"ssh bastion@{sent['address']}"
+    assert sent["hostPublicKeys"] == reported_keys(event["bastionTask"]["taskArn"])
     left_after = math.floor((EXPIRES_AT - after).total_seconds())
     left_before = math.ceil((EXPIRES_AT - before).total_seconds())
-    assert max(1, left_after) <= output["holdSeconds"] <= max(1, left_before)
+    assert max(1, left_after) <= sent["holdSeconds"] <= max(1, left_before)
 
 
 @pytest.mark.parametrize(
@@ -361,6 +392,7 @@ def test_the_handler_reads_the_event_file(
         ("session", "expiresAt"),
         ("bastionTask", None),
         ("controlPlane", None),
+        ("taskToken", None),
     ],
 )
 def test_an_input_without_a_field_it_needs_is_step_input_invalid(

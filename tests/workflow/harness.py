@@ -27,9 +27,7 @@ _POLL_SECONDS = 0.05
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TEST_IMAGE = "public.ecr.aws/fargate-bastion/bastion:test"
 REQUESTER = "arn:aws:iam::123456789012:user/alice"
-#: The last states of a session that failed in a function: the whole teardown chain, then
-#: the failure, its cause reduced to the function's message.
-FAILED_AFTER_TEARDOWN = [
+_TEARDOWN_THEN_FAILURE = [
     "StopBastionTask",
     "RevokeControlPlaneIngress",
     "DeleteSessionSecurityGroup",
@@ -37,8 +35,21 @@ FAILED_AFTER_TEARDOWN = [
     "IsTeardownComplete",
     "DidSessionFail",
     "ReadSessionFailedCause",
+]
+#: The last states of a session that failed in a function: the whole teardown chain, then
+#: the failure, its cause reduced to the function's message.
+FAILED_AFTER_TEARDOWN = [
+    *_TEARDOWN_THEN_FAILURE,
     "ParseSessionFailedError",
     "KeepSessionFailedMessage",
+    "NameSessionFailedError",
+    "SessionFailed",
+]
+#: The same for a failure whose cause is plain text (a wait failed by SendTaskFailure, or
+#: given up), kept as it is.
+FAILED_WITH_ITS_CAUSE_AFTER_TEARDOWN = [
+    *_TEARDOWN_THEN_FAILURE,
+    "KeepSessionFailedCause",
     "NameSessionFailedError",
     "SessionFailed",
 ]
