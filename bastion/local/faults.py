@@ -6,11 +6,13 @@ fires; ``times=None`` keeps it firing until :meth:`Faults.clear`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from moto.core.exceptions import ServiceException
@@ -289,9 +291,35 @@ def _call_action(original: Any) -> Any:
             return _error_answer(self, ActionResult, drawn.code, message, drawn.status)
         if drawn is not None:
             time.sleep(drawn.latency_seconds)
+        if (service, action) == ("stepfunctions", "SendTaskSuccess"):
+            _edit_task_output(controls, self)
         return original(self)
 
     return call_action
+
+
+def _edit_task_output(controls: Any, response: Any) -> None:
+    """A function answering a task token answers for its state: a result edit armed for
+    the function (Faults.drop_result_field) changes the output it sends."""
+    from bastion.local.actions import acting_principal
+    from bastion.local.lambda_runtime import answers_to
+
+    principal = acting_principal()
+    if principal is None or principal.kind != "function":
+        return
+    caller = SimpleNamespace(function_name=principal.name, function_arn="", tags={})
+    edit = controls.faults.take_result_edit(
+        lambda target: answers_to(caller, target), current_scope()
+    )
+    if edit is None:
+        return
+    body = json.loads(response.body)
+    output = json.loads(body["output"])
+    if isinstance(output, dict):
+        body["output"] = json.dumps(edit.apply(output))
+    response.body = json.dumps(body)
+    if getattr(response, "automated_parameter_parsing", False):
+        response.params["output"] = body["output"]
 
 
 def _session_of_call(response: Any) -> str | None:
