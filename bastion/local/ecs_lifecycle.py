@@ -60,7 +60,7 @@ class EcsControl:
         self.seconds_until_running = 30.0
         #: Really runs each task's bastion (``bastion.local.task_runner``); None: simulated.
         self.task_runner: TaskRunner | None = None
-        self._start_timers: list[threading.Timer] = []
+        self._start_timers: list[tuple[threading.Timer, Controls, Any]] = []
         self._lock = threading.Lock()
         self._start_failures: list[str] = []
         self._capacity_refusals: list[str] = []
@@ -118,15 +118,24 @@ class EcsControl:
         timer.daemon = True
         timer.name = f"fargate-start-{str(task.task_arn).rsplit('/', 1)[-1]}"
         with self._lock:
-            self._start_timers = [t for t in self._start_timers if t.is_alive()]
-            self._start_timers.append(timer)
+            self._start_timers = [t for t in self._start_timers if t[0].is_alive()]
+            self._start_timers.append((timer, controls, task))
         timer.start()
+
+    def start_waiting_tasks_now(self) -> int:
+        """Start now every task still waiting to start by itself (a test's moment); how many."""
+        with self._lock:
+            waiting, self._start_timers = self._start_timers, []
+        for timer, controls, task in waiting:
+            timer.cancel()
+            start_now(controls, task)
+        return len(waiting)
 
     def cancel_start_timers(self) -> None:
         """The local AWS stops: no task starts by itself any more."""
         with self._lock:
             timers, self._start_timers = self._start_timers, []
-        for timer in timers:
+        for timer, _controls, _task in timers:
             timer.cancel()
 
     def take_start_failure(self) -> str | None:

@@ -4,8 +4,10 @@ ready wait; a lost delivery costs one timeout, never the session."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+from bastion.local.waits import WAIT_SECONDS
 from tests.workflow.harness import Harness
 from workflows.session import WAIT_FOR_BASTION_ADDRESS
 
@@ -34,11 +36,22 @@ def _ready_wait_events(harness: Harness, arn: str) -> list[str]:
     return seen
 
 
+def start_after_the_first_look(harness: Harness, session_id: str) -> None:
+    """Fargate takes its time: the bastion starts once the ready wait has looked once."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not _invocations(harness, "WaitForBastionAddressFunction", session_id):
+        assert time.monotonic() < deadline, "the ready wait never looked"
+        time.sleep(0.02)
+    assert harness.aws.ecs_control.start_waiting_tasks_now() == 1
+
+
 def test_the_started_line_makes_the_session_ready_without_a_second_look(harness: Harness) -> None:
-    # GIVEN a bastion that starts after the ready wait's first look (Fargate takes a while)
+    # GIVEN a bastion that starts after the ready wait's first look
     harness.aws.ecs_control.describes_until_running = 1000
+    harness.aws.ecs_control.seconds_until_running = 10**9
     # WHEN a session starts
     session_id, arn = harness.start(harness.request(durationMinutes=480))
+    start_after_the_first_look(harness, session_id)
     ready = harness.wait_until_holding(arn, session_id)
 
     # THEN it is ready, with the host keys its bastion reported
@@ -61,11 +74,14 @@ def test_the_started_line_makes_the_session_ready_without_a_second_look(harness:
 
 
 def test_a_lost_delivery_makes_the_session_ready_at_the_next_look(harness: Harness) -> None:
-    # GIVEN the started line's delivery will be lost
+    # GIVEN a bastion that starts after the ready wait's first look, whose started line's
+    # delivery will be lost
     harness.aws.ecs_control.describes_until_running = 1000
+    harness.aws.ecs_control.seconds_until_running = 10**9
     harness.aws.log_deliveries.lose(1)
     # WHEN a session starts
     session_id, arn = harness.start(harness.request(durationMinutes=480))
+    start_after_the_first_look(harness, session_id)
     ready = harness.wait_until_holding(arn, session_id)
 
     # THEN it is ready all the same: the wait timed out once and its next look found it
