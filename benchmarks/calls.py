@@ -17,6 +17,9 @@ from typing import Any
 
 STEP_FUNCTIONS = "Step Functions"
 EVENTBRIDGE = "EventBridge"
+CLOUDWATCH_LOGS = "CloudWatch Logs"
+#: The service principal CloudWatch Logs delivers a subscription filter's events as.
+LOGS_SERVICE = "logs.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ def caller_label(principal: Any, label_function: Callable[[str], str]) -> str:
         return label_function(name)
     if kind == "state machine":
         return STEP_FUNCTIONS
+    if kind == "service" and name == LOGS_SERVICE:
+        return CLOUDWATCH_LOGS
     if kind in ("service", "rule target"):
         return EVENTBRIDGE
     return f"{kind} {name}".strip()

@@ -1,7 +1,7 @@
 """What one session costs, at published us-east-1 prices.
 
 Sources: /work/shared/reference/AWS_FACTS.md section C (Step Functions Standard,
-Fargate ARM64, public IPv4) and the AWS Lambda price list for arm64 (as issue 7 gives it).
+Fargate ARM64, public IPv4) and the AWS Lambda price list for arm64.
 Free tiers are left out: they are per account, not per session.
 """
 

@@ -3,7 +3,8 @@
 The stack is deployed from template.yaml into a :class:`bastion.local.LocalAws`, a private
 cluster is seeded, and sessions run through the rendered session state machine with the
 project's real handlers. ``time_scale`` makes an 8-hour hold take seconds; the number of
-state transitions does not depend on it.
+state transitions does not depend on it, as long as the ready wait runs slowly enough to
+keep its order of events (see :func:`run_session`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bastion.local.keys import throwaway_public_key
 from benchmarks.calls import CallTally, tally
 from benchmarks.transitions import TransitionCount, count_transitions
 from tasks.common import session_states
+from tasks.common.log_subscription import LogSubscriptionError, decode_subscription_event
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 IMAGE = "public.ecr.aws/fargate-bastion/bastion:bench"
@@ -31,7 +33,13 @@ REQUESTER = "arn:aws:iam::123456789012:user/bench"
 CIDR = "203.0.113.7/32"
 #: The local AWS's own defaults for the task lifecycle and the ENI release.
 LOCAL_DESCRIBES_UNTIL_RUNNING = 2
+LOCAL_SECONDS_UNTIL_RUNNING = 30.0
 LOCAL_ENI_DEPENDENCY_VIOLATIONS = 0
+#: DescribeTasks calls that start a task, for a session measured whole: never, so the task
+#: starts by its own clock, as on Fargate, whoever looks at it.
+NEVER_BY_DESCRIBES = 1_000_000_000
+#: The function the bastion log group's subscription filter delivers the started line to.
+SIGNAL_FUNCTION = "SignalBastionReady"
 
 
 def _public_key() -> str:
@@ -122,6 +130,9 @@ class SessionRun:
     failed_invocations: Counter[tuple[str, str]]
     #: AWS API calls the session's functions, workflow and event rules made.
     api_calls: CallTally
+    #: What each delivery of the session's started line to SignalBastionReady answered
+    #: (``ready``, ``token-gone``..., ``lost``; empty: no answer, nothing to answer).
+    signal_answers: tuple[str, ...]
     #: The bastion task as ECS describes it after the session.
     task: dict[str, Any]
     inventory_empty: bool
@@ -174,34 +185,57 @@ def run_session(
     local: LocalStack,
     duration_minutes: int,
     *,
-    describes_until_running: int,
+    seconds_until_running: float,
     eni_dependency_violations: int,
+    ready_time_scale: float,
     timeout: float = 120.0,
 ) -> SessionRun:
     """Run one session until it expires and tears down; everything it did, recorded.
 
-    ``describes_until_running`` polls see the task before it runs (the ready poll's
-    attempts) and ``eni_dependency_violations`` DeleteSecurityGroup attempts fail while
-    the stopped task's ENI is released (the teardown's retries).
+    The task starts by itself ``seconds_until_running`` (workflow time) after RunTask,
+    whoever describes it, and its simulated bastion then writes its started line, which
+    the log subscription delivers to SignalBastionReady: the signalled path. Until that
+    delivery has been answered the local AWS runs at ``ready_time_scale``, slow enough
+    that the wait's first look comes before the task starts and the delivery before the
+    wait's timeout, as on AWS; then at the stack's own scale. The first
+    ``eni_dependency_violations`` DeleteSecurityGroup attempts fail while the stopped
+    task's ENI is released (the teardown's retries).
+
+    What the session did is what the local AWS recorded from its start to its end (the
+    sessions run one at a time); SignalBastionReady's invocations are the session's when
+    the delivered stream is its task's (the delivery names no session).
     """
     aws = local.aws
-    aws.ecs_control.describes_until_running = describes_until_running
+    fast = aws.time_scale
+    aws.ecs_control.describes_until_running = NEVER_BY_DESCRIBES
+    aws.ecs_control.seconds_until_running = seconds_until_running
     aws.ec2_control.eni_release_dependency_violations = eni_dependency_violations
     rules_before = local.control_plane_rules()
     first_invocation = len(aws.invocations)
     first_action = len(aws.actions)
+    first_delivery = len(aws.log_deliveries_made)
     session_id = f"bench-{duration_minutes}m-{uuid.uuid4().hex[:8]}"
+    aws.time_scale = ready_time_scale
     started = time.monotonic()
-    arn = local.start(session_id, duration_minutes)
+    try:
+        arn = local.start(session_id, duration_minutes)
+        _wait_for_started_line(local, session_id, timeout)
+    finally:
+        aws.time_scale = fast
     described = aws.wait_for_execution(arn, timeout=timeout)
     wall = time.monotonic() - started
     # The task's stop event reaches EndSession through EventBridge after the execution ends.
     aws.events.wait_until_idle()
+    aws.log_deliveries.wait_until_idle()
     events = tuple(aws.history(arn))
+    task = _bastion_task(local, events)
+    task_id = str(task.get("taskArn", "")).rsplit("/", 1)[-1]
     invocations: Counter[str] = Counter()
     failed: Counter[tuple[str, str]] = Counter()
     for invocation in aws.invocations[first_invocation:]:
         label = local.label(invocation.function_name)
+        if label == SIGNAL_FUNCTION and not delivers_stream_of(invocation.event, task_id):
+            continue
         invocations[label] += 1
         if not invocation.succeeded:
             failed[(label, invocation.outcome)] += 1
@@ -214,11 +248,52 @@ def run_session(
         invocations=invocations,
         failed_invocations=failed,
         api_calls=tally(aws.actions[first_action:], local.label),
-        task=_bastion_task(local, events),
+        signal_answers=_signal_answers(aws.log_deliveries_made[first_delivery:], session_id),
+        task=task,
         inventory_empty=aws.inventory(session_id).is_empty,
         control_plane_restored=local.control_plane_rules() == rules_before,
         wall_seconds=wall,
     )
+
+
+def _names_session(delivery: Any, session_id: str) -> bool:
+    return any(session_id in event.message for event in delivery.message.log_events)
+
+
+def _wait_for_started_line(local: LocalStack, session_id: str, timeout: float) -> None:
+    """Until the session's started line has been delivered (or ``timeout`` seconds)."""
+    try:
+        local.aws.log_deliveries.wait_for_delivery(
+            lambda delivery: _names_session(delivery, session_id), timeout=timeout
+        )
+    except TimeoutError:
+        # Counted all the same: the run's record says no delivery answered.
+        return
+
+
+def delivers_stream_of(event: Any, task_id: str) -> bool:
+    """Whether a subscription delivery event carries the log stream of task ``task_id``."""
+    try:
+        stream = decode_subscription_event(event).log_stream
+    except LogSubscriptionError:
+        return False
+    return bool(task_id) and stream.rsplit("/", 1)[-1] == task_id
+
+
+def _signal_answers(deliveries: Sequence[Any], session_id: str) -> tuple[str, ...]:
+    """What SignalBastionReady answered to each delivery of the session's started line."""
+    answers: list[str] = []
+    for delivery in deliveries:
+        if not _names_session(delivery, session_id):
+            continue
+        if not delivery.succeeded:
+            answers.append(delivery.outcome)
+            continue
+        result = json.loads(delivery.result or "{}")
+        answers += [str(answer.get("outcome")) for answer in result.get("answers", [])] or [
+            "nothing to answer"
+        ]
+    return tuple(answers)
 
 
 @dataclass(frozen=True)
@@ -245,11 +320,13 @@ class ThroughputRun:
 def run_concurrent(local: LocalStack, sessions: int, timeout: float = 180.0) -> ThroughputRun:
     """Start ``sessions`` one-minute sessions at once and wait until all have torn down.
 
-    The local AWS's own lifecycle defaults apply (the task runs at the second poll; the
-    ENI is released at once): this measures the harness, not Fargate.
+    The local AWS's own lifecycle defaults apply (the task runs at the second look or
+    after 30 s of workflow time; the ENI is released at once): this measures the harness,
+    not Fargate.
     """
     aws = local.aws
     aws.ecs_control.describes_until_running = LOCAL_DESCRIBES_UNTIL_RUNNING
+    aws.ecs_control.seconds_until_running = LOCAL_SECONDS_UNTIL_RUNNING
     aws.ec2_control.eni_release_dependency_violations = LOCAL_ENI_DEPENDENCY_VIOLATIONS
     rules_before = local.control_plane_rules()
     first_invocation = len(aws.invocations)

@@ -1,7 +1,14 @@
-"""The ready poll and the teardown's wait for the ENI, on a simulated clock.
+"""The ready wait and the teardown's wait for the ENI, on a simulated clock.
 
 Pure computation from the rendered Retry policies: no AWS, no sleeping. Time 0 is the
-moment RunTask returned (for the poll) or StopTask was called (for the teardown).
+moment RunTask returned (for the ready wait) or StopTask was called (for the teardown).
+
+The signalled ready wait (:func:`simulate_signalled_ready`): each attempt of the
+``.waitForTaskToken`` state keeps its token and looks once; the bastion's started line,
+once CloudWatch Logs has it and has delivered it, makes SignalBastionReady look again and
+answer the token; an attempt nobody answers times out and the Retrier starts the next one,
+which looks again. The polled design it replaced (:func:`simulate_poll`) is kept for
+comparison:
 
 A poll attempt starts at ``s``; it sees the task RUNNING when ``s >= running_at``, and the
 ready state is entered ``attempt_seconds`` later (the Lambda invocation's round trip).
@@ -24,6 +31,10 @@ from benchmarks.asl import RetryPolicy
 FARGATE_START_SECONDS = (30.0, 90.0)
 #: Reported time for a stopped Fargate task's network interface to be released, seconds.
 ENI_RELEASE_SECONDS = (0.0, 240.0)
+#: The awslogs log driver sends a container's lines to CloudWatch Logs every 5 s, or
+#: sooner when its batch is full (``batchPublishFrequency`` in Docker's
+#: daemon/logger/awslogs, which Fargate's log router, shim-loggers-for-containerd, runs).
+AWSLOGS_BATCH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,146 @@ def simulate_teardown(
         rng=rng,
     )
     return TeardownResult(released_at, attempts)
+
+
+@dataclass(frozen=True)
+class DeliveryAssumptions:
+    """How the bastion's started line travels to SignalBastionReady: assumptions, stated."""
+
+    #: The log driver sends what the container wrote in batches, this often: a line waits
+    #: a uniform 0 to this many seconds before it is put in its stream.
+    batch_seconds: float = AWSLOGS_BATCH_SECONDS
+    #: From the line being put in its stream to SignalBastionReady running (CloudWatch
+    #: Logs' subscription delivery and Lambda's asynchronous invocation): a uniform draw.
+    delivery_seconds: tuple[float, float] = (0.2, 2.0)
+    #: The fraction of deliveries that never reach the function.
+    loss_rate: float = 0.01
+
+
+@dataclass(frozen=True)
+class SignalledReady:
+    """One simulated session's signalled ready wait."""
+
+    #: When sshd accepted connections and the bastion wrote its started line.
+    accepting_at: float
+    #: When the line could be read from its log stream.
+    in_stream_at: float
+    #: When SignalBastionReady ran for it (None: the delivery was lost).
+    delivered_at: float | None
+    #: The wait's attempts (= its transitions) and when the ready state was entered.
+    attempts: Attempts
+    #: Whether the delivery answered the wait (else an attempt's own look did).
+    signalled: bool
+
+    @property
+    def delay(self) -> float:
+        """Seconds between sshd accepting and the ready state (inf if never)."""
+        if self.attempts.gave_up:
+            return math.inf
+        return self.attempts.finished_at - self.accepting_at
+
+
+def simulate_signalled_ready(
+    accepting_at: float,
+    in_stream_at: float,
+    delivered_at: float | None,
+    *,
+    timeout_seconds: float,
+    retry: RetryPolicy,
+    first_attempt_at: float = 0.0,
+    attempt_seconds: float = 0.0,
+) -> SignalledReady:
+    """The signalled ready wait of a bastion whose started line is in its stream at
+    ``in_stream_at`` and reaches SignalBastionReady at ``delivered_at``.
+
+    Each attempt starts at ``s``, keeps its token and looks: it finds the line when
+    ``s >= in_stream_at`` and the ready state is entered ``attempt_seconds`` later. Else
+    it waits: a delivery at or after ``s`` looks again and answers ``attempt_seconds``
+    later, if that is within the attempt's ``timeout_seconds``; a delivery before ``s``
+    finds no token, or an earlier attempt's (the look of ``s`` makes up for it). An
+    attempt nobody answers times out, and ``retry`` starts the next one.
+    """
+    start = first_attempt_at
+    ends = start
+    for attempt in range(1, retry.max_attempts + 2):
+        if start >= in_stream_at:
+            looked = Attempts(attempt, start + attempt_seconds, gave_up=False)
+            return SignalledReady(accepting_at, in_stream_at, delivered_at, looked, False)
+        ends = start + timeout_seconds
+        if delivered_at is not None and start <= delivered_at <= ends - attempt_seconds:
+            answered = Attempts(attempt, delivered_at + attempt_seconds, gave_up=False)
+            return SignalledReady(accepting_at, in_stream_at, delivered_at, answered, True)
+        start = ends + retry.wait_before_retry(attempt)
+    never = Attempts(retry.max_attempts + 1, ends, gave_up=True)
+    return SignalledReady(accepting_at, in_stream_at, delivered_at, never, False)
+
+
+@dataclass(frozen=True)
+class SignalledStudy:
+    """The signalled ready wait over a sample of moments sshd starts accepting."""
+
+    delivery: DeliveryAssumptions
+    results: tuple[SignalledReady, ...]
+
+    @property
+    def delay(self) -> Summary:
+        return Summary.of([r.delay for r in self.results])
+
+    @property
+    def transitions(self) -> Summary:
+        return Summary.of([float(r.attempts.attempts) for r in self.results])
+
+    @property
+    def median_attempts(self) -> int:
+        """The median number of attempts, a whole number (the lower middle)."""
+        return int(statistics.median_low([r.attempts.attempts for r in self.results]))
+
+    @property
+    def gave_up(self) -> int:
+        return sum(r.attempts.gave_up for r in self.results)
+
+    @property
+    def lost(self) -> tuple[SignalledReady, ...]:
+        """The sessions whose started line's delivery was lost."""
+        return tuple(r for r in self.results if r.delivered_at is None)
+
+    @property
+    def signalled(self) -> int:
+        """Sessions the delivery made ready (the others: an attempt's own look)."""
+        return sum(r.signalled for r in self.results)
+
+
+def study_signalled_ready(
+    accepting_times: Sequence[float],
+    delivery: DeliveryAssumptions,
+    *,
+    timeout_seconds: float,
+    retry: RetryPolicy,
+    first_attempt_at: float = 0.0,
+    attempt_seconds: float = 0.0,
+    seed: int = 0,
+) -> SignalledStudy:
+    """:func:`simulate_signalled_ready` for every moment sshd starts accepting, with the
+    batch wait, the delivery delay and its loss drawn from ``seed``."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation
+    low, high = delivery.delivery_seconds
+    results = []
+    for accepting_at in accepting_times:
+        in_stream_at = accepting_at + rng.uniform(0.0, delivery.batch_seconds)
+        lost = rng.random() < delivery.loss_rate
+        delivered_at = in_stream_at + rng.uniform(low, high)
+        results.append(
+            simulate_signalled_ready(
+                accepting_at,
+                in_stream_at,
+                None if lost else delivered_at,
+                timeout_seconds=timeout_seconds,
+                retry=retry,
+                first_attempt_at=first_attempt_at,
+                attempt_seconds=attempt_seconds,
+            )
+        )
+    return SignalledStudy(delivery, tuple(results))
 
 
 def uniform_sample(bounds: tuple[float, float], draws: int, seed: int) -> list[float]:

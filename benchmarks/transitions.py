@@ -15,11 +15,11 @@ from typing import Any
 from workflows.failure import failure_state_names
 
 SETUP = "setup"
-READY_POLL = "ready poll"
+READY_WAIT = "ready wait"
 HOLD = "hold"
 TEARDOWN = "teardown"
 UNCLASSIFIED = "unclassified"
-PHASES = (SETUP, READY_POLL, HOLD, TEARDOWN)
+PHASES = (SETUP, READY_WAIT, HOLD, TEARDOWN)
 
 #: Which phase of a session each state of the session machine belongs to.
 SESSION_PHASES: dict[str, str] = {
@@ -29,10 +29,10 @@ SESSION_PHASES: dict[str, str] = {
     "CreateSessionSecurityGroup": SETUP,
     "RunBastionTask": SETUP,
     "AuthorizeControlPlaneIngress": SETUP,
-    "WaitForBastionAddress": READY_POLL,
-    "BastionReady": READY_POLL,
-    "BastionReadyIncomplete": READY_POLL,
-    "BastionNeverReady": READY_POLL,
+    "WaitForBastionAddress": READY_WAIT,
+    "BastionReady": READY_WAIT,
+    "BastionReadyIncomplete": READY_WAIT,
+    "BastionNeverReady": READY_WAIT,
     "HoldSession": HOLD,
     "ExtendSession": HOLD,
     "TooManyExtensionRequests": HOLD,

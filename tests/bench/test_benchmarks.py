@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,28 +17,52 @@ import pytest
 
 from benchmarks import cost
 from benchmarks.asl import RetryPolicy, load_asl, normal_path, retry_policy, steps_before
-from benchmarks.calls import EVENTBRIDGE, STEP_FUNCTIONS, ApiCall, is_own_action, tally
+from benchmarks.calls import (
+    CLOUDWATCH_LOGS,
+    EVENTBRIDGE,
+    STEP_FUNCTIONS,
+    ApiCall,
+    is_own_action,
+    tally,
+)
+from benchmarks.designs import POLLED_DESIGN_TEARDOWN, SessionCounts, polled_counts
 from benchmarks.importtime import cumulative_microseconds, handler_modules
-from benchmarks.report import TITLES, BenchConfig, render_markdown_page, render_text_report
+from benchmarks.local_runs import delivers_stream_of
+from benchmarks.report import (
+    TITLES,
+    BenchConfig,
+    ready_wait_policy,
+    render_markdown_page,
+    render_text_report,
+    start_in_attempt,
+)
 from benchmarks.report import run as run_benchmark
 from benchmarks.report import tables as build_tables
 from benchmarks.simulate import (
+    DeliveryAssumptions,
     Summary,
     percentile,
     retry_until,
     simulate_poll,
+    simulate_signalled_ready,
     simulate_teardown,
     study_poll,
+    study_signalled_ready,
     uniform_sample,
 )
 from benchmarks.tables import MISS, PASS, make_table, render_markdown, render_text, verdict
 from benchmarks.transitions import (
     HOLD,
-    READY_POLL,
+    READY_WAIT,
     SESSION_PHASES,
     SETUP,
     TEARDOWN,
     count_transitions,
+)
+from tasks.common.log_subscription import (
+    LogEvent,
+    LogSubscriptionMessage,
+    encode_subscription_event,
 )
 from workflows.session import RETRY_READY_LOOK
 from workflows.teardown import RETRY_GROUP_IN_USE
@@ -129,6 +154,136 @@ def test_a_study_summarizes_the_sample() -> None:
     assert study.delay.median == 0.5
     assert study.median_attempts == 12  # attempts 11, 12, 12, 12
     assert study.gave_up == 0
+
+
+# --- the signalled ready wait ---------------------------------------------------------------
+
+#: Each attempt 60 s, then a retry 1 s later, five attempts in all; the first attempt 0.4 s
+#: after RunTask, each look (an invocation) 0.2 s.
+LOOK_AGAIN = RetryPolicy(("States.Timeout",), 1, 4, backoff_rate=1.0)
+WAIT = {
+    "timeout_seconds": 60.0,
+    "retry": LOOK_AGAIN,
+    "first_attempt_at": 0.4,
+    "attempt_seconds": 0.2,
+}
+
+
+def test_a_delivery_during_the_first_attempt_answers_it() -> None:
+    ready = simulate_signalled_ready(30.0, 32.0, 33.0, **WAIT)
+
+    assert (ready.attempts.attempts, ready.signalled) == (1, True)
+    assert ready.attempts.finished_at == pytest.approx(33.2)
+    assert ready.delay == pytest.approx(3.2)
+
+
+def test_a_lost_delivery_is_made_up_by_the_next_attempts_own_look() -> None:
+    # The first attempt times out at 60.4; the second starts at 61.4 and finds the line.
+    ready = simulate_signalled_ready(30.0, 32.0, None, **WAIT)
+
+    assert (ready.attempts.attempts, ready.signalled) == (2, False)
+    assert ready.attempts.finished_at == pytest.approx(61.6)
+    assert ready.delay == pytest.approx(31.6)
+
+
+def test_a_task_starting_after_the_first_timeout_is_answered_in_the_second_attempt() -> None:
+    ready = simulate_signalled_ready(70.0, 71.0, 72.0, **WAIT)  # second attempt: 61.4-121.4
+
+    assert (ready.attempts.attempts, ready.signalled) == (2, True)
+    assert ready.attempts.finished_at == pytest.approx(72.2)
+
+
+def test_a_delivery_between_two_attempts_finds_no_token_and_the_next_look_makes_up() -> None:
+    # Delivered at 60.3: too late to answer the first attempt (its answer would come at
+    # 60.5, after its timeout at 60.4), before the second attempt (61.4) keeps its token.
+    ready = simulate_signalled_ready(59.0, 60.0, 60.3, **WAIT)
+
+    assert (ready.attempts.attempts, ready.signalled) == (2, False)
+    assert ready.attempts.finished_at == pytest.approx(61.6)
+
+
+def test_a_bastion_that_never_says_it_started_exhausts_the_attempts() -> None:
+    ready = simulate_signalled_ready(30.0, 1000.0, 1001.0, **WAIT)
+
+    assert ready.attempts.gave_up
+    assert ready.attempts.attempts == 5
+    assert math.isinf(ready.delay)
+
+
+def test_the_signalled_study_draws_its_delays_from_the_stated_assumptions() -> None:
+    # No batching, every delivery 1 s after the line, none lost: ready 1.2 s after sshd.
+    prompt = DeliveryAssumptions(batch_seconds=0.0, delivery_seconds=(1.0, 1.0), loss_rate=0.0)
+    everything_lost = DeliveryAssumptions(0.0, (1.0, 1.0), loss_rate=1.0)
+
+    study = study_signalled_ready([30.0, 70.0], prompt, **WAIT)
+    lost = study_signalled_ready([30.0, 70.0], everything_lost, **WAIT)
+
+    assert [r.delay for r in study.results] == pytest.approx([1.2, 1.2])
+    assert [r.attempts.attempts for r in study.results] == [1, 2]
+    assert study.median_attempts == 1
+    assert (study.signalled, len(study.lost)) == (2, 0)
+    # 30 s: found by the second attempt at 61.4; 70 s: by the third, at 122.4.
+    assert [r.attempts.finished_at for r in lost.results] == pytest.approx([61.6, 122.6])
+    assert (lost.signalled, len(lost.lost)) == (0, 2)
+
+
+def test_the_measured_task_starts_in_the_middle_of_the_wanted_attempt() -> None:
+    assert start_in_attempt(1, 60.0, LOOK_AGAIN) == 30.0
+    assert start_in_attempt(2, 60.0, LOOK_AGAIN) == 60.0 + 1.0 + 30.0
+    assert ready_wait_policy(load_asl("session"))[0] == 60.0
+
+
+# --- the polled design, from a measured session ---------------------------------------------
+
+
+def test_the_polled_design_replaces_the_ready_wait_and_the_group_deletes_attempt_by_attempt() -> (
+    None
+):
+    wait, signal, delete = (
+        "WaitForBastionAddress",
+        "SignalBastionReady",
+        "DeleteSessionSecurityGroup",
+    )
+    measured = SessionCounts(
+        {SETUP: 5, READY_WAIT: 3, HOLD: 2, TEARDOWN: 9},
+        Counter({"ValidateRequest": 1, wait: 2, signal: 1, delete: 3}),
+        Counter(
+            {
+                ApiCall(STEP_FUNCTIONS, "lambda:Invoke"): 6,
+                ApiCall(CLOUDWATCH_LOGS, "lambda:Invoke"): 1,
+                ApiCall("ValidateRequest", "eks:DescribeCluster"): 1,
+                ApiCall(wait, "ssm:PutParameter"): 3,
+                ApiCall(wait, "ecs:DescribeTasks"): 2,
+                ApiCall(signal, "ecs:DescribeTasks"): 1,
+                ApiCall(delete, "ec2:DeleteSecurityGroup"): 3,
+                ApiCall(delete, "ec2:DescribeSecurityGroups"): 3,
+            }
+        ),
+    )
+
+    polled = polled_counts(
+        measured, wait_transitions=2, delete_transitions=3, polls=19, delete_attempts=8
+    )
+
+    assert polled.transitions_by_phase == {SETUP: 5, READY_WAIT: 20, HOLD: 2, TEARDOWN: 14}
+    assert polled.invocations == Counter({"ValidateRequest": 1, wait: 19, delete: 8})
+    assert polled.calls == Counter(
+        {
+            ApiCall(STEP_FUNCTIONS, "lambda:Invoke"): 6 - 2 - 3 + 19 + 8,
+            ApiCall("ValidateRequest", "eks:DescribeCluster"): 1,
+            ApiCall(wait, "ecs:DescribeTasks"): 19,
+            ApiCall(wait, "ec2:DescribeNetworkInterfaces"): 1,
+            ApiCall(delete, "ec2:DeleteSecurityGroup"): 8,
+            ApiCall(delete, "ec2:DescribeSecurityGroups"): 8,
+        }
+    )
+    assert (polled.transitions, polled.invocation_total, polled.call_total) == (41, 28, 65)
+
+
+def test_the_polled_designs_teardown_waits_as_it_did() -> None:
+    # Attempts at 0, 5, 12.5, 23.75: a release at 20 s is seen by the fourth.
+    assert simulate_teardown(20.0, POLLED_DESIGN_TEARDOWN).attempts.retries == 3
+    assert POLLED_DESIGN_TEARDOWN.max_attempts == 20
 
 
 def test_percentiles_are_values_of_the_sample() -> None:
@@ -225,8 +380,8 @@ def test_each_state_entered_and_each_retry_attempt_is_one_transition() -> None:
     assert counted.of_state("WaitForBastionAddress").transitions == 4
     assert counted.total == 6 + 3
     phases = counted.by_phase()
-    assert list(phases) == [SETUP, READY_POLL, HOLD, TEARDOWN]
-    assert [phases[p].transitions for p in (SETUP, READY_POLL, HOLD, TEARDOWN)] == [1, 4, 2, 2]
+    assert list(phases) == [SETUP, READY_WAIT, HOLD, TEARDOWN]
+    assert [phases[p].transitions for p in (SETUP, READY_WAIT, HOLD, TEARDOWN)] == [1, 4, 2, 2]
 
 
 def test_states_without_a_phase_are_counted_apart() -> None:
@@ -295,6 +450,9 @@ def test_calls_are_counted_once_and_implied_iam_actions_apart() -> None:
         _Record(
             _Principal("state machine", "app-session"), "lambda:InvokeFunction", "lambda:Invoke"
         ),
+        _Record(
+            _Principal("service", "logs.amazonaws.com"), "lambda:InvokeFunction", "lambda:Invoke"
+        ),
     ]
 
     counted = tally(records, {"fn-1": "CreateSessionSecurityGroup"}.__getitem__)
@@ -303,12 +461,36 @@ def test_calls_are_counted_once_and_implied_iam_actions_apart() -> None:
         ApiCall(STEP_FUNCTIONS, "lambda:Invoke"): 2,
         ApiCall("CreateSessionSecurityGroup", "ec2:CreateSecurityGroup"): 1,
         ApiCall(EVENTBRIDGE, "lambda:Invoke"): 1,
+        ApiCall(CLOUDWATCH_LOGS, "lambda:Invoke"): 1,
     }
     assert counted.implied == {
         (ApiCall("CreateSessionSecurityGroup", "ec2:CreateSecurityGroup"), "ec2:CreateTags"): 1
     }
     assert is_own_action("states:StartExecution", "stepfunctions:StartExecution")
     assert not is_own_action("iam:PassRole", "ecs:RunTask")
+
+
+def _delivery_of(stream: str) -> dict[str, Any]:
+    message = LogSubscriptionMessage(
+        "DATA_MESSAGE",
+        "123456789012",
+        "/fargate-bastion/bastion",
+        stream,
+        ("started",),
+        (LogEvent("1", 0, '{"event": "started"}'),),
+    )
+    return encode_subscription_event(message)
+
+
+def test_a_signal_invocation_belongs_to_the_session_whose_task_wrote_the_stream() -> None:
+    task_id = "0123456789abcdef0123456789abcdef"
+    ours = _delivery_of(f"bastion/bastion/{task_id}")
+    theirs = _delivery_of("bastion/bastion/fedcba9876543210fedcba9876543210")
+
+    assert delivers_stream_of(ours, task_id)
+    assert not delivers_stream_of(theirs, task_id)
+    assert not delivers_stream_of({"not": "a delivery"}, task_id)
+    assert not delivers_stream_of(ours, "")
 
 
 # --- import times ---
@@ -382,7 +564,18 @@ def test_a_tiny_run_of_the_harness_reports_every_table(tmp_path: Path) -> None:
     assert results.runs[60].transitions.total == results.runs[480].transitions.total
     assert [run.sessions for run in results.throughput] == [1, 2]
     [targets] = [table for table in built if table.title == "Targets"]
-    assert len(targets.rows) == 6
+    assert [row[0] for row in targets.rows] == [
+        "sequential steps before RunTask",
+        "state transitions per session (1 h and 8 h), median",
+        "state transitions per session (1 h and 8 h), p95",
+        "Lambda invocations per session",
+        "AWS API calls per session",
+        "median delay from sshd accepting to ready",
+        "orchestration overhead, 1-hour session",
+        "slowest handler import, as on Lambda",
+    ]
+    # The measured sessions took the signalled path: their started line answered the wait.
+    assert results.runs[60].signal_answers == results.runs[480].signal_answers == ("ready",)
     assert all(row[-1] in (PASS, MISS) for row in targets.rows)
     assert text.rstrip().endswith(("ALL TARGETS PASS", ")"))
 
