@@ -19,6 +19,7 @@ from tasks.common.aws import client
 from tasks.common.end_request import TOKEN_GONE, read_end_request
 from tasks.common.models import Session, require
 from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.session_parameters import put_session_parameter
 from tasks.common.settings import Settings, load_settings
 from tasks.common.tags import as_key_value_list, session_tags
 
@@ -80,22 +81,14 @@ def _store_token(request: HoldSessionInput, *, settings: Settings, ssm: Any) -> 
     # The sweeper reads the expiry here: it follows the session's extensions.
     expires_at = request.expires_at or session.expires_at
     value = json.dumps({"taskToken": request.task_token, "expiresAt": expires_at})
-    common = {
-        "Name": name,
-        "Description": f"fargate-bastion session {session.session_id}: the hold's task token",
-        "Value": value,
-        "Type": "String",
-    }
-    try:
-        ssm.put_parameter(
-            **common, Tags=as_key_value_list(session_tags(session, settings.stack_name))
-        )
-    except ClientError as error:
-        if error_code(error) != "ParameterAlreadyExists":
-            raise
-        # A retried hold gets a new token. The tags are already set (and PutParameter
-        # refuses Tags together with Overwrite).
-        ssm.put_parameter(**common, Overwrite=True)
+    replaced = put_session_parameter(
+        ssm,
+        name,
+        description=f"fargate-bastion session {session.session_id}: the hold's task token",
+        value=value,
+        tags=as_key_value_list(session_tags(session, settings.stack_name)),
+    )
+    if replaced:  # a retried hold gets a new token
         logger.info("replaced the session's task token", extra={"parameterName": name})
         return HeldSession(parameter_name=name)
     logger.info("stored the session's task token", extra={"parameterName": name})

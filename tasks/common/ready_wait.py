@@ -26,6 +26,7 @@ from tasks.common.end_request import TOKEN_GONE
 from tasks.common.errors import BastionNotReady, StepInputInvalid
 from tasks.common.models import RULE_SCOPES, require
 from tasks.common.observability import error_code, logger
+from tasks.common.session_parameters import put_session_parameter
 
 #: The suffix of the ready parameter's name, under the hold parameter's.
 SUFFIX = "/ready"
@@ -95,20 +96,13 @@ class ReadyWait:
 
 def store_ready_wait(ssm: Any, name: str, wait: ReadyWait, tags: list[dict[str, str]]) -> None:
     """Keep ``wait`` at ``name``, replacing an earlier attempt's."""
-    common = {
-        "Name": name,
-        "Description": f"fargate-bastion session {wait.session_id}: the ready wait's task token",
-        "Value": wait.to_json(),
-        "Type": "String",
-    }
-    try:
-        ssm.put_parameter(**common, Tags=tags)
-    except ClientError as error:
-        if error_code(error) != "ParameterAlreadyExists":
-            raise
-        # A new attempt: its new token replaces the old (the tags are already set, and
-        # PutParameter refuses Tags together with Overwrite).
-        ssm.put_parameter(**common, Overwrite=True)
+    put_session_parameter(
+        ssm,
+        name,
+        description=f"fargate-bastion session {wait.session_id}: the ready wait's task token",
+        value=wait.to_json(),
+        tags=tags,
+    )
 
 
 def read_ready_wait(ssm: Any, name: str) -> ReadyWait | None:
