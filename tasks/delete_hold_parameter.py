@@ -6,11 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from tasks.common.aws import client
 from tasks.common.models import require
-from tasks.common.observability import error_code, logger, task_handler
+from tasks.common.observability import logger, task_handler
 from tasks.common.session_resources import hold_parameter_names
 from tasks.common.settings import Settings, load_settings
 from tasks.common.validation import check_session_id
@@ -43,17 +41,13 @@ class DeletedParameters:
 def delete_hold_parameter(
     request: DeleteHoldParameterInput, *, settings: Settings, ssm: Any
 ) -> DeletedParameters:
-    """Delete the session's hold parameter and its end request; success if there is none."""
-    deleted = []
-    for parameter in hold_parameter_names(settings, request.session_id):
-        try:
-            ssm.delete_parameter(Name=parameter)
-        except ClientError as error:
-            if error_code(error) != "ParameterNotFound":
-                raise
-            continue
+    """Delete the session's hold parameter, its end request and its ready wait, in one
+    call; success if there is none."""
+    names = list(hold_parameter_names(settings, request.session_id))
+    answer = ssm.delete_parameters(Names=names)
+    deleted = [name for name in names if name in answer.get("DeletedParameters", [])]
+    for parameter in deleted:
         logger.info("deleted the hold parameter", extra={"parameterName": parameter})
-        deleted.append(parameter)
     return DeletedParameters(tuple(deleted))
 
 

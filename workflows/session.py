@@ -100,12 +100,13 @@ FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
 ERROR_PATH = f"$.{ERROR}"
 
 #: The ready wait is woken by the bastion's started line; when that delivery is lost or
-#: late, each attempt times out after this long and the next looks again (Fargate takes
-#: 30–90 s to start a task, so a lost signal costs at most this much delay).
-READY_LOOK_AGAIN_SECONDS = 60
-#: A look again per minute, five in all: a bastion not ready 5 minutes after its task was
+#: late, each attempt times out after this long and the next looks again. Fargate takes
+#: 30–90 s to start a task: a wait longer than that is answered by the line in its first
+#: attempt, and a lost signal costs at most this much delay.
+READY_LOOK_AGAIN_SECONDS = 120
+#: Three looks in all, two minutes apart: a bastion not ready 6 minutes after its task was
 #: started never will be.
-RETRY_READY_LOOK = Retry(("States.Timeout",), interval_seconds=1, max_attempts=4, backoff_rate=1.0)
+RETRY_READY_LOOK = Retry(("States.Timeout",), interval_seconds=1, max_attempts=2, backoff_rate=1.0)
 #: Where the ready wait goes when its last look found the bastion not ready.
 BASTION_NEVER_READY = "BastionNeverReady"
 
@@ -299,7 +300,7 @@ def session_machine() -> StateMachine:
     )
     never_ready = Pass(
         name=BASTION_NEVER_READY,
-        comment="The bastion did not say sshd accepts within five looks a minute apart.",
+        comment="The bastion did not say sshd accepts within three looks two minutes apart.",
         result={
             "Error": "BastionNotReady",
             "Cause": (

@@ -64,7 +64,7 @@ from tasks.common.log_subscription import (
     LogSubscriptionMessage,
     encode_subscription_event,
 )
-from workflows.session import RETRY_READY_LOOK
+from workflows.session import READY_LOOK_AGAIN_SECONDS, RETRY_READY_LOOK
 from workflows.teardown import RETRY_GROUP_IN_USE
 
 pytestmark = pytest.mark.bench
@@ -230,7 +230,7 @@ def test_the_signalled_study_draws_its_delays_from_the_stated_assumptions() -> N
 def test_the_measured_task_starts_in_the_middle_of_the_wanted_attempt() -> None:
     assert start_in_attempt(1, 60.0, LOOK_AGAIN) == 30.0
     assert start_in_attempt(2, 60.0, LOOK_AGAIN) == 60.0 + 1.0 + 30.0
-    assert ready_wait_policy(load_asl("session"))[0] == 60.0
+    assert ready_wait_policy(load_asl("session"))[0] == READY_LOOK_AGAIN_SECONDS
 
 
 # --- the polled design, from a measured session ---------------------------------------------
