@@ -214,12 +214,10 @@ def simulate_signalled_ready(
     return SignalledReady(accepting_at, in_stream_at, delivered_at, never, False)
 
 
-@dataclass(frozen=True)
-class SignalledStudy:
-    """The signalled ready wait over a sample of moments sshd starts accepting."""
+class _ReadyStudy:
+    """What a study of a ready wait (signalled or polled) summarizes of its results."""
 
-    delivery: DeliveryAssumptions
-    results: tuple[SignalledReady, ...]
+    results: tuple[PollResult, ...] | tuple[SignalledReady, ...]
 
     @property
     def delay(self) -> Summary:
@@ -230,13 +228,21 @@ class SignalledStudy:
         return Summary.of([float(r.attempts.attempts) for r in self.results])
 
     @property
+    def gave_up(self) -> int:
+        return sum(r.attempts.gave_up for r in self.results)
+
+    @property
     def median_attempts(self) -> int:
         """The median number of attempts, a whole number (the lower middle)."""
         return int(statistics.median_low([r.attempts.attempts for r in self.results]))
 
-    @property
-    def gave_up(self) -> int:
-        return sum(r.attempts.gave_up for r in self.results)
+
+@dataclass(frozen=True)
+class SignalledStudy(_ReadyStudy):
+    """The signalled ready wait over a sample of moments sshd starts accepting."""
+
+    delivery: DeliveryAssumptions
+    results: tuple[SignalledReady, ...]
 
     @property
     def lost(self) -> tuple[SignalledReady, ...]:
@@ -314,28 +320,11 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class PollStudy:
+class PollStudy(_ReadyStudy):
     """The ready poll over a sample of start times."""
 
     policy: RetryPolicy
     results: tuple[PollResult, ...]
-
-    @property
-    def delay(self) -> Summary:
-        return Summary.of([r.delay for r in self.results])
-
-    @property
-    def transitions(self) -> Summary:
-        return Summary.of([float(r.attempts.attempts) for r in self.results])
-
-    @property
-    def gave_up(self) -> int:
-        return sum(r.attempts.gave_up for r in self.results)
-
-    @property
-    def median_attempts(self) -> int:
-        """The median number of attempts, a whole number (the lower middle)."""
-        return int(statistics.median_low([r.attempts.attempts for r in self.results]))
 
 
 def study_poll(
