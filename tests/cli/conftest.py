@@ -85,6 +85,17 @@ class Cli:
         return lambda service: session.client(service, endpoint_url=endpoint.endpoint_url)
 
 
+@contextlib.contextmanager
+def local_session(cli: Cli) -> Iterator[dict[str, Any]]:
+    """A 30-minute session on the local AWS, ready; ended when the block ends."""
+    code, document = cli.json("up", "--local", "--wait", "--duration", "30m")
+    assert code == 0, document
+    try:
+        yield document
+    finally:
+        cli.run("down", "--local", document["sessionId"])
+
+
 @pytest.fixture(scope="package")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     """A local AWS daemon for tests/cli, stopped (with its bastions) when they are done."""

@@ -12,7 +12,7 @@ import pytest
 
 from bastion.cli.errors import ExitCode
 from tasks.common.models import format_timestamp, parse_timestamp
-from tests.cli.conftest import Cli, validate
+from tests.cli.conftest import Cli, local_session, validate
 
 pytestmark = pytest.mark.cli
 
@@ -22,12 +22,8 @@ MAX_MINUTES = 480
 
 @pytest.fixture
 def ready(cli: Cli) -> Iterator[dict[str, Any]]:
-    code, document = cli.json("up", "--local", "--wait", "--duration", "30m")
-    assert code == 0, document
-    try:
+    with local_session(cli) as document:
         yield document
-    finally:
-        cli.run("down", "--local", document["sessionId"])
 
 
 def later(moment: str, minutes: int) -> str:

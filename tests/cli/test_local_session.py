@@ -23,19 +23,15 @@ from typing import Any
 import pytest
 
 from bastion.local.inventory import read_inventory
-from tests.cli.conftest import REPO, Cli, validate
+from tests.cli.conftest import REPO, Cli, local_session, validate
 
 pytestmark = pytest.mark.cli
 
 
 @pytest.fixture(scope="module")
 def session(cli: Cli, real_bastions: None) -> Iterator[dict[str, Any]]:
-    code, document = cli.json("up", "--local", "--wait", "--duration", "30m")
-    assert code == 0, document
-    try:
+    with local_session(cli) as document:
         yield document
-    finally:
-        cli.run("down", "--local", document["sessionId"])
 
 
 def test_up_wait_json_returns_the_ready_session_with_a_reachable_address(
