@@ -1114,6 +1114,53 @@ def _create_subscription_filter(
     return _Created(name, {})
 
 
+def _create_managed_policy(
+    deployment: _Deployment, logical_id: str, props: dict[str, Any]
+) -> _Created:
+    """An IAM customer-managed policy; ``Ref`` is its ARN, as in CloudFormation."""
+    iam = deployment.client("iam")
+    name = props.pop("ManagedPolicyName", None) or deployment.physical_name(logical_id, 128)
+    document = _policy_document(props.pop("PolicyDocument"))
+    attach = {
+        "Roles": ("RoleName", iam.attach_role_policy),
+        "Users": ("UserName", iam.attach_user_policy),
+        "Groups": ("GroupName", iam.attach_group_policy),
+    }
+    attached = {key: props.pop(key, []) for key in attach}
+    params = _api_params(iam, "CreatePolicy", props, logical_id)
+    policy = iam.create_policy(PolicyName=name, PolicyDocument=document, **params)["Policy"]
+    for key, (argument, call) in attach.items():
+        for principal in attached[key]:
+            call(**{argument: principal, "PolicyArn": policy["Arn"]})
+    return _Created(
+        policy["Arn"],
+        {
+            "PolicyArn": policy["Arn"],
+            "PolicyId": policy["PolicyId"],
+            "DefaultVersionId": policy["DefaultVersionId"],
+        },
+    )
+
+
+def _create_ssm_document(
+    deployment: _Deployment, logical_id: str, props: dict[str, Any]
+) -> _Created:
+    """An SSM document; ``Ref`` is its name. ``Content`` may be an object, as
+    CloudFormation takes it, written in the document's format."""
+    ssm = deployment.client("ssm")
+    name = props.pop("Name", None) or deployment.physical_name(logical_id, 128)
+    # How CloudFormation replaces a changed document: nothing to do on a first create.
+    props.pop("UpdateMethod", None)
+    content = props.pop("Content")
+    document_format = str(props.get("DocumentFormat", "JSON"))
+    if not isinstance(content, str):
+        content = yaml.safe_dump(content) if document_format == "YAML" else json.dumps(content)
+    tags = [{"Key": k, "Value": v} for k, v in _tag_dict(props.pop("Tags", [])).items()]
+    params = _api_params(ssm, "CreateDocument", props, logical_id)
+    ssm.create_document(Name=name, Content=content, **({"Tags": tags} if tags else {}), **params)
+    return _Created(name, {})
+
+
 _Creator = Callable[[_Deployment, str, dict[str, Any]], _Created]
 #: The resource types the local deployer creates; anything else is reported by name.
 _CREATORS: dict[str, _Creator] = {
@@ -1129,6 +1176,8 @@ _CREATORS: dict[str, _Creator] = {
     "AWS::Lambda::Permission": _create_permission,
     "AWS::Events::Rule": _create_events_rule,
     "AWS::Logs::SubscriptionFilter": _create_subscription_filter,
+    "AWS::IAM::ManagedPolicy": _create_managed_policy,
+    "AWS::SSM::Document": _create_ssm_document,
 }
 SUPPORTED_RESOURCE_TYPES = frozenset(_CREATORS)
 

@@ -273,7 +273,8 @@ def test_roles_carry_their_resolved_policies(stack: DeployedStack) -> None:
     ]
     assert run_task["Resource"] == stack.outputs["BastionTaskDefinitionArn"]
     assert run_task["Condition"] == {
-        "ArnEquals": {"ecs:cluster": stack.outputs["BastionClusterArn"]}
+        "ArnEquals": {"ecs:cluster": stack.outputs["BastionClusterArn"]},
+        "BoolIfExists": {"ecs:enable-execute-command": "false"},
     }
 
 

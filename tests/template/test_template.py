@@ -73,8 +73,23 @@ def functions() -> dict[str, dict[str, Any]]:
 
 
 def statements(function_id: str) -> list[dict[str, Any]]:
+    """The function's statements; one that exists only under a condition (``Fn::If`` with
+    ``AWS::NoValue``) as the statement it would be."""
     policies = functions()[function_id]["Properties"]["Policies"]
-    return [s for policy in policies for s in policy.get("Statement", [])]
+    return [
+        branch
+        for policy in policies
+        for statement in policy.get("Statement", [])
+        for branch in if_branches(statement)
+    ]
+
+
+def if_branches(item: Any) -> list[Any]:
+    """``item``, or the branches of an ``Fn::If`` that are not ``AWS::NoValue``."""
+    if isinstance(item, dict) and set(item) == {"Fn::If"}:
+        _, when_true, when_false = item["Fn::If"]
+        return [b for b in (when_true, when_false) if b != {"Ref": "AWS::NoValue"}]
+    return [item]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -379,7 +394,7 @@ def test_security_group_mutations_are_conditioned(task: str) -> None:
 STACK_NAME = {"Ref": "AWS::StackName"}
 
 
-def test_pass_role_only_for_the_two_task_roles() -> None:
+def test_pass_role_only_for_the_task_roles() -> None:
     passing = [
         (function_id, statement)
         for function_id in functions()
@@ -388,18 +403,25 @@ def test_pass_role_only_for_the_two_task_roles() -> None:
     ]
     assert [function_id for function_id, _ in passing] == ["RunBastionTaskFunction"]
     statement = passing[0][1]
-    assert statement["Resource"] == [
+    # The public and the private bastion's roles where AccessModes allows their mode.
+    assert [branch for item in statement["Resource"] for branch in if_branches(item)] == [
         {"Fn::GetAtt": ["BastionTaskRole", "Arn"]},
         {"Fn::GetAtt": ["BastionExecutionRole", "Arn"]},
+        {"Fn::GetAtt": ["PrivateBastionTaskRole", "Arn"]},
     ]
 
 
 def test_run_task_is_scoped_to_the_cluster_and_task_definition() -> None:
-    (statement,) = [s for s in statements("RunBastionTaskFunction") if s["Action"] == "ecs:RunTask"]
-    assert statement["Resource"] == {"Ref": "BastionTaskDefinition"}
-    assert statement["Condition"] == {
-        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["BastionCluster", "Arn"]}}
-    }
+    # tests/template/test_private_mode.py checks which of them may run with ECS Exec.
+    running = [s for s in statements("RunBastionTaskFunction") if s["Action"] == "ecs:RunTask"]
+    assert [statement["Resource"] for statement in running] == [
+        {"Ref": "BastionTaskDefinition"},
+        {"Ref": "PrivateBastionTaskDefinition"},
+    ]
+    for statement in running:
+        assert statement["Condition"]["ArnEquals"] == {
+            "ecs:cluster": {"Fn::GetAtt": ["BastionCluster", "Arn"]}
+        }
 
 
 def test_end_session_signals_only_the_session_machine() -> None:
