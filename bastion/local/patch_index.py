@@ -27,7 +27,8 @@ class Patch:
     #: ``package.module.Class`` or ``package.module`` that owns the attribute.
     owner: str
     attribute: str
-    #: ``(param, ...)`` of a function, ``property(...)``, ``staticmethod(...)``, ``module``.
+    #: ``(param, ...)`` of a function, ``property(...)``, ``staticmethod(...)``, ``module``,
+    #: or ``absent``: moto has no such attribute, the patch adds it.
     shape: str
     #: What moto does wrong or not at all, that the patch fixes.
     gap: str
@@ -410,6 +411,14 @@ PATCHES: tuple[Patch, ...] = (
         "(self, name)",
         "a GetParameter during another thread's PutParameter of the same name hits an empty "
         "version list (IndexError); on AWS the parameter is simply not there yet",
+    ),
+    Patch(
+        "ssm_sessions",
+        "moto.ssm.responses.SimpleSystemManagerResponse",
+        "start_session",
+        "absent",
+        "no StartSession: answered for a running bastion task's ECS Exec target with the "
+        "stack's session document, refused for any other target or document",
     ),
 )
 

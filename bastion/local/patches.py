@@ -21,6 +21,7 @@ from bastion.local import (
     faults,
     lambda_runtime,
     ssm_fixes,
+    ssm_sessions,
     stepfunctions_fixes,
     task_timeouts,
 )
@@ -48,6 +49,7 @@ def install_patches() -> None:
             eks_clusters,
             eventbridge,
             ssm_fixes,
+            ssm_sessions,
             cloudwatch_logs,
             task_timeouts,
         ):

@@ -16,6 +16,8 @@ from typing import Any
 from bastion.local.patch_index import PINNED_MOTO_VERSION, patch_for
 
 _replaced: set[tuple[Any, str]] = set()
+#: The shape of an attribute moto does not have, which a patch adds (an API action).
+ABSENT = "absent"
 
 
 class PatchMismatch(RuntimeError):
@@ -63,7 +65,8 @@ def replace_attribute(owner: Any, name: str, build: Callable[[Any], Any]) -> Non
     """Set ``owner.name`` to ``build(original)``; a second call for the same pair does nothing.
 
     ``original`` is the raw attribute (a function, ``staticmethod`` or ``property``, looked up
-    through the class hierarchy), so ``build`` can wrap whatever kind it is. Raises
+    through the class hierarchy), so ``build`` can wrap whatever kind it is; None for an
+    attribute the index records as :data:`ABSENT` (one moto lacks, added). Raises
     :class:`PatchMismatch` if the pair is not in the index or its shape changed.
     """
     key = (owner, name)
@@ -76,10 +79,12 @@ def replace_attribute(owner: Any, name: str, build: Callable[[Any], Any]) -> Non
     try:
         original = inspect.getattr_static(owner, name)
     except AttributeError:
-        raise PatchMismatch(
-            f"{where} no longer exists in this moto: its patch cannot apply"
-        ) from None
-    found = shape_of(original)
+        if entry.shape != ABSENT:
+            raise PatchMismatch(
+                f"{where} no longer exists in this moto: its patch cannot apply"
+            ) from None
+        original = None
+    found = ABSENT if original is None else shape_of(original)
     if found != entry.shape:
         raise PatchMismatch(
             f"{where} has changed shape: the patch expects {entry.shape}, moto has {found}"
