@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from bastion.cli import api, keys, kubeconfig, sessions
+from bastion.cli import api, keys, kubeconfig, session_manager_plugin, sessions
 from bastion.cli.display import Progress, follow_until, live_capable, steps_of
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.sessions import END_STATES
@@ -151,9 +151,11 @@ def _session_text(doc: dict[str, Any]) -> str:
     lines = [f"session {doc['sessionId']}: {doc['status']}, cluster {doc['cluster']}"]
     if doc["status"] == "READY":
         local = " --local" if doc["local"] else ""
-        lines.append(f"  connect:  bastion ssh {doc['sessionId']}{local}")
+        connect = [f"  connect:  bastion ssh {doc['sessionId']}{local}"]
         if doc["sshCommand"]:
-            lines.append(f"  or:       {doc['sshCommand']}")
+            connect.append(f"  or:       {doc['sshCommand']}")
+        if not doc["sessionManager"]:
+            lines += connect
         fingerprints = [
             f"{key['type']} {key['fingerprint']}" for key in doc["hostPublicKeys"] or []
         ]
@@ -165,6 +167,8 @@ def _session_text(doc: dict[str, Any]) -> str:
                 f"(until {doc['latestExpiresAt']} at most)"
             )
         lines.append(f"  end it:   bastion down {doc['sessionId']}")
+        if doc["sessionManager"]:
+            lines += _private_lines(doc["sessionManager"]) + connect
     elif doc["status"] == "ENDED":
         lines.append(f"  ended:    {doc['endedAt']} ({doc['endReason']})")
     elif doc["status"] == "FAILED" and doc["error"]:
@@ -172,6 +176,19 @@ def _session_text(doc: dict[str, Any]) -> str:
     elif doc["expiresAt"]:
         lines.append(f"  expires:  {doc['expiresAt']}")
     return "\n".join(lines)
+
+
+def _private_lines(manager: dict[str, str]) -> list[str]:
+    """How a private session is reached, and whether the plugin that needs is here."""
+    lines = [
+        "  reached:  through Session Manager, no inbound port "
+        f"(target {manager['target']}, document {manager['documentName']})"
+    ]
+    try:
+        lines.append(f"  plugin:   {session_manager_plugin.find_plugin()}")
+    except CliError as error:
+        lines.append(f"  plugin:   {error.message}; then connect:")
+    return lines
 
 
 def _pin_if_ours(target: Target, doc: dict[str, Any]) -> None:
@@ -203,12 +220,34 @@ def _ready_session(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         raise CliError(
             f"session {doc['sessionId']} is {doc['status']}, not READY", ExitCode.NOT_FOUND
         )
+    mode = sessions.access_mode_of(view)
+    if mode not in sessions.ACCESS_MODES:
+        raise CliError(
+            f"session {doc['sessionId']}: accessMode {sessions.printable(mode)!r} is neither "
+            "public nor private, so nothing is run with it",
+            ExitCode.SESSION_FAILED,
+        )
+    if mode == sessions.PRIVATE:
+        sessions.session_manager_of(target, view)  # refused here, before anything runs
     keys.claim(target.sessions_dir, doc["sessionId"], doc["executionArn"], str(view["cluster"]))
     sessions.pin_host_keys(target, doc)
     return {**view, **doc}
 
 
 # --------------------------------------------------------------------------- commands
+
+
+def session_request(args: argparse.Namespace, public_key: str, session_id: str) -> dict[str, Any]:
+    """The body ``up`` posts. The API takes who you are, and your address as the default
+    CIDR of a public session, from the request; without --mode the stack's default mode."""
+    request: dict[str, Any] = {"sshPublicKey": public_key, "sessionId": session_id}
+    if args.duration is not None:
+        request["durationMinutes"] = args.duration
+    if args.cidr:
+        request["allowedCidrs"] = args.cidr
+    if args.mode:
+        request["accessMode"] = args.mode
+    return request
 
 
 def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
@@ -230,12 +269,7 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
             keys.remember_key(root, session_id, user_key[0])
         else:
             public_key = keys.generate_key(root, session_id)[1]
-        # The API takes who you are, and your address as the default CIDR, from the request.
-        request: dict[str, Any] = {"sshPublicKey": public_key, "sessionId": session_id}
-        if args.duration is not None:
-            request["durationMinutes"] = args.duration
-        if args.cidr:
-            request["allowedCidrs"] = args.cidr
+        request = session_request(args, public_key, session_id)
         answer = api.call(target, "POST", api.sessions_path(cluster), request)[1]
         started = True
         keys.claim(root, session_id, str(answer["executionArn"]), cluster)
@@ -405,6 +439,9 @@ def cmd_ssh(args: argparse.Namespace, out: TextIO) -> int:
     """Log in to the bastion (or run a command there) with OpenSSH."""
     target = resolve(args)
     doc = _ready_session(args, target)
+    if doc["sessionManager"]:
+        local = " --local" if target.is_local else ""
+        session_manager_plugin.find_plugin(then=f"bastion ssh {doc['sessionId']}{local}")
     argv = sessions.ssh_argv(target, doc, list(args.remote_command or []))
     argv[1:1] = ["-o", "LogLevel=ERROR"]
     out.flush()
@@ -463,6 +500,11 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     )
     tunnel = sessions.ssh_argv(target, doc)
     tunnel[1:1] = ["-N", "-D", f"127.0.0.1:{socks_port}", "-o", "ExitOnForwardFailure=yes"]
+    if doc["sessionManager"]:
+        try:
+            session_manager_plugin.find_plugin()
+        except CliError as error:
+            _note(args, f"bastion: {error.message}; then start the tunnel below")
     document = {
         "sessionId": session_id,
         "kubeconfig": str(path),
@@ -647,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
         "start a session and follow it until the bastion is ready",
         "examples:\n  bastion up --cluster payments --duration 1h\n"
         "  bastion up --cluster payments --key ~/.ssh/id_ed25519 --cidr 203.0.113.7/32\n"
+        "  bastion up --cluster payments --mode private\n"
         "  bastion up --cluster payments --wait --output json\n\n" + EXIT_CODE_HELP,
     )
     up.add_argument("--cluster", help="EKS cluster name (--local: default 'demo')")
@@ -657,7 +700,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", help="your SSH private key (its .pub is sent); default: an ephemeral ed25519"
     )
     up.add_argument(
-        "--cidr", action="append", help="where SSH may come from (repeatable; default: your /32)"
+        "--cidr",
+        action="append",
+        help="where SSH may come from (repeatable; default: your /32); public sessions only",
+    )
+    up.add_argument(
+        "--mode",
+        choices=sessions.ACCESS_MODES,
+        help="public: a public IP and an inbound rule for your CIDRs; private: no inbound "
+        "port, reached through Session Manager (needs session-manager-plugin) "
+        "(default: the stack's)",
     )
     up.add_argument(
         "--wait",

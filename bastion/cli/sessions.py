@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import re
 import secrets
+import shlex
 import unicodedata
 from pathlib import Path
 from typing import Any
 
-from bastion.cli import api, keys
+from bastion.cli import api, keys, session_manager
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
 from tasks.common.host_keys import HostKey, HostKeyError, parse_host_keys
 
 END_STATES = ("ENDED", "FAILED")
+PUBLIC, PRIVATE = "public", "private"
+ACCESS_MODES = (PUBLIC, PRIVATE)
 #: Execution errors that mean "refused before anything was created".
 REFUSALS = frozenset(
     {"InvalidRequest", "ClusterNotFound", "ClusterNotPrivate", "SessionLimitReached"}
@@ -72,6 +75,7 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
     """The command's document of the session the API's ``view`` describes."""
     session_id = str(view["sessionId"])
     status = str(view["phase"]).upper()
+    access_mode = access_mode_of(view)
     address, port, user = _where(target, session_id, view)
     failure = view.get("error") or None
     doc: dict[str, Any] = {
@@ -99,15 +103,46 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
         if failure
         else None,
         "local": target.is_local,
+        "accessMode": _text(access_mode),
+        "sessionManager": None,
     }
     key_file = keys.private_key_for(target.sessions_dir, session_id, doc["executionArn"])
     doc["keyFile"] = str(key_file) if key_file else None
     host_keys = _reported_host_keys(view) if status == "READY" else None
     if host_keys:
         doc["hostPublicKeys"] = [key.as_event_entry() for key in host_keys]
-    if status == "READY" and address and host_keys:
-        doc["sshCommand"] = " ".join(ssh_argv(target, doc))
+    reachable = bool(address)
+    if status == "READY" and access_mode == PRIVATE:
+        try:
+            doc["sessionManager"] = session_manager_of(target, view).to_dict()
+        except CliError:
+            reachable = False  # nothing is run with it; ssh and kubeconfig say why
+        else:
+            reachable = True
+    if status == "READY" and reachable and host_keys and access_mode in ACCESS_MODES:
+        doc["sshCommand"] = shlex.join(ssh_argv(target, doc))
     return doc
+
+
+def access_mode_of(view: dict[str, Any]) -> str:
+    """The session's access mode as the API says it (public when it says none)."""
+    mode = view.get("accessMode")
+    return str(mode) if mode is not None else PUBLIC
+
+
+def session_manager_of(target: Target, view: dict[str, Any]) -> session_manager.SessionManager:
+    """Where Session Manager reaches a private session's bastion, checked before anything
+    runs with it (CliError SESSION_FAILED naming what is wrong)."""
+    try:
+        return session_manager.parse(
+            view.get("sessionManager"), task_arn=view.get("taskArn"), region=target.region
+        )
+    except session_manager.SessionManagerError as error:
+        raise CliError(
+            f"session {view.get('sessionId')}: its sessionManager is not usable "
+            f"({printable(str(error))}), so nothing is run with it",
+            ExitCode.SESSION_FAILED,
+        ) from None
 
 
 def _reported_host_keys(view: dict[str, Any]) -> tuple[HostKey, ...] | None:
@@ -125,7 +160,15 @@ def pin_host_keys(target: Target, doc: dict[str, Any]) -> Path:
     session_id = str(doc["sessionId"])
     try:
         host_keys = parse_host_keys(doc.get("hostPublicKeys"))
-        lines = [key.known_hosts_line(str(doc["address"]), int(doc["port"])) for key in host_keys]
+        if doc.get("sessionManager"):
+            # ssh looks the keys up under its HostKeyAlias, the session id (which the
+            # project's one check keeps to letters, digits, _ and -: never a pattern).
+            keys.session_dir(target.sessions_dir, session_id)
+            lines = [f"{session_id} {key.key_type} {key.key}" for key in host_keys]
+        else:
+            lines = [
+                key.known_hosts_line(str(doc["address"]), int(doc["port"])) for key in host_keys
+            ]
     except HostKeyError as error:
         raise CliError(
             f"session {session_id}: no host keys to pin for its bastion ({error}); "
@@ -153,10 +196,12 @@ def pinned_host_options(known_hosts: Path) -> list[str]:
 def _where(target: Target, session_id: str, view: dict[str, Any]) -> tuple[str | None, int, str]:
     """(address, port, user) of a ready session's bastion: as the API's ssh command
     (``ssh USER@ADDRESS``) says, or where the local AWS runs it (a loopback port)."""
-    if target.local_dir is not None and view.get("address"):
+    if target.local_dir is not None and (view.get("address") or view.get("sessionManager")):
         from bastion.local.task_runner import read_record
 
         record = read_record(target.local_dir, session_id)
+        if record is not None and access_mode_of(view) == PRIVATE:
+            return None, 22, record.user  # reached through Session Manager, not an address
         if record is not None:
             return record.address, record.port, record.user
     user = str(view.get("sshCommand") or "").rpartition("@")[0].rpartition(" ")[2]
@@ -178,6 +223,21 @@ def ssh_argv(target: Target, doc: dict[str, Any], command: list[str] | None = No
     if key_file:
         argv += ["-i", str(key_file), "-o", "IdentitiesOnly=yes"]
     argv += pinned_host_options(keys.known_hosts_path(target.sessions_dir, session_id))
+    manager = doc.get("sessionManager")
+    if manager:
+        proxy = session_manager.proxy_command(
+            session_manager.SessionManager(
+                manager["target"], manager["documentName"], manager["region"]
+            ),
+            profile=target.profile,
+            local_dir=target.local_dir,
+        )
+        argv += ["-o", f"HostKeyAlias={session_id}", "-o", f"ProxyCommand={proxy}"]
+        # ssh refuses a host name that starts with "-"; the alias, not the name, picks the
+        # pinned keys, and the proxy ignores the name.
+        host = session_id if session_id[0].isalnum() else f"session{session_id}"
+        argv.append(f"{doc['user']}@{host}")
+        return argv + (command or [])
     if int(doc.get("port") or 22) != 22:
         argv += ["-p", str(doc["port"])]
     argv.append(f"{doc['user']}@{doc['address']}")

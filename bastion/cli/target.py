@@ -45,6 +45,8 @@ class Target:
     local_dir: Path | None = None
     #: The cluster a command means when none is named and none can be found (--local).
     default_cluster: str | None = None
+    #: The profile named on the command line (--profile), which the session proxy uses too.
+    profile: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -104,7 +106,7 @@ def resolve(args: Any) -> Target:
         api_url = _stack_api_url(
             session, args.stack or os.environ.get("BASTION_STACK") or DEFAULT_STACK
         )
-    return Target(session=session, api_url=api_url)
+    return Target(session=session, api_url=api_url, profile=args.profile)
 
 
 def _local_target(args: Any) -> Target:

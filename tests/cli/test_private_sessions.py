@@ -1,0 +1,216 @@
+"""Private sessions as the command sees them: the ready document's ``sessionManager`` is
+checked before anything runs, and ssh reaches the bastion through the command's own
+Session Manager proxy, trusting the pinned host keys under the session's id.
+
+These tests use the API's view of a session as the contract describes it; the local
+session that really logs in through a stand-in plugin is in test_private_local_session.py.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from bastion.cli import keys, session_manager, sessions
+from bastion.cli.app import build_parser
+from bastion.cli.errors import CliError, ExitCode
+from bastion.cli.target import Target
+from bastion.local.simulated_bastion import generate_host_keys
+from tests.cli.conftest import validate
+
+pytestmark = pytest.mark.cli
+
+REPORTED = [key.as_event_entry() for key in generate_host_keys()]
+ARN = "arn:aws:states:eu-west-1:123456789012:execution:fargate-bastion-session:alice-1"
+TASK_ID = "0123456789abcdef0123456789abcdef"
+TASK_ARN = f"arn:aws:ecs:eu-west-1:123456789012:task/fargate-bastion/{TASK_ID}"
+TARGET = f"ecs:fargate-bastion_{TASK_ID}_{TASK_ID}-2531612879"
+DOCUMENT = "fargate-bastion-BastionSessionDocument-1A2B3C4D5E6F"
+MANAGER = {"target": TARGET, "documentName": DOCUMENT, "region": "eu-west-1"}
+
+
+def target(profile: str | None = None) -> Target:
+    session = boto3.Session(region_name="eu-west-1")
+    return Target(session=session, api_url="https://api.example.com/v1", profile=profile)
+
+
+def view(**changes: Any) -> dict[str, Any]:
+    """The API's view of a ready private session."""
+    answer = {
+        "sessionId": "alice-1",
+        "executionArn": ARN,
+        "status": "RUNNING",
+        "phase": "ready",
+        "cluster": "payments",
+        "requestedBy": "arn:aws:iam::123456789012:user/alice",
+        "startedAt": "2026-11-27T10:00:00.000Z",
+        "accessMode": "private",
+        "address": "",
+        "sessionManager": MANAGER,
+        "taskArn": TASK_ARN,
+        "sshCommand": (
+            f'ssh -o ProxyCommand="aws ssm start-session --target {TARGET} --document-name '
+            f'{DOCUMENT} --region eu-west-1" bastion@alice-1'
+        ),
+        "expiresAt": "2026-11-27T11:00:00Z",
+        "hostPublicKeys": REPORTED,
+    }
+    answer.update(changes)
+    return answer
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("BASTION_STATE_DIR", raising=False)
+
+
+HOSTILE_MANAGERS: dict[str, Any] = {
+    "missing": None,
+    "not an object": f"{TARGET} {DOCUMENT}",
+    "no document": {"target": TARGET, "region": "eu-west-1"},
+    "an extra field": {**MANAGER, "parameters": {"portNumber": ["22"]}},
+    "shell in the target": {**MANAGER, "target": f"{TARGET};touch /tmp/owned"},
+    "command substitution": {**MANAGER, "target": f"ecs:$(id)_{TASK_ID}_{TASK_ID}-1"},
+    "an instance target": {**MANAGER, "target": "i-0123456789abcdef0"},
+    "another cluster": {**MANAGER, "target": f"ecs:other_{TASK_ID}_{TASK_ID}-1"},
+    "another task": {**MANAGER, "target": TARGET.replace("0123", "3210")},
+    "no runtime id": {**MANAGER, "target": f"ecs:fargate-bastion_{TASK_ID}"},
+    "newline in the target": {**MANAGER, "target": f"{TARGET}\nProxyCommand sh"},
+    "shell in the document": {**MANAGER, "documentName": f"{DOCUMENT}`id`"},
+    "a document ARN": {
+        **MANAGER,
+        "documentName": "arn:aws:ssm:eu-west-1:999999999999:document/Theirs",
+    },
+    "an AWS document": {**MANAGER, "documentName": "AWS-StartPortForwardingSessionToRemoteHost"},
+    "a space in the document": {**MANAGER, "documentName": "My Document"},
+    "another region": {**MANAGER, "region": "us-east-1"},
+    "a region that is not one": {**MANAGER, "region": "eu-west-1 --endpoint-url x"},
+    "a number as target": {**MANAGER, "target": 7},
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE_MANAGERS.values()), ids=list(HOSTILE_MANAGERS))
+def test_a_hostile_session_manager_gives_no_command_and_ssh_is_refused(hostile: Any) -> None:
+    here = target()
+    doc = sessions.document(here, view(sessionManager=hostile))
+    validate(doc, "session")
+    assert doc["accessMode"] == "private"
+    assert doc["sshCommand"] is None and doc["sessionManager"] is None
+
+    with pytest.raises(CliError) as refused:
+        sessions.session_manager_of(here, view(sessionManager=hostile))
+    assert refused.value.code == ExitCode.SESSION_FAILED
+    assert "sessionManager" in refused.value.message and "nothing is run" in refused.value.message
+
+
+def test_a_private_session_without_its_task_is_refused() -> None:
+    with pytest.raises(CliError, match="taskArn"):
+        sessions.session_manager_of(target(), view(taskArn=None))
+
+
+def test_an_access_mode_that_is_neither_gives_no_command() -> None:
+    doc = sessions.document(target(), view(accessMode="PRIVATE; rm -rf ~"))
+    validate(doc, "session")
+    assert doc["sshCommand"] is None and doc["sessionManager"] is None
+
+
+def test_a_private_session_connects_through_the_proxy_trusting_keys_under_its_id() -> None:
+    here = target(profile="dev team")
+    doc = sessions.document(here, view())
+    validate(doc, "session")
+    assert doc["sessionManager"] == MANAGER and doc["address"] is None
+    argv = shlex.split(doc["sshCommand"])
+    options = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
+    assert "HostKeyAlias=alice-1" in options and "StrictHostKeyChecking=yes" in options
+    assert "UpdateHostKeys=no" in options
+    assert argv[-1] == "bastion@alice-1"
+    proxy = next(option for option in options if option.startswith("ProxyCommand="))
+    assert shlex.split(proxy.removeprefix("ProxyCommand=")) == [
+        sys.executable,
+        "-m",
+        "bastion.cli.session_manager_proxy",
+        "--target",
+        TARGET,
+        "--document-name",
+        DOCUMENT,
+        "--region",
+        "eu-west-1",
+        "--profile",
+        "dev team",
+    ]
+
+    path = sessions.pin_host_keys(here, doc)
+    assert path == keys.known_hosts_path(here.sessions_dir, "alice-1")
+    assert path.read_text().splitlines() == [
+        f"alice-1 {key['type']} {key['key']}" for key in REPORTED
+    ]
+
+
+def test_percent_signs_reach_the_proxy_unexpanded(tmp_path: Path) -> None:
+    # ssh expands %h, %p... in a ProxyCommand: a literal % is written %%.
+    command = session_manager.proxy_command(
+        session_manager.SessionManager(TARGET, DOCUMENT, "eu-west-1"),
+        profile="100%",
+        local_dir=tmp_path / "a%hb",
+    )
+    assert "100%%" in command and "a%%hb" in command
+    assert shlex.split(command.replace("%%", "%"))[-2:] == ["--local-dir", str(tmp_path / "a%hb")]
+
+
+def test_a_session_id_that_starts_with_a_dash_is_still_a_host_ssh_takes() -> None:
+    doc = sessions.document(target(), view(sessionId="-alice"))
+    argv = shlex.split(doc["sshCommand"])
+    assert "HostKeyAlias=-alice" in argv
+    assert not argv[-1].partition("@")[2].startswith("-")
+
+
+def test_a_public_session_is_unchanged_and_says_so() -> None:
+    doc = sessions.document(
+        target(),
+        view(
+            accessMode="public",
+            sessionManager=None,
+            address="203.0.113.7",
+            sshCommand="ssh bastion@203.0.113.7",
+        ),
+    )
+    validate(doc, "session")
+    assert doc["accessMode"] == "public" and doc["sessionManager"] is None
+    assert doc["sshCommand"].endswith("bastion@203.0.113.7")
+    assert "ProxyCommand" not in doc["sshCommand"] and "HostKeyAlias" not in doc["sshCommand"]
+
+
+def test_a_view_without_an_access_mode_is_a_public_session() -> None:
+    view_of_old_api = view(address="203.0.113.7", sshCommand="ssh bastion@203.0.113.7")
+    del view_of_old_api["accessMode"], view_of_old_api["sessionManager"]
+    doc = sessions.document(target(), view_of_old_api)
+    assert doc["accessMode"] == "public" and "ProxyCommand" not in doc["sshCommand"]
+
+
+@pytest.mark.parametrize(
+    ("words", "body"),
+    [
+        ([], None),
+        (["--mode", "private"], "private"),
+        (["--mode", "public"], "public"),
+    ],
+)
+def test_up_sends_the_mode_only_when_asked(words: list[str], body: str | None) -> None:
+    args = build_parser().parse_args(["up", "--cluster", "payments", *words])
+    from bastion.cli.app import session_request
+
+    request = session_request(args, "ssh-ed25519 AAAA", "alice-1")
+    assert request.get("accessMode") == body
+    assert ("accessMode" in request) == (body is not None)
+
+
+def test_up_refuses_a_mode_it_does_not_know() -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["up", "--mode", "hidden"])
+    assert exited.value.code == ExitCode.USAGE

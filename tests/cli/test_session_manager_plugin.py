@@ -1,0 +1,146 @@
+"""The Session Manager plugin: found on PATH or named by BASTION_SESSION_MANAGER_PLUGIN
+(an absolute path to an executable file, else refused), missing (a clear error naming it,
+its install page and the command to run once it is installed), failing (its exit status
+and the last lines of its stderr named), and run with a StartSession answer as the AWS CLI
+runs it.
+
+The real plugin cannot run here (it is in no reachable registry): these tests run
+stand-in plugins, executable scripts written by each test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bastion.cli import session_manager_plugin as plugin
+from bastion.cli.errors import CliError, ExitCode
+
+pytestmark = pytest.mark.cli
+
+RESPONSE = {"SessionId": "alice-0a1b2c3d4e5f67890", "TokenValue": "t0k3n", "StreamUrl": "wss://x"}
+REQUEST = {"Target": "ecs:c_0123456789abcdef0123456789abcdef_x-1", "DocumentName": "Doc"}
+
+
+def script(path: Path, body: str, mode: int = 0o755) -> Path:
+    """An executable Python script at ``path`` running ``body``."""
+    path.write_text(f"#!{sys.executable}\nimport json, os, sys\n{body}\n")
+    path.chmod(mode)
+    return path
+
+
+def test_the_plugin_is_found_on_path(tmp_path: Path) -> None:
+    found = script(tmp_path / "session-manager-plugin", "sys.exit(0)")
+    assert plugin.find_plugin({"PATH": f"/nonexistent:{tmp_path}"}) == found
+
+
+@pytest.mark.parametrize(
+    "problem",
+    ["relative", "missing", "directory", "not executable", "empty"],
+)
+def test_an_override_that_is_not_an_executable_file_is_refused(
+    tmp_path: Path, problem: str
+) -> None:
+    on_path = script(tmp_path / "session-manager-plugin", "sys.exit(0)")
+    named = {
+        "relative": "session-manager-plugin",
+        "missing": str(tmp_path / "nowhere"),
+        "directory": str(tmp_path),
+        "not executable": str(script(tmp_path / "plain", "sys.exit(0)", mode=0o644)),
+        "empty": "",
+    }[problem]
+    environ = {"PATH": str(on_path.parent), plugin.OVERRIDE: named}
+    if problem == "empty":  # an empty variable is no override
+        assert plugin.find_plugin(environ) == on_path
+        return
+    with pytest.raises(CliError) as refused:
+        plugin.find_plugin(environ)
+    assert refused.value.code == ExitCode.CONFIGURATION
+    assert plugin.OVERRIDE in refused.value.message and repr(named) in refused.value.message
+
+
+def test_an_override_is_used_before_path(tmp_path: Path) -> None:
+    script(tmp_path / "session-manager-plugin", "sys.exit(0)")
+    chosen = script(tmp_path / "mine", "sys.exit(0)")
+    assert plugin.find_plugin({"PATH": str(tmp_path), plugin.OVERRIDE: str(chosen)}) == chosen
+
+
+def test_a_missing_plugin_is_named_with_its_install_page_and_the_command(tmp_path: Path) -> None:
+    with pytest.raises(CliError) as missing:
+        plugin.find_plugin({"PATH": str(tmp_path)}, then="bastion ssh alice-1")
+    message = missing.value.message
+    assert missing.value.code == ExitCode.CONFIGURATION
+    assert "session-manager-plugin" in message and plugin.INSTALL_PAGE in message
+    assert message.endswith("then run: bastion ssh alice-1")
+
+
+ARGUMENT_CHECK = """
+expected_response = json.loads(os.environ["EXPECTED_RESPONSE"])
+if sys.argv[1:] == ["--version"]:
+    print(os.environ["STANDIN_VERSION"])
+    sys.exit(0)
+first, region, operation, profile, request, endpoint = sys.argv[1:]
+response = json.loads(os.environ[first] if first == "AWS_SSM_START_SESSION_RESPONSE" else first)
+assert response == expected_response, response
+assert (region, operation, profile) == ("eu-west-1", "StartSession", "dev"), sys.argv
+assert json.loads(request) == json.loads(os.environ["EXPECTED_REQUEST"]), request
+assert endpoint == "https://ssm.eu-west-1.amazonaws.com", endpoint
+print("token on the command line:", first != "AWS_SSM_START_SESSION_RESPONSE", file=sys.stderr)
+sys.stdout.write(sys.stdin.read().upper())
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "on_command_line"),
+    [("1.2.707.0", False), ("1.2.497.0", True), ("not a version", True)],
+)
+def test_the_plugin_gets_the_answer_as_the_aws_cli_passes_it_with_stdio_through(
+    tmp_path: Path, version: str, on_command_line: bool
+) -> None:
+    standin = script(tmp_path / "session-manager-plugin", ARGUMENT_CHECK)
+    # The plugin runs in a child process whose stdin and stdout are ours, as under ssh.
+    runner = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from bastion.cli.session_manager_plugin import run_plugin\n"
+        "sys.exit(run_plugin(Path(sys.argv[1]), json.loads(sys.argv[2]), 'eu-west-1', 'dev',"
+        " json.loads(sys.argv[3]), 'https://ssm.eu-west-1.amazonaws.com'))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", runner, str(standin), json.dumps(RESPONSE), json.dumps(REQUEST)],
+        input="ssh bytes\n",
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "EXPECTED_RESPONSE": json.dumps(RESPONSE),
+            "EXPECTED_REQUEST": json.dumps(REQUEST),
+            "STANDIN_VERSION": version,
+        },
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "SSH BYTES\n"
+    assert f"token on the command line: {on_command_line}" in done.stderr
+
+
+def test_a_failing_plugin_is_named_with_its_status_and_last_stderr_lines(tmp_path: Path) -> None:
+    standin = script(
+        tmp_path / "session-manager-plugin",
+        "if sys.argv[1:] == ['--version']:\n    print('1.2.707.0'); sys.exit(0)\n"
+        "for n in range(30):\n    print(f'noise {n}', file=sys.stderr)\n"
+        "print('Cannot perform start session: EOF', file=sys.stderr)\nsys.exit(3)",
+    )
+    with pytest.raises(CliError) as failed:
+        plugin.run_plugin(standin, RESPONSE, "eu-west-1", None, REQUEST, "https://x")
+    message = failed.value.message
+    assert failed.value.code == ExitCode.ERROR
+    assert f"{standin} exited with status 3" in message
+    assert "Cannot perform start session: EOF" in message and "noise 29" in message
+    assert "noise 0" not in message
