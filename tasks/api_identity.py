@@ -2,7 +2,9 @@
 
 Who asks comes from API Gateway's SigV4-verified request context, never from the body:
 the caller is ``requestContext.identity.userArn`` (an IAM user, or an assumed-role
-session) and the default ``allowedCidrs`` is the caller's own address (``sourceIp``).
+session), its ``aws:userid`` is ``requestContext.identity.user`` (``AIDA...`` or
+``AROA...:<session>``: the session's requester id), and a public session's default
+``allowedCidrs`` is the caller's own address (``sourceIp``).
 The requester of a session and the stack's administrators may see and end it.
 """
 
@@ -44,6 +46,8 @@ class Caller:
     user_arn: str
     account_id: str | None = None
     source_ip: str | None = None
+    #: The caller's ``aws:userid``, as API Gateway verified it.
+    user_id: str | None = None
 
     @property
     def short_name(self) -> str:
@@ -78,10 +82,12 @@ def caller_from_event(event: Mapping[str, Any]) -> Caller:
         )
     account = identity.get("accountId")
     source = identity.get("sourceIp")
+    user_id = identity.get("user")
     return Caller(
         user_arn=user_arn,
         account_id=account if isinstance(account, str) else None,
         source_ip=source if isinstance(source, str) else None,
+        user_id=user_id if isinstance(user_id, str) and user_id else None,
     )
 
 

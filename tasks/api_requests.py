@@ -3,7 +3,9 @@
 A start request is the route's cluster, the body and the signed caller, turned into the
 execution's input by the same check ValidateRequest runs
 (:func:`tasks.common.session_request.check_request`): the body never names the
-requester, and the caller's own address is the default ``allowedCidrs``.
+requester (its ARN and its ``aws:userid`` come from the signed identity), and the
+caller's own address is a public session's default ``allowedCidrs``; a private session
+opens no inbound port, so it gets none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from tasks.api_identity import ApiError, Caller
+from tasks.common.access_modes import PRIVATE
 from tasks.common.errors import InvalidRequest
 from tasks.common.session_request import (
     CLUSTER_NAME_PATTERN,
@@ -28,9 +31,11 @@ from tasks.common.session_request import (
 from tasks.common.settings import Settings
 from tasks.common.validation import check_session_id
 
-#: What a POST body may hold: the request's fields but ``requestedBy`` (the signed
-#: identity's), and ``sessionId`` to make a retry idempotent.
-BODY_FIELDS = (REQUEST_FIELDS - {"requestedBy"}) | {"sessionId"}
+#: The request's fields the signed identity fills, never the body.
+IDENTITY_FIELDS = ("requestedBy", "requesterId")
+#: What a POST body may hold: the request's fields but the identity's, and ``sessionId``
+#: to make a retry idempotent.
+BODY_FIELDS = (REQUEST_FIELDS - set(IDENTITY_FIELDS)) | {"sessionId"}
 
 
 def parse_body(raw: Any, is_base64: bool = False) -> dict[str, Any]:
@@ -86,11 +91,11 @@ def check_start_request(
 ) -> StartRequest:
     """The request the route, the body and the caller make, checked as ValidateRequest
     checks it (the same function), plus what only the API knows."""
-    if "requestedBy" in body:
-        raise InvalidRequest(
-            "requestedBy",
-            "is taken from your signed IAM identity and cannot be set in the body",
-        )
+    for field in IDENTITY_FIELDS:
+        if field in body:
+            raise InvalidRequest(
+                field, "is taken from your signed IAM identity and cannot be set in the body"
+            )
     unknown = sorted(str(name) for name in body if name not in BODY_FIELDS)
     if unknown:
         known = ", ".join(sorted(BODY_FIELDS))
@@ -102,7 +107,11 @@ def check_start_request(
     )
     request = {key: value for key, value in body.items() if key != "sessionId"}
     request.update(cluster=cluster, requestedBy=caller.user_arn)
-    if request.get("allowedCidrs") is None:
+    if caller.user_id is not None:
+        request["requesterId"] = caller.user_id
+    mode = request.get("accessMode")
+    private = (settings.default_access_mode if mode is None else mode) == PRIVATE
+    if not private and request.get("allowedCidrs") is None:
         request["allowedCidrs"] = caller.default_cidrs()
         if request["allowedCidrs"] is None:
             raise InvalidRequest(

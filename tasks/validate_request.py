@@ -71,6 +71,8 @@ def validate_request(
         allowed_cidrs=checked.allowed_cidrs,
         duration_minutes=checked.duration_minutes,
         requested_by=checked.requested_by,
+        access_mode=checked.access_mode,
+        requester_id=checked.requester_id,
         started_at=format_timestamp(started_at),
         expires_at=format_timestamp(started_at + timedelta(minutes=checked.duration_minutes)),
         latest_expires_at=format_timestamp(

@@ -11,6 +11,7 @@ response. The ``bastion`` command calls it exactly as it calls the API on AWS.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import uuid
@@ -36,8 +37,9 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     stage: str = "v1",
 ) -> dict[str, Any]:
-    """The REST proxy event of a SigV4-verified request: the caller's ARN and address in
-    ``requestContext.identity``, the route's template and its path parameters."""
+    """The REST proxy event of a SigV4-verified request: the caller's ARN, ``aws:userid``
+    and address in ``requestContext.identity``, the route's template and its path
+    parameters."""
     parts = path.split("/")
     names = _PARAMETERS if parts[1:2] == ["clusters"] else {}
     parameters = {name: unquote(parts[i]) for i, name in names.items() if i < len(parts)}
@@ -64,11 +66,30 @@ def proxy_event(
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
             "protocol": "HTTP/1.1",
-            "identity": {"userArn": caller, "accountId": account, "sourceIp": source_ip},
+            "identity": {
+                "userArn": caller,
+                "user": user_id_of(caller),
+                "accountId": account,
+                "sourceIp": source_ip,
+            },
         },
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def user_id_of(caller: str) -> str:
+    """The caller's ``aws:userid``, as IAM spells it: ``AIDA<id>`` for a user,
+    ``AROA<id>:<session>`` for an assumed-role session; the id is derived from the user's
+    or role's ARN, so it is the same for every request of that principal."""
+    resource = caller.split(":", 5)[-1]
+    parts = resource.split("/")
+    if parts[0] == "assumed-role" and len(parts) == 3:
+        principal, prefix, suffix = f"role/{parts[1]}", "AROA", f":{parts[2]}"
+    else:
+        principal, prefix, suffix = resource, "AIDA", ""
+    digest = hashlib.sha256(f"{caller.split(':')[4]}:{principal}".encode()).hexdigest()
+    return f"{prefix}{digest[:17].upper()}{suffix}"
 
 
 StartResponse = Callable[..., Any]

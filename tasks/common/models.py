@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from tasks.common.access_modes import ACCESS_MODES, PUBLIC
 from tasks.common.errors import StepInputInvalid
 from tasks.common.validation import check_session_id
 
@@ -56,6 +57,12 @@ class Session:
     #: MaxDurationMinutes when it was validated (its own expiry when not given). The
     #: bastion container exits at this time whatever happens to the workflow.
     latest_expires_at: str = ""
+    #: How users reach the bastion: public (its IP, SSH from allowed_cidrs) or private
+    #: (Session Manager; no public IP, no ingress rule, allowed_cidrs empty).
+    access_mode: str = PUBLIC
+    #: The requester's ``aws:userid`` (the API's signed caller); the Session Manager grant
+    #: lets a caller onto a task whose requester-id tag is their own.
+    requester_id: str = ""
 
     @property
     def latest_expiry(self) -> str:
@@ -73,6 +80,8 @@ class Session:
             "startedAt": self.started_at,
             "expiresAt": self.expires_at,
             "latestExpiresAt": self.latest_expiry,
+            "accessMode": self.access_mode,
+            "requesterId": self.requester_id,
         }
 
     @classmethod
@@ -90,7 +99,21 @@ class Session:
             started_at=str(field("startedAt")),
             expires_at=str(field("expiresAt")),
             latest_expires_at=str(data.get("latestExpiresAt") or ""),
+            access_mode=_access_mode(data.get("accessMode", PUBLIC)),
+            requester_id=_text(data.get("requesterId", ""), "requesterId"),
         )
+
+
+def _access_mode(value: Any) -> str:
+    if value not in ACCESS_MODES:
+        raise StepInputInvalid(f"the step's input has no session.accessMode of {ACCESS_MODES}")
+    return str(value)
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise StepInputInvalid(f"the step's input has no text session.{key}")
+    return value
 
 
 #: Where the session's control-plane rule lands (the ready document's ``controlPlaneRuleScope``).

@@ -1,10 +1,16 @@
 """The one check of a session request, shared by ValidateRequest and the API's POST.
 
-A request is the execution's input: ``cluster``, ``sshPublicKey``, ``allowedCidrs``,
-``durationMinutes`` and ``requestedBy``. The API fills ``cluster`` from its route,
-``requestedBy`` from the signed identity and the default ``allowedCidrs`` from the
-caller's address, then calls :func:`check_request` as ValidateRequest does. Every
-refusal is an InvalidRequest whose message starts with the field at fault.
+A request is the execution's input: ``cluster``, ``sshPublicKey``, ``accessMode``,
+``allowedCidrs``, ``durationMinutes``, ``requestedBy`` and ``requesterId``. The API fills
+``cluster`` from its route, ``requestedBy`` and ``requesterId`` from the signed identity
+and, for a public session, the default ``allowedCidrs`` from the caller's address, then
+calls :func:`check_request` as ValidateRequest does. Every refusal is an InvalidRequest
+whose message starts with the field at fault.
+
+``accessMode`` is one the stack allows (its default when absent). A private session opens
+no inbound port, so a private request that names ``allowedCidrs`` is refused, and it needs
+the requester's ``aws:userid`` (``requesterId``): the Session Manager grant lets a caller
+onto a task whose requester-id tag is their own.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.common.access_modes import ACCESS_MODES, PRIVATE, PUBLIC
 from tasks.common.cidrs import CidrError, CidrPolicy, cidr_field, parse_cidrs
 from tasks.common.errors import InvalidRequest, StackMisconfigured
 from tasks.common.observability import error_code
@@ -24,13 +31,24 @@ from tasks.common.settings import ALL_CLUSTERS, Settings
 from tasks.common.ssh_keys import SshKeyError, normalize_public_key
 
 REQUEST_FIELDS = frozenset(
-    {"cluster", "sshPublicKey", "allowedCidrs", "durationMinutes", "requestedBy"}
+    {
+        "cluster",
+        "sshPublicKey",
+        "accessMode",
+        "allowedCidrs",
+        "durationMinutes",
+        "requestedBy",
+        "requesterId",
+    }
 )
 #: EKS's own rule for cluster names.
 CLUSTER_NAME_PATTERN = re.compile(r"[0-9A-Za-z][A-Za-z0-9\-_]{0,99}")
 DEFAULT_REQUESTED_BY = "unspecified"
-MAX_REQUESTED_BY_CHARS = 256
-#: requestedBy becomes a tag value on EC2, ECS and SSM; SSM allows only these.
+#: The longest tag value EC2, ECS and SSM all take.
+MAX_TAG_VALUE_CHARS = 256
+MAX_REQUESTED_BY_CHARS = MAX_TAG_VALUE_CHARS
+#: requestedBy and requesterId become tag values on EC2, ECS and SSM; ECS and SSM allow
+#: only letters, digits, spaces and these.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
@@ -43,16 +61,27 @@ class SessionRequest:
     allowed_cidrs: tuple[str, ...]
     duration_minutes: int
     requested_by: str
+    access_mode: str = PUBLIC
+    #: The requester's ``aws:userid``; empty when the request named none (public only).
+    requester_id: str = ""
 
     def to_input(self) -> dict[str, Any]:
-        """The request as the session machine's input."""
-        return {
+        """The request as the session machine's input (which passes this check again: a
+        private session's input names no ``allowedCidrs``)."""
+        request: dict[str, Any] = {
             "cluster": self.cluster,
             "sshPublicKey": self.ssh_public_key,
+            "accessMode": self.access_mode,
             "allowedCidrs": list(self.allowed_cidrs),
             "durationMinutes": self.duration_minutes,
             "requestedBy": self.requested_by,
+            "requesterId": self.requester_id,
         }
+        if self.access_mode == PRIVATE:
+            del request["allowedCidrs"]
+        if not self.requester_id:
+            del request["requesterId"]
+        return request
 
 
 def check_request(body: Any, *, settings: Settings, eks: Any) -> SessionRequest:
@@ -64,12 +93,20 @@ def check_request(body: Any, *, settings: Settings, eks: Any) -> SessionRequest:
         known = ", ".join(sorted(REQUEST_FIELDS))
         raise InvalidRequest(unknown[0], f"is not a known field (known: {known})")
     cluster = check_cluster_name(body.get("cluster"), settings)
+    ssh_public_key = check_ssh_public_key(body.get("sshPublicKey"))
+    access_mode = check_access_mode(body.get("accessMode"), settings)
+    if access_mode == PRIVATE:
+        allowed_cidrs = check_no_cidrs(body)
+    else:
+        allowed_cidrs = check_allowed_cidrs(body.get("allowedCidrs"), settings)
     request = SessionRequest(
         cluster=cluster,
-        ssh_public_key=check_ssh_public_key(body.get("sshPublicKey")),
-        allowed_cidrs=check_allowed_cidrs(body.get("allowedCidrs"), settings),
+        ssh_public_key=ssh_public_key,
+        allowed_cidrs=allowed_cidrs,
         duration_minutes=check_duration(body.get("durationMinutes"), settings),
         requested_by=check_requested_by(body.get("requestedBy", DEFAULT_REQUESTED_BY)),
+        access_mode=access_mode,
+        requester_id=check_requester_id(body.get("requesterId"), access_mode),
     )
     # The one check that costs an AWS call comes last.
     check_cluster_reachable(eks, cluster)
@@ -115,6 +152,33 @@ def check_ssh_public_key(value: Any) -> str:
         raise InvalidRequest("sshPublicKey", str(error)) from None
 
 
+def check_access_mode(value: Any, settings: Settings) -> str:
+    """The session's access mode: one the stack allows (its default when absent)."""
+    if value is None:
+        return settings.default_access_mode
+    if not isinstance(value, str) or value not in ACCESS_MODES:
+        shown = repr(value)[:100]
+        raise InvalidRequest("accessMode", f"must be {' or '.join(ACCESS_MODES)}, not {shown}")
+    if value not in settings.access_modes:
+        allowed = ", ".join(settings.access_modes)
+        raise InvalidRequest(
+            "accessMode",
+            f"{value!r} is not a mode this stack allows: this stack allows only {allowed} "
+            "(its AccessModes setting)",
+        )
+    return value
+
+
+def check_no_cidrs(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """A private session's networks: none, and a request that names some is refused."""
+    if "allowedCidrs" in body:
+        raise InvalidRequest(
+            "allowedCidrs",
+            "has no meaning here: private sessions open no inbound port (leave it out)",
+        )
+    return ()
+
+
 def check_allowed_cidrs(value: Any, settings: Settings) -> tuple[str, ...]:
     """The networks allowed to reach SSH, normalized."""
     if value is None:
@@ -146,18 +210,37 @@ def check_duration(value: Any, settings: Settings) -> int:
 
 def check_requested_by(value: Any) -> str:
     """Who asked: free text that must also be a valid tag value everywhere it is used."""
+    return check_tag_text("requestedBy", value)
+
+
+def check_requester_id(value: Any, access_mode: str) -> str:
+    """The requester's ``aws:userid`` (a tag value), required for a private session.
+    Absent, null and ``""`` all mean none (a session's own ``requesterId`` when it has none)."""
+    if value is None or value == "":
+        if access_mode == PRIVATE:
+            raise InvalidRequest(
+                "requesterId",
+                "is required for a private session: the requester's aws:userid (the UserId "
+                "of `aws sts get-caller-identity`), which the Session Manager grant matches",
+            )
+        return ""
+    return check_tag_text("requesterId", value)
+
+
+def check_tag_text(field: str, value: Any) -> str:
+    """``value`` if it is text that every service the session tags takes as a tag value."""
     if not isinstance(value, str):
-        raise InvalidRequest("requestedBy", "must be a string")
+        raise InvalidRequest(field, "must be a string")
     if not value.strip():
-        raise InvalidRequest("requestedBy", "must not be blank")
-    if len(value) > MAX_REQUESTED_BY_CHARS:
-        raise InvalidRequest("requestedBy", f"must be at most {MAX_REQUESTED_BY_CHARS} characters")
+        raise InvalidRequest(field, "must not be blank")
+    if len(value) > MAX_TAG_VALUE_CHARS:
+        raise InvalidRequest(field, f"must be at most {MAX_TAG_VALUE_CHARS} characters")
     for char in value:
         if unicodedata.category(char).startswith("C"):
-            raise InvalidRequest("requestedBy", "must not contain control characters")
+            raise InvalidRequest(field, "must not contain control characters")
         if not (char.isalnum() or char == " " or char in _TAG_PUNCTUATION):
             raise InvalidRequest(
-                "requestedBy",
+                field,
                 f"must contain only letters, digits, spaces and _ . : / = + - @ "
                 f"(it becomes a tag value), not {char!r}",
             )

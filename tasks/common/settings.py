@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tasks.common.access_modes import ACCESS_MODES, PRIVATE, PUBLIC, parse_access_modes
 from tasks.common.egress import EgressDestinationError, check_destinations
 from tasks.common.validation import check_session_id
 
@@ -34,6 +35,11 @@ ADMIN_PRINCIPAL_PATTERN = re.compile(
     r"arn:aws[a-z-]*:(iam::[0-9]{12}:(user|role)/[\w+=.@/-]+"
     r"|sts::[0-9]{12}:assumed-role/[\w+=.@-]+/[\w+=.@-]+)"
 )
+SUBNET_ID_PATTERN = re.compile(r"subnet-[0-9a-f]+")
+#: A task definition's family[:revision] or ARN.
+TASK_DEFINITION_PATTERN = re.compile(r"[A-Za-z0-9_:/.-]{1,1600}")
+#: SSM's rule for document names.
+DOCUMENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,128}")
 
 
 class SettingsError(ValueError):
@@ -97,6 +103,31 @@ class Settings:
     egress_destinations: tuple[str, ...] = ()
     #: The stack's BastionMode: tunnel (the default) or shell (container/README.md).
     bastion_mode: str = "tunnel"
+    #: The access modes the stack allows (tasks/common/access_modes.py), its default first.
+    access_modes: tuple[str, ...] = (PUBLIC,)
+    #: Where private sessions' tasks run; the bastion subnets when empty.
+    private_subnets: tuple[str, ...] = ()
+    #: The task definition of private sessions (its task role may open ECS Exec's channels).
+    private_task_definition: str = ""
+    #: The stack's Session Manager document: a port session to the bastion's sshd only.
+    session_document: str = ""
+
+    @property
+    def default_access_mode(self) -> str:
+        """The mode of a request that names none."""
+        return self.access_modes[0]
+
+    def subnets_for(self, access_mode: str) -> tuple[str, ...]:
+        """The subnets a session of ``access_mode`` runs its task in."""
+        if _checked_mode(access_mode) == PRIVATE:
+            return self.private_subnets or self.subnets
+        return self.subnets
+
+    def task_definition_for(self, access_mode: str) -> str:
+        """The task definition a session of ``access_mode`` runs."""
+        if _checked_mode(access_mode) == PRIVATE:
+            return self.private_task_definition
+        return self.task_definition
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -151,6 +182,19 @@ class Settings:
             max_sessions_per_stack=_int(env, "MAX_SESSIONS_PER_STACK", 50, 1, 1000),
             egress_destinations=_egress_destinations(env),
             bastion_mode=_bastion_mode(env),
+            access_modes=_access_modes(env),
+            private_subnets=_matching(
+                env, "BASTION_PRIVATE_SUBNETS", SUBNET_ID_PATTERN, "a subnet id"
+            ),
+            private_task_definition=_one_matching(
+                env,
+                "BASTION_PRIVATE_TASK_DEFINITION",
+                TASK_DEFINITION_PATTERN,
+                "a task definition (family:revision or ARN)",
+            ),
+            session_document=_one_matching(
+                env, "BASTION_SESSION_DOCUMENT", DOCUMENT_NAME_PATTERN, "an SSM document name"
+            ),
         )
 
     def parameter_name(self, session_id: str) -> str:
@@ -181,6 +225,36 @@ def _bastion_mode(env: Mapping[str, str]) -> str:
     if mode not in ("tunnel", "shell"):
         raise SettingsError(f"BASTION_MODE must be tunnel or shell, got {mode!r}")
     return mode
+
+
+def _checked_mode(access_mode: str) -> str:
+    if access_mode not in ACCESS_MODES:
+        raise SettingsError(f"not an access mode: {access_mode!r}")
+    return access_mode
+
+
+def _access_modes(env: Mapping[str, str]) -> tuple[str, ...]:
+    try:
+        return parse_access_modes(env.get("BASTION_ACCESS_MODES", ""))
+    except ValueError as error:
+        raise SettingsError(f"BASTION_ACCESS_MODES {error}") from None
+
+
+def _matching(
+    env: Mapping[str, str], name: str, pattern: re.Pattern[str], shape: str
+) -> tuple[str, ...]:
+    values = _list(env, name)
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise SettingsError(f"{name} holds {value[:200]!r}, which is not {shape}")
+    return values
+
+
+def _one_matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], shape: str) -> str:
+    value = env.get(name, "").strip()
+    if value and not pattern.fullmatch(value):
+        raise SettingsError(f"{name} is {value[:200]!r}, which is not {shape}")
+    return value
 
 
 def load_settings() -> Settings:

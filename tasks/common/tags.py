@@ -21,6 +21,8 @@ SESSION_TAG = f"{TAG_PREFIX}:session"
 STACK_TAG = f"{TAG_PREFIX}:stack"
 CLUSTER_TAG = f"{TAG_PREFIX}:cluster"
 REQUESTED_BY_TAG = f"{TAG_PREFIX}:requested-by"
+#: The requester's ``aws:userid``: the Session Manager grant matches it to the caller's.
+REQUESTER_ID_TAG = f"{TAG_PREFIX}:requester-id"
 EXPIRES_AT_TAG = f"{TAG_PREFIX}:expires-at"
 #: Set by the operator (never by the stack) on one of a cluster's additional security
 #: groups, to the cluster's name: "this group sits only on the control plane's network
@@ -38,6 +40,7 @@ def session_tags(session: Session, stack_name: str) -> dict[str, str]:
         SESSION_TAG: check_session_id(session.session_id),
         CLUSTER_TAG: session.cluster,
         REQUESTED_BY_TAG: session.requested_by,
+        REQUESTER_ID_TAG: session.requester_id,
         EXPIRES_AT_TAG: session.expires_at,
     }
 

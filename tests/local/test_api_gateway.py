@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bastion.local.api_gateway import RestApi
+from bastion.local.api_gateway import RestApi, user_id_of
 
 pytestmark = pytest.mark.local
 
@@ -48,6 +48,7 @@ def test_headers_cannot_name_the_caller_or_its_address() -> None:
     (event,) = events
     assert event["requestContext"]["identity"] == {
         "userArn": CALLER,
+        "user": user_id_of(CALLER),
         "accountId": "123456789012",
         "sourceIp": "127.0.0.1",
     }
@@ -78,3 +79,16 @@ def test_outside_its_stage_nothing_is_invoked(raw_uri: str) -> None:
     api = RestApi(_invoke_recording(events), CALLER, "v1")
     list(api(_request(raw_uri, {}), lambda status, *rest: statuses.append(status)))
     assert (statuses, events) == (["403 Forbidden"], [])
+
+
+def test_the_callers_user_id_is_spelled_as_iam_spells_it_and_stable() -> None:
+    user = user_id_of(CALLER)
+    assert user.startswith("AIDA") and len(user) == 21
+    assert user == user_id_of(CALLER)
+    assert user != user_id_of("arn:aws:iam::123456789012:user/other")
+    role = "arn:aws:sts::123456789012:assumed-role/Dev/alice@example.com"
+    assert user_id_of(role).startswith("AROA")
+    assert user_id_of(role).endswith(":alice@example.com")
+    # Two sessions of one role share the role's id, as on IAM
+    other = user_id_of("arn:aws:sts::123456789012:assumed-role/Dev/bob")
+    assert other.split(":")[0] == user_id_of(role).split(":")[0]

@@ -229,6 +229,13 @@ def valid_requests(draw: st.DrawFn, cluster: str) -> dict[str, Any]:
     requested_by = draw(st.one_of(st.just(...), valid_requested_by))
     if requested_by is not ...:
         request["requestedBy"] = requested_by
+    # The stack allows public sessions only (its default): the mode may be named or not.
+    access_mode = draw(st.sampled_from([..., None, "public"]))
+    if access_mode is not ...:
+        request["accessMode"] = access_mode
+    requester_id = draw(st.one_of(st.just(...), st.none(), st.just(""), valid_requested_by))
+    if requester_id is not ...:
+        request["requesterId"] = requester_id
     return request
 
 
@@ -420,6 +427,26 @@ bad_requested_by = st.one_of(
     ).map(lambda pair: pair[0] + pair[1]),
 )
 
+#: Any mode but public (the only one the stack allows); null means the default.
+bad_access_modes = st.one_of(
+    json_values_except(str, type(None)),
+    st.text(max_size=20).filter(lambda mode: mode != "public"),
+    st.sampled_from(["private", "PUBLIC", "public ", ""]),
+)
+
+#: requestedBy's rule, but null and "" mean "no requester id" (and are refused only in
+#: private mode).
+bad_requester_ids = st.one_of(
+    json_values_except(str, type(None)),
+    huge_text,
+    st.text(" \t\n", min_size=1, max_size=3),  # blank
+    st.text(requested_by_chars, min_size=MAX_REQUESTED_BY_CHARS + 1, max_size=300),
+    st.tuples(
+        valid_requested_by,
+        st.characters(categories=("C", "M", "P", "S", "Z"), exclude_characters=" _.:/=+-@"),
+    ).map(lambda pair: pair[0] + pair[1]),
+)
+
 #: Per field: values the field must refuse, whatever is drawn.
 BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "cluster": bad_clusters,
@@ -427,6 +454,8 @@ BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "allowedCidrs": bad_cidr_lists,
     "durationMinutes": bad_durations,
     "requestedBy": bad_requested_by,
+    "accessMode": bad_access_modes,
+    "requesterId": bad_requester_ids,
 }
 assert set(BAD_VALUES) == ALLOWED_FIELDS
 
@@ -446,6 +475,8 @@ ODD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "allowedCidrs": st.lists(any_text | valid_networks(), min_size=1, max_size=MAX_CIDRS),
     "durationMinutes": st.none() | st.integers(min_value=-10, max_value=MAX_DURATION_MINUTES + 10),
     "requestedBy": any_text,
+    "accessMode": any_text,
+    "requesterId": any_text,
 }
 
 unknown_fields = st.one_of(

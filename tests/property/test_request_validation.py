@@ -211,6 +211,9 @@ def expected_session(request: dict[str, Any]) -> dict[str, Any]:
         "expiresAt": format_timestamp(STARTED_AT + timedelta(minutes=duration)),
         # The latest it may be extended to: the stack's maximum from its start.
         "latestExpiresAt": format_timestamp(STARTED_AT + timedelta(minutes=MAX_DURATION_MINUTES)),
+        # The stack allows public sessions only; no requester id is "".
+        "accessMode": "public",
+        "requesterId": request.get("requesterId") or "",
     }
 
 

@@ -96,7 +96,19 @@ def settings(**changes: Any) -> Settings:
 
 def test_the_caller_comes_from_the_verified_request_context() -> None:
     caller = caller_from_event(load_event("api_post_sessions"))
-    assert caller == Caller(user_arn=ALICE, account_id=ACCOUNT, source_ip="203.0.113.7")
+    assert caller == Caller(
+        user_arn=ALICE,
+        account_id=ACCOUNT,
+        source_ip="203.0.113.7",
+        user_id="AIDAJQABLZS4A3QDU576Q",
+    )
+
+
+@pytest.mark.parametrize("user", [None, 7, ""])
+def test_a_caller_without_a_user_id_has_none(user: Any) -> None:
+    sample = load_event("api_post_sessions")
+    sample["requestContext"]["identity"]["user"] = user
+    assert caller_from_event(sample).user_id is None
 
 
 @pytest.mark.parametrize(
@@ -259,11 +271,66 @@ def test_a_start_request_is_the_callers() -> None:
     assert json.loads(request.execution_input()) == {
         "cluster": EKS_CLUSTER,
         "sshPublicKey": body["sshPublicKey"],
+        "accessMode": "public",
         "allowedCidrs": ["2001:db8::7/128"],
         "durationMinutes": 60,
         "requestedBy": ALICE,
     }
     assert request.execution_input() == request.execution_input()
+
+
+class PrivateEks:
+    meta = type("Meta", (), {"region_name": "us-east-1"})
+
+    def describe_cluster(self, name: str) -> dict[str, Any]:
+        return {"cluster": {"name": name, "resourcesVpcConfig": {"endpointPrivateAccess": True}}}
+
+
+def test_a_private_start_request_carries_the_callers_user_id_and_no_cidrs() -> None:
+    # GIVEN alice, signed as an assumed role, asking for a private session
+    body = {"sshPublicKey": ed25519_key("alice@laptop"), "accessMode": "private"}
+    caller = Caller(assumed("Dev", "alice"), source_ip="203.0.113.7", user_id="AROAEXAMPLE:alice")
+    # WHEN it is checked on a stack that allows both modes
+    request = requests.check_start_request(
+        EKS_CLUSTER,
+        body,
+        caller,
+        settings=settings(access_modes=("public", "private")),
+        eks=PrivateEks(),
+        new_id=lambda _: "alice-1",
+    )
+    # THEN no address becomes allowedCidrs, and the requester id is the caller's user id
+    assert json.loads(request.execution_input()) == {
+        "cluster": EKS_CLUSTER,
+        "sshPublicKey": body["sshPublicKey"],
+        "accessMode": "private",
+        "durationMinutes": 60,
+        "requestedBy": assumed("Dev", "alice"),
+        "requesterId": "AROAEXAMPLE:alice",
+    }
+    # AND a stack whose default is private needs no accessMode in the body
+    default = requests.check_start_request(
+        EKS_CLUSTER,
+        {"sshPublicKey": body["sshPublicKey"]},
+        caller,
+        settings=settings(access_modes=("private", "public")),
+        eks=PrivateEks(),
+    )
+    assert default.request.access_mode == "private"
+    assert default.request.allowed_cidrs == ()
+
+
+def test_a_public_start_request_carries_the_callers_user_id_too() -> None:
+    caller = Caller(ALICE, source_ip="203.0.113.7", user_id="AIDAEXAMPLE")
+    request = requests.check_start_request(
+        EKS_CLUSTER,
+        {"sshPublicKey": ed25519_key()},
+        caller,
+        settings=settings(),
+        eks=PrivateEks(),
+    )
+    assert request.request.requester_id == "AIDAEXAMPLE"
+    assert request.request.allowed_cidrs == ("203.0.113.7/32",)
 
 
 def test_list_parameters() -> None:
@@ -355,6 +422,10 @@ BAD_BODIES = [
     ("not an object", "[1, 2]", "body"),
     ("empty", "", "body"),
     ("sets requestedBy", valid_body(requestedBy=BOB), "requestedBy"),
+    ("sets requesterId", valid_body(requesterId="AIDABOB"), "requesterId"),
+    ("a mode the stack does not allow", valid_body(accessMode="private"), "accessMode"),
+    ("an unknown mode", valid_body(accessMode="hidden"), "accessMode"),
+    ("a mode that is not text", valid_body(accessMode=True), "accessMode"),
     ("unknown field", valid_body(instanceType="t3.micro"), "instanceType"),
     ("cluster missing", valid_body(cluster=None), "cluster"),
     ("cluster not a string", valid_body(cluster=["demo"]), "cluster"),

@@ -107,6 +107,9 @@ def test_a_valid_request_becomes_a_session(settings: Settings) -> None:
         "expiresAt": "2026-11-27T11:30:00Z",
         # Its start plus the stack's MaxDurationMinutes (480): the latest it may be extended to.
         "latestExpiresAt": "2026-11-27T18:00:00Z",
+        # The stack's default mode; a request not from the API names no requester id
+        "accessMode": "public",
+        "requesterId": "",
     }
 
 
@@ -341,6 +344,135 @@ def test_refuses_before_creating_anything(
     assert str(raised.value).startswith(f"{field}: ")
     assert problem in raised.value.problem
     assert_nothing_created("s-0001")
+
+
+BOTH_MODES = ("public", "private")
+REQUESTER_ID = "AROAEXAMPLE:alice@example.com"
+
+
+def private_request(**changes: Any) -> dict[str, Any]:
+    """A valid private request: no allowedCidrs, the caller's aws:userid."""
+    return good_request(
+        **{"accessMode": "private", "allowedCidrs": ..., "requesterId": REQUESTER_ID, **changes}
+    )
+
+
+# (case id, the stack's modes, request body, the field the message must name, message part)
+BAD_MODE_REQUESTS: list[tuple[str, tuple[str, ...], Any, str, str]] = [
+    (
+        "mode-the-stack-does-not-allow",
+        ("public",),
+        private_request(),
+        "accessMode",
+        "this stack allows only public",
+    ),
+    (
+        "public-on-a-private-only-stack",
+        ("private",),
+        good_request(accessMode="public"),
+        "accessMode",
+        "this stack allows only private",
+    ),
+    (
+        "unknown-mode",
+        BOTH_MODES,
+        good_request(accessMode="secret"),
+        "accessMode",
+        "public or private",
+    ),
+    ("mode-a-number", BOTH_MODES, good_request(accessMode=1), "accessMode", "public or private"),
+    ("mode-a-list", BOTH_MODES, good_request(accessMode=["private"]), "accessMode", "public or"),
+    ("mode-in-capitals", BOTH_MODES, good_request(accessMode="PRIVATE"), "accessMode", "public or"),
+    (
+        "cidrs-in-private-mode",
+        BOTH_MODES,
+        private_request(allowedCidrs=["203.0.113.7/32"]),
+        "allowedCidrs",
+        "private sessions open no inbound port",
+    ),
+    (
+        "empty-cidrs-in-private-mode",
+        BOTH_MODES,
+        private_request(allowedCidrs=[]),
+        "allowedCidrs",
+        "private sessions open no inbound port",
+    ),
+    (
+        "cidrs-in-the-default-private-mode",
+        ("private", "public"),
+        good_request(requesterId=REQUESTER_ID),
+        "allowedCidrs",
+        "private sessions open no inbound port",
+    ),
+    (
+        "private-without-requester-id",
+        BOTH_MODES,
+        private_request(requesterId=...),
+        "requesterId",
+        "required for a private session",
+    ),
+    (
+        "requester-id-with-a-comma",
+        BOTH_MODES,
+        private_request(requesterId="AROAEXAMPLE:alice,ops"),
+        "requesterId",
+        "tag value",
+    ),
+    (
+        "requester-id-with-a-newline",
+        BOTH_MODES,
+        private_request(requesterId="AIDAEXAMPLE\nx"),
+        "requesterId",
+        "control characters",
+    ),
+    ("requester-id-a-number", BOTH_MODES, private_request(requesterId=7), "requesterId", "string"),
+    ("requester-id-blank", BOTH_MODES, private_request(requesterId=" "), "requesterId", "blank"),
+    (
+        "requester-id-too-long",
+        BOTH_MODES,
+        private_request(requesterId="A" * 257),
+        "requesterId",
+        "at most 256",
+    ),
+    (
+        "requester-id-not-a-tag-value-in-public-mode",
+        BOTH_MODES,
+        good_request(requesterId="alice (ops)"),
+        "requesterId",
+        "tag value",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("modes", "body", "field", "problem"),
+    [case[1:] for case in BAD_MODE_REQUESTS],
+    ids=[case[0] for case in BAD_MODE_REQUESTS],
+)
+def test_a_mode_the_stack_refuses_is_refused_before_creating_anything(
+    settings: Settings, modes: tuple[str, ...], body: Any, field: str, problem: str
+) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        validate(body, replace(settings, access_modes=modes))
+    assert raised.value.field == field
+    assert str(raised.value).startswith(f"{field}: ")
+    assert problem in raised.value.problem
+    assert_nothing_created("s-0001")
+
+
+def test_a_private_request_becomes_a_private_session_with_no_cidrs(settings: Settings) -> None:
+    session = validate(private_request(), replace(settings, access_modes=BOTH_MODES))
+    assert session.access_mode == "private"
+    assert session.allowed_cidrs == ()
+    assert session.requester_id == REQUESTER_ID
+
+
+def test_a_request_naming_no_mode_gets_the_stacks_default(settings: Settings) -> None:
+    private_first = replace(settings, access_modes=("private", "public"))
+    assert validate(private_request(accessMode=...), private_first).access_mode == "private"
+    public = validate(good_request(requesterId="AIDAEXAMPLE"), settings)
+    assert (public.access_mode, public.requester_id) == ("public", "AIDAEXAMPLE")
+    assert public.allowed_cidrs == ("203.0.113.7/32",)
 
 
 @pytest.mark.parametrize("session_id", ["", "has space", "a" * 81, "s/../x", 17, "s-1\n"])
