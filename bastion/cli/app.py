@@ -343,13 +343,20 @@ def cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
             str(d["sessionId"]),
             str(d["status"]),
             str(d["cluster"] or "-"),
-            f"{d['address']}:{d['port']}" if d["address"] else "-",
+            _reached_at(d),
             str(d["expiresAt"] or "-"),
         )
         for d in docs
     ]
     _emit(args, out, {"sessions": docs}, _table(rows) if docs else "no sessions")
     return ExitCode.OK
+
+
+def _reached_at(doc: dict[str, Any]) -> str:
+    """Where ls says a session is reached: its address, Session Manager, or nowhere yet."""
+    if doc["address"]:
+        return f"{doc['address']}:{doc['port']}"
+    return "session-manager" if doc["sessionManager"] else "-"
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> str:

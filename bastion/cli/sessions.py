@@ -127,7 +127,7 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
 def access_mode_of(view: dict[str, Any]) -> str:
     """The session's access mode as the API says it (public when it says none)."""
     mode = view.get("accessMode")
-    return str(mode) if mode is not None else PUBLIC
+    return PUBLIC if mode in (None, "") else str(mode)
 
 
 def session_manager_of(target: Target, view: dict[str, Any]) -> session_manager.SessionManager:
@@ -156,7 +156,8 @@ def _reported_host_keys(view: dict[str, Any]) -> tuple[HostKey, ...] | None:
 
 def pin_host_keys(target: Target, doc: dict[str, Any]) -> Path:
     """Write the session's known_hosts: the host keys its bastion reported, for the address
-    and port ssh connects to. CliError when there are none to pin."""
+    and port ssh connects to (a private session's: for its id, ssh's HostKeyAlias).
+    CliError when there are none to pin."""
     session_id = str(doc["sessionId"])
     try:
         host_keys = parse_host_keys(doc.get("hostPublicKeys"))
