@@ -135,6 +135,28 @@ def test_private_resources_exist_only_where_private_is_allowed(
 
 
 @pytest.mark.parametrize("mode", ACCESS_MODES)
+def test_the_deployed_user_policy_opens_session_manager_only_in_private_mode(
+    stacks: dict[str, DeployedStack], mode: str
+) -> None:
+    stack = stacks[mode]
+    iam = boto3.client("iam", region_name=REGION)
+    arn = stack.outputs["SessionUserPolicyArn"]
+    assert arn == stack.resources["SessionUserPolicy"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+    statements = document["Document"]["Statement"]
+    actions = {action for s in statements for action in as_list(s["Action"])}
+    session_manager = {"ssm:StartSession", "ssm:TerminateSession", "ssm:ResumeSession"}
+    assert bool(actions & session_manager) == ("private" in mode.split(","))
+    assert {"execute-api:Invoke", "logs:GetLogEvents"} <= actions
+    if "private" in mode.split(","):
+        # The stack's own cluster and document, resolved.
+        text = json.dumps(statements)
+        assert f":task/{stack.resources['BastionCluster']}/*" in text
+        assert f":document/{stack.outputs['BastionSessionDocumentName']}" in text
+
+
+@pytest.mark.parametrize("mode", ACCESS_MODES)
 def test_the_run_task_grant_follows_the_modes(stacks: dict[str, DeployedStack], mode: str) -> None:
     stack = stacks[mode]
     iam = boto3.client("iam", region_name=REGION)
@@ -340,3 +362,145 @@ def test_private_mode_widens_no_other_function() -> None:
         assert all(condition is None for condition, _ in function_statements(logical_id)), (
             logical_id
         )
+
+
+# ----------------------------------------------------------------------- the users' policy
+
+#: The policy's text with the stack's values as docs/deployment.md's placeholders.
+PLACEHOLDERS = {
+    "${AWS::Partition}": "aws",
+    "${AWS::Region}": "REGION",
+    "${AWS::AccountId}": "ACCOUNT_ID",
+    "${BastionApi}": "API_ID",
+    "${BastionApi.Stage}": "v1",
+    "${BastionLogGroup}": "LOG_GROUP",
+    "${BastionCluster}": "BASTION_CLUSTER",
+    "${BastionSessionDocument}": "SESSION_DOCUMENT",
+}
+
+
+def _as_documented(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_as_documented(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Sub"}:
+            text = value["Fn::Sub"]
+            for variable, placeholder in PLACEHOLDERS.items():
+                text = text.replace(variable, placeholder)
+            assert "${" not in text.replace("${aws:userid}", ""), text
+            return text
+        if value == {"Ref": "AWS::StackName"}:
+            return "STACK_NAME"
+        return {key: _as_documented(item) for key, item in value.items()}
+    return value
+
+
+def user_policy_statements() -> list[tuple[str | None, dict[str, Any]]]:
+    policy = resource("SessionUserPolicy")
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    document = policy["Properties"]["PolicyDocument"]
+    assert document["Version"] == "2012-10-17"
+    return [conditioned(statement) for statement in document["Statement"]]
+
+
+def documented(heading: str) -> dict[str, Any]:
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    block = section[section.index("```json") + len("```json") : section.index("```\n", 8)]
+    parsed: dict[str, Any] = json.loads(block)
+    return parsed
+
+
+def test_the_user_policy_is_output() -> None:
+    assert template()["Outputs"]["SessionUserPolicyArn"]["Value"] == {"Ref": "SessionUserPolicy"}
+
+
+def test_the_user_policy_names_every_action_and_no_wildcard() -> None:
+    statements = user_policy_statements()
+    for _, statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, action
+        assert "*" not in as_list(statement["Resource"]), statement
+    actions = {a for _, s in statements for a in as_list(s["Action"])}
+    assert actions == {
+        "execute-api:Invoke",
+        "logs:GetLogEvents",
+        "ssm:StartSession",
+        "ssm:TerminateSession",
+        "ssm:ResumeSession",
+    }
+
+
+def test_the_user_policy_grants_what_the_documented_policy_grants_on_every_cluster() -> None:
+    # docs/deployment.md's policy for one cluster, on every cluster the stack allows.
+    # (Their Sids differ: the documented one names its cluster.)
+    one_cluster = documented("One cluster per policy")["Statement"]
+    every_cluster = json.loads(
+        json.dumps(one_cluster).replace("/clusters/payments/", "/clusters/*/")
+    )
+    public_part = [
+        _as_documented(s) for condition, s in user_policy_statements() if condition is None
+    ]
+    assert [s.pop("Sid") for s in public_part] == ["BastionSessions", "BastionLogLines"]
+    assert [s.pop("Sid") for s in every_cluster] == ["BastionSessionsOnPayments", "BastionLogLines"]
+    assert public_part == every_cluster
+
+
+def test_the_private_grants_are_the_documented_ones_and_only_in_private_mode() -> None:
+    private_part = [
+        _as_documented(statement)
+        for condition, statement in user_policy_statements()
+        if condition is not None
+    ]
+    assert {condition for condition, _ in user_policy_statements()} == {None, "AllowPrivateAccess"}
+    assert (
+        private_part
+        == documented("Private sessions: Session Manager on your own bastion")["Statement"]
+    )
+
+
+def test_session_manager_opens_only_on_the_callers_own_bastion_with_the_stacks_document() -> None:
+    by_sid = {s["Sid"]: s for _, s in user_policy_statements()}
+    on_task = by_sid["SessionManagerOnOwnBastions"]
+    assert on_task["Action"] == "ssm:StartSession"
+    assert on_task["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
+        ":task/${BastionCluster}/*"
+    }
+    assert on_task["Condition"] == {
+        "StringEquals": {
+            "aws:ResourceTag/fargate-bastion:requester-id": "${aws:userid}",
+            "aws:ResourceTag/fargate-bastion:stack": {"Ref": "AWS::StackName"},
+        },
+        "BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"},
+    }
+    with_document = by_sid["StacksSessionDocument"]
+    assert with_document["Action"] == "ssm:StartSession"
+    # The stack's own document: its name is the document resource's Ref.
+    assert with_document["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+        ":document/${BastionSessionDocument}"
+    }
+    assert with_document["Condition"] == {
+        "BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}
+    }
+    own = by_sid["OwnSessionManagerSessions"]
+    assert sorted(own["Action"]) == ["ssm:ResumeSession", "ssm:TerminateSession"]
+    assert own["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:session/*"
+    }
+    assert own["Condition"] == {
+        "StringLike": {"ssm:resourceTag/aws:ssmmessages:session-id": "${aws:userid}"}
+    }
+
+
+def test_the_requester_tag_is_the_one_sessions_carry() -> None:
+    from tasks.common import tags
+
+    by_sid = {s["Sid"]: s for _, s in user_policy_statements()}
+    keys = set(by_sid["SessionManagerOnOwnBastions"]["Condition"]["StringEquals"])
+    assert keys == {
+        f"aws:ResourceTag/{tags.TAG_PREFIX}:requester-id",
+        f"aws:ResourceTag/{tags.STACK_TAG}",
+    }
