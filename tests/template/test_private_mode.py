@@ -199,6 +199,36 @@ def test_the_deployed_session_document_is_a_port_session_to_22(
     assert "parameters" not in content
 
 
+def test_the_deployed_functions_know_the_private_task_and_document(
+    stacks: dict[str, DeployedStack],
+) -> None:
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    for mode, stack in stacks.items():
+        name = stack.function_name("RunBastionTaskFunction")
+        variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        assert variables["BASTION_ACCESS_MODES"] == mode
+        assert variables["BASTION_PRIVATE_SUBNETS"] == ""
+        if "private" in mode.split(","):
+            assert (
+                variables["BASTION_PRIVATE_TASK_DEFINITION"]
+                == stack.outputs["PrivateBastionTaskDefinitionArn"]
+            )
+            assert (
+                variables["BASTION_SESSION_DOCUMENT"] == stack.outputs["BastionSessionDocumentName"]
+            )
+        else:
+            assert variables["BASTION_PRIVATE_TASK_DEFINITION"] == ""
+            assert variables["BASTION_SESSION_DOCUMENT"] == ""
+
+
+def test_named_private_subnets_reach_the_functions() -> None:
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["BASTION_PRIVATE_SUBNETS"] == {"Fn::Join": [",", {"Ref": "PrivateSubnetIds"}]}
+    assert variables["BASTION_ACCESS_MODES"] == {"Ref": "AccessModes"}
+
+
 # ----------------------------------------------------------------------- the private task
 
 
@@ -500,7 +530,4 @@ def test_the_requester_tag_is_the_one_sessions_carry() -> None:
 
     by_sid = {s["Sid"]: s for _, s in user_policy_statements()}
     keys = set(by_sid["SessionManagerOnOwnBastions"]["Condition"]["StringEquals"])
-    assert keys == {
-        f"aws:ResourceTag/{tags.TAG_PREFIX}:requester-id",
-        f"aws:ResourceTag/{tags.STACK_TAG}",
-    }
+    assert keys == {f"aws:ResourceTag/{tags.REQUESTER_ID_TAG}", f"aws:ResourceTag/{tags.STACK_TAG}"}
