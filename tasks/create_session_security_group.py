@@ -1,5 +1,6 @@
 """CreateSessionSecurityGroup: the session's own group, SSH in from the allowed CIDRs only,
-HTTPS out to the cluster's control plane and the stack's egress destinations only.
+HTTPS out to the cluster's control plane and the stack's egress destinations only. A
+private session's group lets nothing in at all: its users come through Session Manager.
 
 Idempotent: a re-run finds the group by its session tag and converges its rules, so a
 retry after a partial success neither duplicates anything nor fails.
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from tasks.common.access_modes import PRIVATE
 from tasks.common.aws import client
 from tasks.common.cidrs import is_ipv6
 from tasks.common.egress import GROUP_ID, https_to, rule_destination
@@ -77,8 +79,10 @@ def create_session_security_group(
 ) -> SessionSecurityGroup:
     """Find or create the session's group, then make its rules exactly what they must be.
 
-    Egress is HTTPS to the control plane's group and to each of ``egress_destinations``
-    (the stack's, for the task's image pull and logs), and nothing else.
+    Ingress is SSH from each of the session's networks, or, for a private session, none
+    (any ingress rule found is revoked). Egress is HTTPS to the control plane's group and
+    to each of ``egress_destinations`` (the stack's, for the task's image pull and logs),
+    and nothing else.
     """
     session = request.session
     existing = find_session_groups(ec2, session.session_id, stack_name, request.vpc_id)
@@ -87,12 +91,13 @@ def create_session_security_group(
     else:
         group_id, created = _create_group(ec2, session, stack_name, request.vpc_id), True
     tags = session_tags(session, stack_name)
-    for cidr in session.allowed_cidrs:
+    private = session.access_mode == PRIVATE
+    for cidr in () if private else session.allowed_cidrs:
         _authorize_ssh(ec2, group_id, session.session_id, cidr, tags)
     wanted = {request.control_plane_group_id: "HTTPS: the cluster's API endpoint"}
     for destination in egress_destinations:
         wanted.setdefault(destination, "HTTPS: the task's image pull and logs")
-    _restrict_egress(ec2, group_id, wanted, tags)
+    _restrict_egress(ec2, group_id, wanted, tags, revoke_ingress=private)
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
@@ -140,10 +145,18 @@ def _authorize_ssh(
         logger.info("authorized SSH ingress", extra={"groupId": group_id, "cidr": cidr})
 
 
-def _restrict_egress(ec2: Any, group_id: str, wanted: dict[str, str], tags: dict[str, str]) -> None:
+def _restrict_egress(
+    ec2: Any,
+    group_id: str,
+    wanted: dict[str, str],
+    tags: dict[str, str],
+    *,
+    revoke_ingress: bool,
+) -> None:
     # The bastion speaks HTTPS to its cluster's endpoint, and the task to its registry and
     # CloudWatch Logs; DNS to the VPC resolver is not subject to security group rules.
-    # Every other egress rule goes, the default allow-all one first of all.
+    # Every other egress rule goes, the default allow-all one first of all; with
+    # ``revoke_ingress`` (a private session), every ingress rule goes too.
     for destination, description in wanted.items():
         if _authorize(
             ec2.authorize_security_group_egress, group_id, https_to(destination, description), tags
@@ -153,18 +166,19 @@ def _restrict_egress(ec2: Any, group_id: str, wanted: dict[str, str], tags: dict
             )
     rules = describe_rules(ec2, [{"Name": "group-id", "Values": [group_id]}])
     for rule in rules:
-        if rule.get("IsEgress") and rule_destination(rule) not in wanted:
-            try:
-                ec2.revoke_security_group_egress(
-                    GroupId=group_id, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]
-                )
-            except ClientError as error:
-                if error_code(error) not in RULE_GONE:
-                    raise
-            logger.info(
-                "revoked egress rule",
-                extra={"groupId": group_id, "ruleId": rule["SecurityGroupRuleId"]},
-            )
+        egress = bool(rule.get("IsEgress"))
+        if egress and rule_destination(rule) in wanted or not egress and not revoke_ingress:
+            continue
+        revoke = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
+        try:
+            revoke(GroupId=group_id, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+        except ClientError as error:
+            if error_code(error) not in RULE_GONE:
+                raise
+        logger.info(
+            "revoked egress rule" if egress else "revoked ingress rule",
+            extra={"groupId": group_id, "ruleId": rule["SecurityGroupRuleId"]},
+        )
 
 
 def _authorize(call: Any, group_id: str, permission: dict[str, Any], tags: dict[str, str]) -> bool:

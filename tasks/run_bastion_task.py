@@ -1,5 +1,10 @@
 """RunBastionTask: start the session's Fargate task in the session security group.
 
+A public session's task runs the bastion task definition in the bastion subnets, with a
+public IP as the stack's AssignPublicIp says and without ECS Exec. A private session's
+runs the private task definition in the private subnets, never with a public IP, with ECS
+Exec (its one door: Session Manager) and sshd on the task's loopback only.
+
 Idempotent twice over: a running task of the session is found first by its tag, and
 RunTask's client token makes a retried call start no second task.
 """
@@ -11,12 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tasks.common.access_modes import PRIVATE
 from tasks.common.aws import client
 from tasks.common.bastion_tasks import STARTED_BY, find_session_tasks
 from tasks.common.container_contract import check_endpoint_host, container_environment
 from tasks.common.errors import CapacityUnavailable
 from tasks.common.models import Session, require
 from tasks.common.observability import logger, task_handler
+from tasks.common.session_request import check_access_mode
 from tasks.common.settings import Settings, SettingsError, load_settings
 from tasks.common.tags import as_ecs_tags, session_tags
 
@@ -66,8 +73,10 @@ def client_token(session_id: str) -> str:
 
 def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: Any) -> BastionTask:
     """Find the session's running bastion task, or start one."""
-    _check_settings(settings)
     session = request.session
+    # The stack's modes may have changed since the request was validated.
+    private = check_access_mode(session.access_mode, settings) == PRIVATE
+    _check_settings(settings, session.access_mode)
     running = find_session_tasks(ecs, settings.ecs_cluster, session.session_id, settings.stack_name)
     if running:
         logger.info("bastion task already running", extra={"taskArn": running[0]["taskArn"]})
@@ -78,18 +87,20 @@ def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: A
         endpoint_host=check_endpoint_host(request.endpoint_host),
         mode=settings.bastion_mode,
     )
+    public_ip = settings.assign_public_ip and not private
     response = ecs.run_task(
         cluster=settings.ecs_cluster,
-        taskDefinition=settings.task_definition,
+        taskDefinition=settings.task_definition_for(session.access_mode),
         launchType="FARGATE",
         count=1,
         networkConfiguration={
             "awsvpcConfiguration": {
-                "subnets": list(settings.subnets),
+                "subnets": list(settings.subnets_for(session.access_mode)),
                 "securityGroups": [request.session_security_group_id],
-                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+                "assignPublicIp": "ENABLED" if public_ip else "DISABLED",
             }
         },
+        enableExecuteCommand=private,
         overrides={
             "containerOverrides": [
                 {
@@ -119,13 +130,16 @@ def run_bastion_task(request: RunBastionTaskInput, *, settings: Settings, ecs: A
     return BastionTask(task_arn=task_arn, started=True)
 
 
-def _check_settings(settings: Settings) -> None:
+def _check_settings(settings: Settings, access_mode: str) -> None:
+    definition = (
+        "BASTION_PRIVATE_TASK_DEFINITION" if access_mode == PRIVATE else "BASTION_TASK_DEFINITION"
+    )
     missing = [
         name
         for name, value in (
             ("BASTION_ECS_CLUSTER", settings.ecs_cluster),
-            ("BASTION_TASK_DEFINITION", settings.task_definition),
-            ("BASTION_SUBNETS", settings.subnets),
+            (definition, settings.task_definition_for(access_mode)),
+            ("BASTION_SUBNETS", settings.subnets_for(access_mode)),
         )
         if not value
     ]

@@ -11,7 +11,8 @@ Gaps filled (moto 5.2.5):
 * ``StopTask`` sets no stop code and leaves the network interface behind; the interface
   gets no public address with ``assignPublicIp: ENABLED``.
 * ``ListTasks`` without ``desiredStatus`` lists stopped tasks too (AWS: RUNNING only), and
-  ``RunTask`` ignores ``clientToken``.
+  ``RunTask`` ignores ``clientToken`` and ``enableExecuteCommand``
+  (:mod:`bastion.local.ecs_exec` keeps the latter).
 * No log driver runs: a task's output reaches CloudWatch Logs through the awslogs driver
   of ``bastion.local.cloudwatch_logs``, from the moment RunTask returns.
 """
@@ -29,6 +30,7 @@ from bastion.local.ecs_lifecycle import (
     advance,
     ec2_backend,
     find_task,
+    keep_run_task_execute_command,
     lifecycle_of,
     mark_running,
     now,
@@ -235,6 +237,9 @@ def _run_task_response(original: Any) -> Any:
             return ActionResult({"tasks": [task for task in tasks if task], "failures": []})
         result = original(self)
         started = result.result.get("tasks", [])
+        execute_command = self._get_param("enableExecuteCommand") is True
+        for task in started:
+            keep_run_task_execute_command(task, execute_command)
         if token:
             controls.ecs.remember_client_token(cluster, token, [task.task_arn for task in started])
         # The tasks exist now: what their containers write starts reaching CloudWatch Logs.

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bastion.local.active import Controls, current
+from bastion.local.ecs_exec import containers_running, containers_stopped, keep_execute_command
 
 if TYPE_CHECKING:
     from bastion.local.task_runner import TaskRunner
@@ -227,6 +228,13 @@ def mark_running(task: Any) -> None:
     task.pull_started_at = task.pull_stopped_at = task.started_at = now()
     for container in task.containers:
         container.last_status = "RUNNING"
+    containers_running(task)
+
+
+def keep_run_task_execute_command(task: Any, enabled: bool) -> None:
+    """RunTask's ``enableExecuteCommand``, kept on ``task`` while its life cannot move."""
+    with _advancing:
+        keep_execute_command(task, enabled)
 
 
 def stop_task_now(
@@ -249,6 +257,7 @@ def stop_task_now(
     for container in task.containers:
         container.last_status = "STOPPED"
         container.exitCode = exit_code
+    containers_stopped(task)
     for attachment in task.attachments:
         attachment["status"] = "DELETED"
     lifecycle = lifecycle_of(task)

@@ -355,7 +355,8 @@ PATCHES: tuple[Patch, ...] = (
         "moto.ecs.responses.EC2ContainerServiceResponse",
         "run_task",
         "(self)",
-        "RunTask has no clientToken idempotency and no capacity 'failures'",
+        "RunTask has no clientToken idempotency and no capacity 'failures', and ignores "
+        "enableExecuteCommand (DescribeTasks shows no runtimeId or managedAgents either)",
     ),
     Patch(
         "eks_clusters",

@@ -1,9 +1,10 @@
 """The bastion container's environment contract (documented in container/README.md).
 
 RunBastionTask sets exactly the variables of ``CONTAINER_ENVIRONMENT`` as container
-overrides. ``OPTIONAL_ENVIRONMENT`` holds the variables it never sets, with the defaults
-the container's entry point applies; the task definition in template.yaml may set
-some of them. Tests compare both with the README's tables, the entry point and the
+overrides, and for a private session those of ``PRIVATE_ENVIRONMENT`` too.
+``OPTIONAL_ENVIRONMENT`` holds the variables it sets for no public session, with the
+defaults the container's entry point applies; the task definitions in template.yaml may
+set some of them. Tests compare both with the README's tables, the entry point and the
 template, so none of them can drift apart.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+
+from tasks.common.access_modes import PRIVATE
 
 if TYPE_CHECKING:
     from tasks.common.models import Session
@@ -55,6 +58,12 @@ OPTIONAL_ENVIRONMENT: dict[str, str] = {
     SSHD: "/usr/sbin/sshd",
 }
 
+#: What a private session's container gets besides the contract: sshd listens on the
+#: task's loopback only, where the Session Manager agent in the task relays each session
+#: (the private task definition says the same; the override makes it hold whatever the
+#: task definition says).
+PRIVATE_ENVIRONMENT: dict[str, str] = {LISTEN_ADDRESS: "127.0.0.1"}
+
 
 #: BASTION_MODE's values: a tunnel to the cluster's endpoint only, or a shell as well.
 MODES = ("tunnel", "shell")
@@ -78,13 +87,15 @@ def check_endpoint_host(host: str) -> str:
 def container_environment(
     session: Session, idle_timeout_seconds: int, endpoint_host: str, mode: str
 ) -> dict[str, str]:
-    """The container's environment for ``session``: exactly the contract's variables.
+    """The container's environment for ``session``: exactly the contract's variables, and
+    for a private session :data:`PRIVATE_ENVIRONMENT`.
 
     ``endpoint_host`` is the host name of the cluster's API endpoint, the one place the
     bastion forwards to (on 443); ``mode`` the stack's BastionMode.
     """
     if mode not in MODES:
         raise ValueError(f"the bastion mode must be one of {', '.join(MODES)}, got {mode!r}")
+    private = PRIVATE_ENVIRONMENT if session.access_mode == PRIVATE else {}
     return {
         SESSION_ID: session.session_id,
         CLUSTER_NAME: session.cluster,
@@ -95,4 +106,5 @@ def container_environment(
         IDLE_TIMEOUT_SECONDS: str(idle_timeout_seconds),
         ENDPOINT_HOST: endpoint_host,
         MODE: mode,
+        **private,
     }

@@ -222,3 +222,63 @@ def test_refused_capacity_answers_with_failures(aws: LocalAws, network: Network)
 
     assert response["tasks"] == []
     assert response["failures"][0]["reason"].startswith("Capacity is unavailable")
+
+
+def _exec_view(task: dict[str, Any]) -> tuple[Any, Any, Any]:
+    (container,) = task["containers"]
+    return (
+        task.get("enableExecuteCommand"),
+        container.get("runtimeId"),
+        container.get("managedAgents"),
+    )
+
+
+def test_a_task_started_with_ecs_exec_has_a_running_agent_once_it_runs(
+    aws: LocalAws, network: Network
+) -> None:
+    # GIVEN a task started with ECS Exec that takes two describes to run
+    aws.ecs_control.describes_until_running = 2
+    task = _run(aws, network, enableExecuteCommand=True)
+    task_id = task["taskArn"].rsplit("/", 1)[-1]
+    # THEN until it runs its agent is PENDING and its container has no runtime id
+    enabled, runtime_id, agents = _exec_view(task)
+    assert enabled is True
+    assert runtime_id is None
+    assert [(a["name"], a["lastStatus"]) for a in agents] == [("ExecuteCommandAgent", "PENDING")]
+    # WHEN it runs
+    _describe(aws, task["taskArn"])
+    enabled, runtime_id, agents = _exec_view(_describe(aws, task["taskArn"]))
+    # THEN its container has a runtime id of the task's, and the agent runs
+    assert enabled is True
+    assert runtime_id.startswith(f"{task_id}-") and runtime_id.split("-")[-1].isdigit()
+    assert [(a["name"], a["lastStatus"]) for a in agents] == [("ExecuteCommandAgent", "RUNNING")]
+    # AND the runtime id stays what it was
+    assert _exec_view(_describe(aws, task["taskArn"]))[1] == runtime_id
+    # WHEN it stops, its agent stops too
+    aws.client("ecs").stop_task(cluster=CLUSTER, task=task["taskArn"], reason="test")
+    stopped = _exec_view(_describe(aws, task["taskArn"]))
+    assert [(a["name"], a["lastStatus"]) for a in stopped[2]] == [
+        ("ExecuteCommandAgent", "STOPPED")
+    ]
+
+
+def test_a_task_started_running_with_ecs_exec_has_its_agent_running_at_once(
+    aws: LocalAws, network: Network
+) -> None:
+    aws.ecs_control.describes_until_running = 0
+    enabled, runtime_id, agents = _exec_view(_run(aws, network, enableExecuteCommand=True))
+    assert enabled is True and runtime_id
+    assert [(a["name"], a["lastStatus"]) for a in agents] == [("ExecuteCommandAgent", "RUNNING")]
+
+
+@pytest.mark.parametrize("asked", [{}, {"enableExecuteCommand": False}])
+def test_a_task_started_without_ecs_exec_says_so_and_has_no_agent(
+    aws: LocalAws, network: Network, asked: dict[str, Any]
+) -> None:
+    aws.ecs_control.describes_until_running = 0
+    task = _run(aws, network, **asked)
+    enabled, runtime_id, agents = _exec_view(_describe(aws, task["taskArn"]))
+    assert enabled is False
+    # A running container has a runtime id whatever the task's ECS Exec
+    assert runtime_id
+    assert agents is None

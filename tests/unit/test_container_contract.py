@@ -14,6 +14,7 @@ import pytest
 from tasks.common.container_contract import (
     CONTAINER_ENVIRONMENT,
     OPTIONAL_ENVIRONMENT,
+    PRIVATE_ENVIRONMENT,
     container_environment,
 )
 from tests.unit.support import make_session
@@ -80,3 +81,13 @@ def test_the_environment_has_exactly_the_contract() -> None:
     assert all(isinstance(value, str) for value in environment.values())
     # The task definition and the image own the optional variables, never a session.
     assert not set(environment) & set(OPTIONAL_ENVIRONMENT)
+
+
+def test_a_private_sessions_sshd_listens_on_the_loopback_only() -> None:
+    session = make_session(access_mode="private", allowed_cidrs=(), requester_id="AIDAEXAMPLE")
+    host = "0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
+    environment = container_environment(session, 1800, endpoint_host=host, mode="tunnel")
+    assert tuple(environment) == (*CONTAINER_ENVIRONMENT, *PRIVATE_ENVIRONMENT)
+    assert environment["BASTION_LISTEN_ADDRESS"] == "127.0.0.1"
+    # The one optional variable a private session sets
+    assert set(environment) & set(OPTIONAL_ENVIRONMENT) == {"BASTION_LISTEN_ADDRESS"}

@@ -195,3 +195,50 @@ def test_a_control_plane_group_that_is_not_a_group_id_is_refused(
     with pytest.raises(ValueError, match=problem):
         CreateSessionSecurityGroupInput.from_event(event)
     assert session_security_groups(session.session_id) == []
+
+
+def private(session: Session) -> Session:
+    """``session`` in private mode, still naming networks (as no private request may)."""
+    from dataclasses import replace
+
+    return replace(session, access_mode="private", requester_id="AROAEXAMPLE:alice")
+
+
+def test_a_private_session_group_lets_nothing_in_even_if_the_session_names_networks(
+    network: Network, session: Session
+) -> None:
+    # GIVEN a private session whose input still names networks
+    hostile = private(session)
+    assert hostile.allowed_cidrs
+    # WHEN its group is created
+    result = create(hostile, network, egress=("pl-0123456789abcdef0",))
+    # THEN it has no ingress rule at all, and its egress is the public mode's
+    rules = rules_of(result.group_id)
+    assert [rule for rule in rules if not rule["IsEgress"]] == []
+    (group,) = session_security_groups(session.session_id)
+    assert group["IpPermissions"] == []
+    assert summary(rules) == expected_rules(network, "pl-0123456789abcdef0") - SSH_RULES
+    # AND the group carries the requester id
+    assert tags_of(group)["fargate-bastion:requester-id"] == "AROAEXAMPLE:alice"
+
+
+def test_a_rerun_of_a_private_session_removes_any_ingress_rule(
+    network: Network, session: Session
+) -> None:
+    # GIVEN the private session's group with an SSH rule on it (put there by hand)
+    first = create(private(session), network)
+    client("ec2").authorize_security_group_ingress(
+        GroupId=first.group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    # WHEN the step runs again
+    create(private(session), network)
+    # THEN the group lets nothing in
+    assert [rule for rule in rules_of(first.group_id) if not rule["IsEgress"]] == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from tasks.common.container_contract import CONTAINER_ENVIRONMENT
-from tasks.common.errors import CapacityUnavailable
+from tasks.common.errors import CapacityUnavailable, InvalidRequest
 from tasks.common.models import Session
 from tasks.common.settings import Settings, SettingsError
 from tasks.common.tags import session_tags
@@ -192,3 +193,127 @@ def test_the_bastions_own_expiry_is_the_latest_the_session_may_be_extended_to() 
     environment = container_environment(session, 60, endpoint_host=ENDPOINT_HOST, mode="tunnel")
     assert environment[EXPIRES_AT] == "2026-11-27T18:00:00Z"
     assert session.expires_at == "2026-11-27T11:00:00Z"
+
+
+# ----------------------------------------------------------------------- access modes
+
+PRIVATE_FAMILY = "fargate-bastion-private"
+
+
+def private_stack(aws: Any, **changes: Any) -> Any:
+    """The local stand-in stack allowing both modes, with a private task definition, and
+    private subnets apart from the bastion subnets (which assign public IPs)."""
+    stack = local_stack(aws)
+    definition = aws.client("ecs").describe_task_definition(
+        taskDefinition=stack.settings.task_definition
+    )["taskDefinition"]
+    private_definition = aws.client("ecs").register_task_definition(
+        family=PRIVATE_FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=definition["containerDefinitions"],
+    )["taskDefinition"]["taskDefinitionArn"]
+    cluster = aws.client("ec2").describe_subnets(SubnetIds=list(stack.settings.subnets))
+    vpc_id = cluster["Subnets"][0]["VpcId"]
+    private_subnets = tuple(
+        subnet["SubnetId"]
+        for subnet in aws.client("ec2").describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+        )["Subnets"]
+        if subnet["SubnetId"] not in stack.settings.subnets
+    )
+    assert private_subnets
+    values: dict[str, Any] = {
+        "access_modes": ("public", "private"),
+        "private_subnets": private_subnets,
+        "private_task_definition": private_definition,
+        "assign_public_ip": True,
+        **changes,
+    }
+    settings = replace(stack.settings, **values)
+    return replace(stack, settings=settings)
+
+
+def private_session() -> Session:
+    return make_session(access_mode="private", allowed_cidrs=(), requester_id="AIDAEXAMPLE")
+
+
+def run_on(aws: Any, session: Session, stack: Any) -> dict[str, Any]:
+    request = RunBastionTaskInput(
+        session=session,
+        session_security_group_id=stack.session_group_id,
+        endpoint_host=ENDPOINT_HOST,
+    )
+    result = run_bastion_task(request, settings=stack.settings, ecs=aws.client("ecs"))
+    (task,) = aws.client("ecs").describe_tasks(
+        cluster=ECS_CLUSTER, tasks=[result.task_arn], include=["TAGS"]
+    )["tasks"]
+    return dict(task)
+
+
+def interface_of(aws: Any, task: dict[str, Any]) -> dict[str, Any]:
+    details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+    (interface,) = aws.client("ec2").describe_network_interfaces(
+        NetworkInterfaceIds=[details["networkInterfaceId"]]
+    )["NetworkInterfaces"]
+    return dict(interface)
+
+
+def test_a_private_session_runs_with_ecs_exec_no_public_ip_and_sshd_on_the_loopback(
+    local_aws: Any,
+) -> None:
+    # GIVEN a stack that assigns public IPs to its (public) bastions
+    stack = private_stack(local_aws)
+    session = private_session()
+    # WHEN a private session's bastion runs
+    task = run_on(local_aws, session, stack)
+    # THEN it runs the private task definition, with ECS Exec, in the private subnets
+    assert task["taskDefinitionArn"] == stack.settings.private_task_definition
+    assert task["enableExecuteCommand"] is True
+    interface = interface_of(local_aws, task)
+    assert interface["SubnetId"] in stack.settings.private_subnets
+    # AND it has no public IP, whatever AssignPublicIp says
+    assert "Association" not in interface
+    # AND sshd listens on the loopback only, besides the contract's variables
+    (override,) = task["overrides"]["containerOverrides"]
+    environment = {item["name"]: item["value"] for item in override["environment"]}
+    assert tuple(environment) == (*CONTAINER_ENVIRONMENT, "BASTION_LISTEN_ADDRESS")
+    assert environment["BASTION_LISTEN_ADDRESS"] == "127.0.0.1"
+    # AND it carries the requester id the Session Manager grant matches
+    tags = {tag["key"]: tag["value"] for tag in task["tags"]}
+    assert tags == session_tags(session, STACK)
+    assert tags["fargate-bastion:requester-id"] == "AIDAEXAMPLE"
+
+
+def test_a_public_session_on_the_same_stack_runs_as_before_without_ecs_exec(
+    local_aws: Any, session: Session
+) -> None:
+    stack = private_stack(local_aws)
+    task = run_on(local_aws, session, stack)
+    assert task["taskDefinitionArn"] == stack.settings.task_definition
+    assert task["enableExecuteCommand"] is False
+    interface = interface_of(local_aws, task)
+    assert interface["SubnetId"] in stack.settings.subnets
+    assert interface["Association"]["PublicIp"]
+    (override,) = task["overrides"]["containerOverrides"]
+    assert tuple(item["name"] for item in override["environment"]) == CONTAINER_ENVIRONMENT
+
+
+def test_a_private_session_on_a_stack_that_allows_only_public_starts_nothing(
+    local_aws: Any,
+) -> None:
+    stack = private_stack(local_aws, access_modes=("public",))
+    with pytest.raises(InvalidRequest, match="accessMode: 'private' is not a mode this stack"):
+        run_on(local_aws, private_session(), stack)
+    assert local_aws.client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []
+
+
+def test_a_private_session_without_a_private_task_definition_is_a_settings_error(
+    local_aws: Any,
+) -> None:
+    stack = private_stack(local_aws, private_task_definition="")
+    with pytest.raises(SettingsError, match="BASTION_PRIVATE_TASK_DEFINITION"):
+        run_on(local_aws, private_session(), stack)
+    assert local_aws.client("ecs").list_tasks(cluster=ECS_CLUSTER)["taskArns"] == []
