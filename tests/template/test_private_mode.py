@@ -531,3 +531,23 @@ def test_the_requester_tag_is_the_one_sessions_carry() -> None:
     by_sid = {s["Sid"]: s for _, s in user_policy_statements()}
     keys = set(by_sid["SessionManagerOnOwnBastions"]["Condition"]["StringEquals"])
     assert keys == {f"aws:ResourceTag/{tags.REQUESTER_ID_TAG}", f"aws:ResourceTag/{tags.STACK_TAG}"}
+
+
+def test_ecs_exec_sessions_write_nothing_into_the_bastion_log_group() -> None:
+    # With ECS Exec's DEFAULT logging the task role would write ECS Exec output into the
+    # task's awslogs group: the bastion group, whose streams are trusted to be written by
+    # the awslogs driver alone (their started lines carry the host keys). A port session
+    # carries only the encrypted SSH stream, so nothing is lost.
+    configuration = resource("BastionCluster")["Properties"]["Configuration"]
+    assert configuration == {"ExecuteCommandConfiguration": {"Logging": "NONE"}}
+    statements = resource("PrivateBastionTaskRole")["Properties"]["Policies"]
+    assert "logs:" not in json.dumps(statements)
+
+
+def test_the_deployed_cluster_logs_no_ecs_exec_session(stacks: dict[str, DeployedStack]) -> None:
+    ecs = boto3.client("ecs", region_name=REGION)
+    stack = stacks["public,private"]
+    (cluster,) = ecs.describe_clusters(
+        clusters=[stack.resources["BastionCluster"]], include=["CONFIGURATIONS"]
+    )["clusters"]
+    assert cluster["configuration"]["executeCommandConfiguration"]["logging"] == "NONE"
