@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from bastion.local.deploy import (
@@ -572,3 +573,76 @@ def test_placeholder_left_unsubstituted_is_reported(plain_moto: None, tmp_path: 
     template = sam_machine_template(tmp_path, {"Other": "x"})
     with pytest.raises(DeployError, match=r"Hello: placeholders .*\['\$\{Greeting\}'\]"):
         deploy_stack(template, {}, REGION)
+
+
+def test_a_managed_policy_is_attached_and_a_yaml_document_is_kept_as_yaml(
+    plain_moto: None, tmp_path: Path
+) -> None:
+    statement = {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "*"}
+    template = write(
+        tmp_path / "template.json",
+        {
+            "Resources": {
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "AssumeRolePolicyDocument": {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                    "Action": "sts:AssumeRole",
+                                }
+                            ]
+                        }
+                    },
+                },
+                "Policy": {
+                    "Type": "AWS::IAM::ManagedPolicy",
+                    "Properties": {
+                        "Description": "users",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+                        "Roles": [{"Ref": "Role"}],
+                    },
+                },
+                "Document": {
+                    "Type": "AWS::SSM::Document",
+                    "Properties": {
+                        "DocumentType": "Session",
+                        "DocumentFormat": "YAML",
+                        "UpdateMethod": "Replace",
+                        "Content": {
+                            "schemaVersion": "1.0",
+                            "sessionType": "Port",
+                            "properties": {"portNumber": "22"},
+                        },
+                        "Tags": [{"Key": "team", "Value": "platform"}],
+                    },
+                },
+            },
+            "Outputs": {
+                "PolicyArn": {"Value": {"Ref": "Policy"}},
+                "PolicyId": {"Value": {"Fn::GetAtt": ["Policy", "PolicyId"]}},
+                "DocumentName": {"Value": {"Ref": "Document"}},
+            },
+        },
+    )
+    stack = deploy_stack(template, {}, REGION, stack_name="tiny")
+    # The policy: Ref is its ARN, its document as written, attached to the role.
+    iam = client("iam")
+    arn = stack.outputs["PolicyArn"]
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    assert (policy["PolicyId"], policy["Description"]) == (stack.outputs["PolicyId"], "users")
+    version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+    assert version["PolicyVersion"]["Document"]["Statement"] == [statement]
+    attached = iam.list_attached_role_policies(RoleName=stack.resources["Role"])
+    assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [arn]
+    # The document: Ref is its name, its content in the format it names, its tags kept.
+    ssm = client("ssm")
+    name = stack.outputs["DocumentName"]
+    assert name.startswith("tiny-Document-")
+    document = ssm.get_document(Name=name, DocumentFormat="YAML")
+    assert (document["DocumentType"], document["DocumentFormat"]) == ("Session", "YAML")
+    assert yaml.safe_load(document["Content"])["properties"] == {"portNumber": "22"}
+    tags = ssm.list_tags_for_resource(ResourceType="Document", ResourceId=name)["TagList"]
+    assert tags == [{"Key": "team", "Value": "platform"}]
