@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bastion.local.deploy import DeployedStack, deploy_stack, load_template
+from bastion.local.deploy import DeployedStack, ParameterError, deploy_stack, load_template
 from tasks.common.container_contract import LISTEN_ADDRESS, OPTIONAL_ENVIRONMENT, SSH_PORT
 
 pytestmark = pytest.mark.template
@@ -123,6 +123,42 @@ def stacks() -> Iterator[dict[str, DeployedStack]]:
                 )
                 for mode in ACCESS_MODES
             }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AccessModes", "both"),
+        ("AccessModes", "public,public"),
+        ("AccessModes", "private, public"),
+        ("PrivateSubnetIds", "sg-0123456789abcdef0"),
+        ("PrivateSubnetIds", "subnet-0123456789abcdef0,subnet-*"),
+    ],
+)
+def test_a_bad_access_mode_or_private_subnet_is_refused_at_deploy(
+    stacks: dict[str, DeployedStack], name: str, value: str
+) -> None:
+    with pytest.raises(ParameterError, match=f"Parameter '{name}'"):
+        deploy_stack(TEMPLATE, {**REQUIRED, name: value}, REGION, stack_name="fb-refused")
+
+
+def test_named_private_subnets_reach_the_functions_as_given(
+    stacks: dict[str, DeployedStack],
+) -> None:
+    subnets = "subnet-0123456789abcdef1,subnet-0123456789abcdef2"
+    stack = deploy_stack(
+        TEMPLATE,
+        {**REQUIRED, "AccessModes": "private", "PrivateSubnetIds": subnets},
+        REGION,
+        stack_name="fb-subnets",
+    )
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    name = stack.function_name("RunBastionTaskFunction")
+    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"][
+        "Variables"
+    ]
+    assert variables["BASTION_PRIVATE_SUBNETS"] == subnets
+    assert variables["BASTION_SUBNETS"] == REQUIRED["BastionSubnetIds"]
 
 
 @pytest.mark.parametrize("mode", ACCESS_MODES)
