@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasks.common import session_states
+from tasks.common.access_modes import PUBLIC
 
 #: The error a DELETE during setup stops the execution with (ExecutionAborted's details).
 ABORTED_BY_USER = "SessionEndedByUser"
@@ -84,6 +85,11 @@ class SessionView:
     #: For a kubeconfig, while ready: the cluster's API endpoint and its CA (base64 PEM).
     cluster_endpoint: str | None = None
     cluster_certificate_authority: str | None = None
+    #: public or private, once the request is validated.
+    access_mode: str | None = None
+    #: While a private session is ready: its Session Manager ``target``, ``documentName``
+    #: and ``region`` (the ready document's ``sessionManager``).
+    session_manager: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +115,8 @@ class SessionView:
             "logStream": self.log_stream,
             "clusterEndpoint": self.cluster_endpoint,
             "clusterCertificateAuthority": self.cluster_certificate_authority,
+            "accessMode": self.access_mode,
+            "sessionManager": self.session_manager,
             "steps": [step.to_dict() for step in self.steps],
         }
 
@@ -139,8 +147,9 @@ def steps_of(events: Iterable[Mapping[str, Any]]) -> tuple[Step, ...]:
 
 def ready_document(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """BastionReady's latest ``$.ready``: sessionId, cluster, address, sshCommand,
-    expiresAt, controlPlaneRuleScope, hostPublicKeys (and the hold's seconds, which the view
-    does not show). Each extension passes BastionReady again with the new expiry."""
+    expiresAt, controlPlaneRuleScope, hostPublicKeys, accessMode and, for a private
+    session, sessionManager (and the hold's seconds, which the view does not show).
+    Each extension passes BastionReady again with the new expiry."""
     latest: dict[str, Any] | None = None
     for event in events:
         details = event.get("stateExitedEventDetails", {})
@@ -245,8 +254,10 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
     connect = ready if phase == "ready" and ready is not None else {}
     requested_by = request.get("requestedBy")
     cluster = request.get("cluster")
-    latest = (validated_session(events) or {}).get("latestExpiresAt")
+    validated = validated_session(events)
+    latest = (validated or {}).get("latestExpiresAt")
     extension = (ready or {}).get("extension")
+    manager = connect.get("sessionManager")
     return SessionView(
         session_id=str(described["name"]),
         execution_arn=str(described["executionArn"]),
@@ -267,7 +278,21 @@ def view_session(described: Mapping[str, Any], events: list[dict[str, Any]]) -> 
         end_reason=end_reason,
         error=error,
         task_arn=task_arn(events),
+        access_mode=access_mode_of(validated, ready),
+        session_manager=manager if isinstance(manager, dict) else None,
     )
+
+
+def access_mode_of(
+    validated: Mapping[str, Any] | None, ready: Mapping[str, Any] | None
+) -> str | None:
+    """The session's access mode as validated (or as its ready document says); public for
+    a session that got that far naming none; None before it is validated."""
+    for source in (validated, ready):
+        mode = (source or {}).get("accessMode")
+        if isinstance(mode, str) and mode:
+            return mode
+    return PUBLIC if validated is not None or ready is not None else None
 
 
 def _host_public_keys(value: Any) -> tuple[dict[str, Any], ...] | None:

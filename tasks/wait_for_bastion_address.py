@@ -11,6 +11,11 @@ line that cannot be trusted is BastionStartedInvalid, which fails the session in
 teardown. The ready document says where to connect, with which host keys, until when, what
 the control-plane rule reaches, and the seconds the session holds; the BastionReady state
 checks every field of it before the hold and the API read them.
+
+A private session's bastion has no address to connect to: it is ready once ECS Exec can
+reach its container too (:mod:`tasks.common.session_manager`), and its ready document says
+so (``address`` empty) and names the Session Manager target, the stack's session document
+and the region, with an ssh command that opens the session as its ProxyCommand.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from tasks.common.access_modes import PRIVATE
 from tasks.common.aws import client
 from tasks.common.bastion_started import read_bastion_started
 from tasks.common.bastion_tasks import require_ecs_cluster
@@ -36,6 +42,11 @@ from tasks.common.ready_wait import (
     answer_ready_wait,
     ready_parameter_name,
     store_ready_wait,
+)
+from tasks.common.session_manager import (
+    SessionManagerTarget,
+    ecs_exec_target,
+    reachable_runtime_id,
 )
 from tasks.common.settings import Settings, SettingsError, load_settings
 from tasks.common.tags import as_key_value_list, session_tags
@@ -69,6 +80,7 @@ class WaitForBastionAddressInput:
             expires_at=session.expires_at,
             task_arn=str(require(task, "taskArn", within="bastionTask")),
             rule_scope=str(scope),
+            access_mode=session.access_mode,
         )
         return cls(session=session, wait=wait)
 
@@ -79,7 +91,8 @@ class ReadyBastion:
 
     session_id: str
     cluster: str
-    #: The public IP when the task has one, else its private IP.
+    #: The public IP when the task has one, else its private IP; none for a private
+    #: session (its users come through Session Manager).
     address: str
     ssh_user: str
     expires_at: str
@@ -89,19 +102,31 @@ class ReadyBastion:
     hold_seconds: int
     #: The host keys sshd presents, as the bastion's started line reported them.
     host_keys: tuple[HostKey, ...]
+    access_mode: str
+    #: A private session's way in (None for a public session).
+    session_manager: SessionManagerTarget | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        ssh_command = (
+            self.session_manager.ssh_command(self.ssh_user, self.session_id)
+            if self.session_manager
+            else f"ssh {self.ssh_user}@{self.address}"
+        )
+        document = {
             "sessionId": self.session_id,
             "cluster": self.cluster,
             "address": self.address,
             "sshUser": self.ssh_user,
-            "sshCommand": f"ssh {self.ssh_user}@{self.address}",
+            "sshCommand": ssh_command,
             "expiresAt": self.expires_at,
             "controlPlaneRuleScope": self.control_plane_rule_scope,
             "holdSeconds": self.hold_seconds,
             "hostPublicKeys": [key.as_event_entry() for key in self.host_keys],
+            "accessMode": self.access_mode,
         }
+        if self.session_manager:
+            document["sessionManager"] = self.session_manager.to_dict()
+        return document
 
 
 def look_at_bastion(
@@ -114,10 +139,13 @@ def look_at_bastion(
     now: datetime,
 ) -> ReadyBastion:
     """The ready document of the running bastion; BastionNotReady while it has no address
-    or has not logged its started line yet."""
+    (a private one: while ECS Exec cannot reach it) or has not logged its started line yet."""
     cluster = require_ecs_cluster(settings)
     if not settings.bastion_log_group:
         raise SettingsError("the stack did not configure BASTION_LOG_GROUP")
+    private = wait.access_mode == PRIVATE
+    if private and not settings.session_document:
+        raise SettingsError("the stack did not configure BASTION_SESSION_DOCUMENT")
     described = ecs.describe_tasks(cluster=cluster, tasks=[wait.task_arn])
     if not described["tasks"]:
         raise BastionTaskStopped(f"bastion task {wait.task_arn} no longer exists")
@@ -126,19 +154,17 @@ def look_at_bastion(
         raise BastionTaskStopped(_stop_description(task))
     if task.get("lastStatus") != "RUNNING":
         raise BastionNotReady(f"bastion task is {task.get('lastStatus', 'not yet known')}")
-    interface_id = _network_interface_id(task)
-    if not interface_id:
-        raise BastionNotReady("bastion task has no network interface yet")
-    try:
-        interfaces = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface_id])
-    except ClientError as error:
-        if error_code(error) == "InvalidNetworkInterfaceID.NotFound":
-            raise BastionNotReady(f"network interface {interface_id} is not visible yet") from None
-        raise
-    interface = interfaces["NetworkInterfaces"][0]
-    public_ip = (interface.get("Association") or {}).get("PublicIp")
-    if settings.assign_public_ip and not public_ip:
-        raise BastionNotReady("bastion task has no public IP yet")
+    session_manager = None
+    if private:
+        address = ""
+        runtime_id = reachable_runtime_id(task, settings.container_name)
+        session_manager = SessionManagerTarget(
+            target=ecs_exec_target(cluster, wait.task_arn, runtime_id),
+            document_name=settings.session_document,
+            region=str(ecs.meta.region_name),
+        )
+    else:
+        address = _address(task, settings, ec2)
     started = read_bastion_started(
         logs,
         log_group=settings.bastion_log_group,
@@ -152,13 +178,34 @@ def look_at_bastion(
     return ReadyBastion(
         session_id=wait.session_id,
         cluster=wait.cluster,
-        address=str(public_ip or interface["PrivateIpAddress"]),
+        address=address,
         ssh_user=settings.ssh_user,
         expires_at=wait.expires_at,
         control_plane_rule_scope=wait.rule_scope,
         hold_seconds=max(1, math.ceil((expires_at - now).total_seconds())),
         host_keys=started.host_keys,
+        access_mode=wait.access_mode,
+        session_manager=session_manager,
     )
+
+
+def _address(task: dict[str, Any], settings: Settings, ec2: Any) -> str:
+    """A public bastion's address: its public IP, or its private IP where the stack assigns
+    none; BastionNotReady while it has neither."""
+    interface_id = _network_interface_id(task)
+    if not interface_id:
+        raise BastionNotReady("bastion task has no network interface yet")
+    try:
+        interfaces = ec2.describe_network_interfaces(NetworkInterfaceIds=[interface_id])
+    except ClientError as error:
+        if error_code(error) == "InvalidNetworkInterfaceID.NotFound":
+            raise BastionNotReady(f"network interface {interface_id} is not visible yet") from None
+        raise
+    interface = interfaces["NetworkInterfaces"][0]
+    public_ip = (interface.get("Association") or {}).get("PublicIp")
+    if settings.assign_public_ip and not public_ip:
+        raise BastionNotReady("bastion task has no public IP yet")
+    return str(public_ip or interface["PrivateIpAddress"])
 
 
 def _network_interface_id(task: dict[str, Any]) -> str | None:

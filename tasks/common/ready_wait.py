@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tasks.common.access_modes import ACCESS_MODES, PUBLIC
 from tasks.common.end_request import TOKEN_GONE
 from tasks.common.errors import BastionNotReady, StepInputInvalid
 from tasks.common.models import RULE_SCOPES, require
@@ -50,6 +51,8 @@ class ReadyWait:
     task_arn: str
     #: Where FindControlPlane put the session's rule (``controlPlaneRuleScope``).
     rule_scope: str
+    #: The session's access mode: a private bastion is reached through ECS Exec.
+    access_mode: str = PUBLIC
 
     def to_json(self) -> str:
         return json.dumps(
@@ -60,12 +63,14 @@ class ReadyWait:
                 "expiresAt": self.expires_at,
                 "taskArn": self.task_arn,
                 "controlPlaneRuleScope": self.rule_scope,
+                "accessMode": self.access_mode,
             }
         )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReadyWait:
-        """The wait as kept; StepInputInvalid naming a missing or wrong field."""
+        """The wait as kept (public when it names no mode: kept before modes existed);
+        StepInputInvalid naming a missing or wrong field."""
         values = {
             key: require(data, key)
             for key in (
@@ -84,6 +89,9 @@ class ReadyWait:
             raise StepInputInvalid(
                 f"the ready wait's controlPlaneRuleScope is not one of {RULE_SCOPES}"
             )
+        access_mode = data.get("accessMode", PUBLIC)
+        if access_mode not in ACCESS_MODES:
+            raise StepInputInvalid(f"the ready wait's accessMode is not one of {ACCESS_MODES}")
         return cls(
             task_token=values["taskToken"],
             session_id=values["sessionId"],
@@ -91,6 +99,7 @@ class ReadyWait:
             expires_at=values["expiresAt"],
             task_arn=values["taskArn"],
             rule_scope=values["controlPlaneRuleScope"],
+            access_mode=str(access_mode),
         )
 
 

@@ -202,6 +202,56 @@ def local_stack(aws: Any, *, assign_public_ip: bool = True) -> LocalStack:
     return LocalStack(settings, cluster.vpc_id, cluster.cluster_security_group_id, session_group)
 
 
+PRIVATE_FAMILY = "fargate-bastion-private"
+#: The stand-in stack's Session Manager document.
+SESSION_DOCUMENT = "fargate-bastion-BastionSessionDocument-TEST"
+
+
+def private_stack(aws: Any, **changes: Any) -> LocalStack:
+    """:func:`local_stack` allowing both modes, with a private task definition, private
+    subnets apart from the bastion subnets (which assign public IPs), and a session
+    document; ``changes`` change its settings."""
+    stack = local_stack(aws)
+    definition = aws.client("ecs").describe_task_definition(
+        taskDefinition=stack.settings.task_definition
+    )["taskDefinition"]
+    private_definition = aws.client("ecs").register_task_definition(
+        family=PRIVATE_FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=definition["containerDefinitions"],
+    )["taskDefinition"]["taskDefinitionArn"]
+    cluster = aws.client("ec2").describe_subnets(SubnetIds=list(stack.settings.subnets))
+    vpc_id = cluster["Subnets"][0]["VpcId"]
+    private_subnets = tuple(
+        subnet["SubnetId"]
+        for subnet in aws.client("ec2").describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+        )["Subnets"]
+        if subnet["SubnetId"] not in stack.settings.subnets
+    )
+    assert private_subnets
+    values: dict[str, Any] = {
+        "access_modes": ("public", "private"),
+        "private_subnets": private_subnets,
+        "private_task_definition": private_definition,
+        "assign_public_ip": True,
+        "session_document": SESSION_DOCUMENT,
+        **changes,
+    }
+    settings = replace(stack.settings, **values)
+    return replace(stack, settings=settings)
+
+
+def private_session(session_id: str = "s-0001") -> Session:
+    """A validated private session: no networks, the requester's aws:userid."""
+    return make_session(
+        session_id, access_mode="private", allowed_cidrs=(), requester_id="AIDAEXAMPLE"
+    )
+
+
 def wait_until(predicate: Any, timeout: float = WAIT_SECONDS, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -803,6 +803,66 @@ def test_the_view_names_the_bastion_task_only_from_a_well_formed_output(
     assert views.view_session(described("RUNNING"), SETUP).task_arn is None
 
 
+PRIVATE_TARGET = "ecs:fargate-bastion_0f9e8d7c6b5a49382716a5b4c3d2e1f0_0f9e8d7c-2531612879"
+PRIVATE_READY = {
+    **READY,
+    "address": "",
+    "sshCommand": (
+        f'ssh -o ProxyCommand="aws ssm start-session --target {PRIVATE_TARGET} '
+        '--document-name fargate-bastion-BastionSessionDocument-TEST --region us-east-1" '
+        "bastion@alice-1"
+    ),
+    "accessMode": "private",
+    "sessionManager": {
+        "target": PRIVATE_TARGET,
+        "documentName": "fargate-bastion-BastionSessionDocument-TEST",
+        "region": "us-east-1",
+    },
+}
+
+
+def private_history(ready: Any = None) -> list[dict[str, Any]]:
+    validated = {"session": {"sessionId": "alice-1", "accessMode": "private"}}
+    steps = [entered("ValidateRequest", 0), exited("ValidateRequest", 1, validated)]
+    if ready is None:
+        return steps
+    return [*steps, entered("BastionReady", 3), exited("BastionReady", 3, {"ready": ready})]
+
+
+def test_a_private_session_shows_its_mode_from_the_start_and_its_session_manager_once_ready() -> (
+    None
+):
+    starting = views.view_session(described("RUNNING"), private_history()).to_dict()
+    assert (starting["accessMode"], starting["sessionManager"]) == ("private", None)
+    view = views.view_session(described("RUNNING"), private_history(PRIVATE_READY)).to_dict()
+    assert view["phase"] == "ready"
+    assert view["accessMode"] == "private"
+    assert view["sessionManager"] == PRIVATE_READY["sessionManager"]
+    assert view["address"] == ""
+    assert view["sshCommand"] == PRIVATE_READY["sshCommand"]
+    # AND once it ends, it no longer offers a way in
+    ending = views.view_session(
+        described("RUNNING"), [*private_history(PRIVATE_READY), entered("StopBastionTask", 9)]
+    ).to_dict()
+    assert (ending["accessMode"], ending["sessionManager"]) == ("private", None)
+
+
+def test_a_public_session_says_it_is_public_and_offers_no_session_manager() -> None:
+    view = views.view_session(described("RUNNING"), HOLDING).to_dict()
+    # A session validated before the modes existed, whose ready document names none
+    assert (view["accessMode"], view["sessionManager"]) == ("public", None)
+    public = {**READY, "accessMode": "public"}
+    events = [*SETUP, exited("FindControlPlane", 2), exited("BastionReady", 3, {"ready": public})]
+    assert views.view_session(described("RUNNING"), events).to_dict()["accessMode"] == "public"
+
+
+@pytest.mark.parametrize("manager", ["ecs:x", ["a"], 7])
+def test_a_session_manager_that_is_not_an_object_is_not_shown(manager: Any) -> None:
+    ready = {**PRIVATE_READY, "sessionManager": manager}
+    view = views.view_session(described("RUNNING"), private_history(ready)).to_dict()
+    assert view["sessionManager"] is None
+
+
 def test_a_session_in_teardown_is_ending_and_no_longer_offers_its_address() -> None:
     view = views.view_session(described("RUNNING"), [*HOLDING, entered("StopBastionTask", 9)])
     assert (view.phase, view.address, view.expires_at) == ("ending", None, READY["expiresAt"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tasks.common.errors import StepInputInvalid
@@ -44,4 +46,27 @@ def test_a_value_that_is_not_a_wait_is_a_named_error(local_aws, value: str, name
     ssm = client("ssm")
     ssm.put_parameter(Name=NAME, Value=value, Type="String")
     with pytest.raises(StepInputInvalid, match=named):
+        read_ready_wait(ssm, NAME)
+
+
+def test_a_private_wait_reads_back_private_and_one_kept_without_a_mode_as_public(
+    local_aws,
+) -> None:
+    ssm = client("ssm")
+    private = ReadyWait(**{**WAIT.__dict__, "access_mode": "private"})
+    store_ready_wait(ssm, NAME, private, [])
+    assert read_ready_wait(ssm, NAME) == private
+    # A wait kept before the modes existed
+    older = {key: value for key, value in json.loads(WAIT.to_json()).items() if key != "accessMode"}
+    ssm.put_parameter(Name=NAME, Value=json.dumps(older), Type="String", Overwrite=True)
+    kept = read_ready_wait(ssm, NAME)
+    assert kept is not None and kept.access_mode == "public"
+
+
+@pytest.mark.parametrize("mode", ["secret", 7, None, ""])
+def test_a_wait_of_a_mode_no_session_has_is_step_input_invalid(local_aws, mode) -> None:
+    ssm = client("ssm")
+    value = {**json.loads(WAIT.to_json()), "accessMode": mode}
+    ssm.put_parameter(Name=NAME, Value=json.dumps(value), Type="String")
+    with pytest.raises(StepInputInvalid, match="accessMode"):
         read_ready_wait(ssm, NAME)

@@ -29,6 +29,8 @@ from tests.unit.support import (
     load_event,
     local_stack,
     make_session,
+    private_session,
+    private_stack,
 )
 
 pytestmark = pytest.mark.unit
@@ -196,48 +198,6 @@ def test_the_bastions_own_expiry_is_the_latest_the_session_may_be_extended_to() 
 
 
 # ----------------------------------------------------------------------- access modes
-
-PRIVATE_FAMILY = "fargate-bastion-private"
-
-
-def private_stack(aws: Any, **changes: Any) -> Any:
-    """The local stand-in stack allowing both modes, with a private task definition, and
-    private subnets apart from the bastion subnets (which assign public IPs)."""
-    stack = local_stack(aws)
-    definition = aws.client("ecs").describe_task_definition(
-        taskDefinition=stack.settings.task_definition
-    )["taskDefinition"]
-    private_definition = aws.client("ecs").register_task_definition(
-        family=PRIVATE_FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=definition["containerDefinitions"],
-    )["taskDefinition"]["taskDefinitionArn"]
-    cluster = aws.client("ec2").describe_subnets(SubnetIds=list(stack.settings.subnets))
-    vpc_id = cluster["Subnets"][0]["VpcId"]
-    private_subnets = tuple(
-        subnet["SubnetId"]
-        for subnet in aws.client("ec2").describe_subnets(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
-        )["Subnets"]
-        if subnet["SubnetId"] not in stack.settings.subnets
-    )
-    assert private_subnets
-    values: dict[str, Any] = {
-        "access_modes": ("public", "private"),
-        "private_subnets": private_subnets,
-        "private_task_definition": private_definition,
-        "assign_public_ip": True,
-        **changes,
-    }
-    settings = replace(stack.settings, **values)
-    return replace(stack, settings=settings)
-
-
-def private_session() -> Session:
-    return make_session(access_mode="private", allowed_cidrs=(), requester_id="AIDAEXAMPLE")
 
 
 def run_on(aws: Any, session: Session, stack: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from tasks.common.errors import (
 from tasks.common.host_keys import parse_host_keys
 from tasks.common.models import CLUSTER_SECURITY_GROUP, CONTROL_PLANE_ONLY, Session
 from tasks.common.ready_wait import ReadyWait, read_ready_wait, ready_parameter_name
-from tasks.common.settings import Settings
+from tasks.common.settings import Settings, SettingsError
 from tasks.run_bastion_task import RunBastionTaskInput, run_bastion_task
 from tasks.wait_for_bastion_address import (
     ReadyBastion,
@@ -33,10 +33,13 @@ from tests.unit.support import (
     BASTION_LOG_GROUP,
     ECS_CLUSTER,
     ENDPOINT_HOST,
+    SESSION_DOCUMENT,
     LambdaContextStub,
     LocalStack,
     client,
     load_event,
+    private_session,
+    private_stack,
 )
 from tests.unit.support import local_stack as make_local_stack
 
@@ -61,6 +64,7 @@ def ready_wait(session: Session, task_arn: str, rule_scope: str = CONTROL_PLANE_
         expires_at=session.expires_at,
         task_arn=task_arn,
         rule_scope=rule_scope,
+        access_mode=session.access_mode,
     )
 
 
@@ -132,6 +136,7 @@ def test_not_ready_while_provisioning_then_the_public_address(
         "controlPlaneRuleScope": CONTROL_PLANE_ONLY,
         "holdSeconds": 3600,
         "hostPublicKeys": reported_keys(task_arn),
+        "accessMode": "public",
     }
     assert [key.key_type for key in parse_host_keys(ready.to_dict()["hostPublicKeys"])] == [
         "ssh-ed25519",
@@ -414,3 +419,90 @@ def test_a_rule_scope_no_step_writes_is_step_input_invalid() -> None:
     event["controlPlane"]["controlPlaneRuleScope"] = "everywhere"
     with pytest.raises(StepInputInvalid, match="controlPlaneRuleScope"):
         WaitForBastionAddressInput.from_event(event)
+
+
+# ----------------------------------------------------------------------- private sessions
+
+
+def exec_agent(local_aws, task_arn: str, status: str | None, runtime_id: str | None = "keep"):
+    """Set the task's container's ExecuteCommandAgent (None: no agent) and runtime id
+    (None: none yet) as DescribeTasks will show them."""
+    from bastion.local.ecs_lifecycle import ecs_backend, find_task
+
+    (container,) = find_task(ecs_backend(local_aws._controls), task_arn).containers
+    container.managed_agents = (
+        [{"name": "ExecuteCommandAgent", "lastStatus": status}] if status else None
+    )
+    if runtime_id != "keep":
+        container.runtime_id = runtime_id
+
+
+def test_a_private_bastion_is_ready_once_ecs_exec_can_reach_it_and_says_how(local_aws) -> None:
+    # GIVEN a private session's bastion that runs and has said sshd accepts
+    stack = private_stack(local_aws)
+    local_aws.ecs_control.describes_until_running = 0
+    session = private_session()
+    task_arn = start(session, stack.settings, stack.session_group_id)
+    assert any('"started"' in line for line in stream_lines(task_arn))
+    # WHEN its ECS Exec agent is not running yet, or its container has no runtime id yet
+    exec_agent(local_aws, task_arn, "PENDING")
+    with pytest.raises(BastionNotReady, match="ExecuteCommandAgent is PENDING"):
+        look(session, stack.settings, task_arn)
+    exec_agent(local_aws, task_arn, None)
+    with pytest.raises(BastionNotReady, match="ExecuteCommandAgent is not there"):
+        look(session, stack.settings, task_arn)
+    exec_agent(local_aws, task_arn, "RUNNING", runtime_id=None)
+    with pytest.raises(BastionNotReady, match="runtime id"):
+        look(session, stack.settings, task_arn)
+    # THEN it is not ready; once both are there, the ready document names its target
+    exec_agent(local_aws, task_arn, "RUNNING", runtime_id="rt-0123-4567")
+    ready = look(session, stack.settings, task_arn).to_dict()
+    task_id = task_arn.rsplit("/", 1)[-1]
+    target = f"ecs:{ECS_CLUSTER}_{task_id}_rt-0123-4567"
+    proxy = (
+        f"aws ssm start-session --target {target} --document-name {SESSION_DOCUMENT} "
+        "--region us-east-1"
+    )
+    assert ready == {
+        "sessionId": session.session_id,
+        "cluster": session.cluster,
+        "address": "",
+        "sshUser": "bastion",
+        "sshCommand": f'ssh -o ProxyCommand="{proxy}" bastion@{session.session_id}',
+        "expiresAt": "2026-11-27T11:00:00Z",
+        "controlPlaneRuleScope": CONTROL_PLANE_ONLY,
+        "holdSeconds": 3600,
+        "hostPublicKeys": reported_keys(task_arn),
+        "accessMode": "private",
+        "sessionManager": {
+            "target": target,
+            "documentName": SESSION_DOCUMENT,
+            "region": "us-east-1",
+        },
+    }
+    # AND the task has no public IP to offer anyway
+    assert "Association" not in interface_of(task_arn)
+
+
+def test_a_private_bastion_with_the_local_aws_agent_is_ready_with_its_runtime_id(
+    local_aws,
+) -> None:
+    stack = private_stack(local_aws)
+    local_aws.ecs_control.describes_until_running = 0
+    session = private_session()
+    task_arn = start(session, stack.settings, stack.session_group_id)
+    ready = look(session, stack.settings, task_arn).to_dict()
+    (task,) = client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task_arn])["tasks"]
+    runtime_id = task["containers"][0]["runtimeId"]
+    assert ready["sessionManager"]["target"] == (
+        f"ecs:{ECS_CLUSTER}_{task_arn.rsplit('/', 1)[-1]}_{runtime_id}"
+    )
+
+
+def test_a_private_look_without_the_session_document_is_a_settings_error(local_aws) -> None:
+    stack = private_stack(local_aws, session_document="")
+    local_aws.ecs_control.describes_until_running = 0
+    session = private_session()
+    task_arn = start(session, stack.settings, stack.session_group_id)
+    with pytest.raises(SettingsError, match="BASTION_SESSION_DOCUMENT"):
+        look(session, stack.settings, task_arn)
