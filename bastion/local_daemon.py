@@ -338,6 +338,8 @@ def serve(state_dir: Path, time_scale: float, cluster_name: str = DEFAULT_CLUSTE
                 "AllowedClusters": cluster.name,
                 # Locally the daemon's own user is the only caller.
                 "ApiAllowedPrincipals": "*",
+                # Both modes, public by default: `bastion up --local --mode private` too.
+                "AccessModes": "public,private",
             },
         )
         credentials = LocalCredentials.generate()

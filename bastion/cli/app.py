@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -522,7 +523,7 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     }
     text = (
         f"wrote context {context} to {path}\n"
-        f"start the tunnel (leave it running):\n  {' '.join(tunnel)}\n"
+        f"start the tunnel (leave it running):\n  {shlex.join(tunnel)}\n"
         f"then, in another shell:\n  export KUBECONFIG={path}\n  kubectl get --raw /version"
     )
     _emit(args, out, document, text)

@@ -38,15 +38,19 @@ class Cli:
     env: dict[str, str]
 
     def run(
-        self, *args: str, timeout: float = CLI_TIMEOUT_SECONDS
+        self,
+        *args: str,
+        timeout: float = CLI_TIMEOUT_SECONDS,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run one command: in this process, or as a process for ``ssh`` (it execs OpenSSH)."""
-        if args[0] != "ssh":
+        """Run one command: in this process, or as a process for ``ssh`` (it execs OpenSSH)
+        or whenever ``env`` adds to the environment."""
+        if args[0] != "ssh" and env is None:
             return self.run_here(*args)
         return subprocess.run(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "bastion.cli", args[0], "--local-dir", str(self.local_dir)]
             + list(args[1:]),
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             capture_output=True,
