@@ -20,8 +20,18 @@ pytestmark = pytest.mark.cli
         (["--cluster", "no-such-cluster"], "cluster", "no-such-cluster"),
         (["--cidr", "10.0.0.0/8"], "allowedCidrs", "/8"),
         (["--cidr", "0.0.0.0/0"], "allowedCidrs", "0.0.0.0/0"),
+        (
+            ["--mode", "private", "--cidr", "203.0.113.7/32"],
+            "allowedCidrs",
+            "private sessions open no inbound port",
+        ),
     ],
-    ids=["unknown-cluster", "cidr-wider-than-the-stack-allows", "cidr-anywhere"],
+    ids=[
+        "unknown-cluster",
+        "cidr-wider-than-the-stack-allows",
+        "cidr-anywhere",
+        "cidr-of-a-private-session",
+    ],
 )
 def test_the_stack_refuses_and_nothing_is_left(
     cli: Cli, extra: list[str], field: str, words: str
