@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bastion.cli import session_manager_plugin as plugin
+from bastion.cli import session_manager_proxy as proxy
 from bastion.cli.errors import CliError, ExitCode
 
 pytestmark = pytest.mark.cli
@@ -144,3 +145,57 @@ def test_a_failing_plugin_is_named_with_its_status_and_last_stderr_lines(tmp_pat
     assert f"{standin} exited with status 3" in message
     assert "Cannot perform start session: EOF" in message and "noise 29" in message
     assert "noise 0" not in message
+
+
+PROXY_ARGS = [
+    "--target",
+    "ecs:fargate-bastion_0123456789abcdef0123456789abcdef_0123456789abcdef0123456789abcdef-1",
+    "--document-name",
+    "fargate-bastion-BastionSessionDocument-1A2B",
+    "--region",
+    "eu-west-1",
+]
+
+
+@pytest.fixture
+def no_session_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """StartSession must not be called: the proxy refuses first."""
+
+    def start_session_called(*args: object) -> None:
+        raise AssertionError("StartSession was called")
+
+    monkeypatch.setattr(proxy, "_ssm_client", start_session_called)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--target", "ecs:c_x_y;sh"),
+        ("--target", "i-0123456789abcdef0"),
+        ("--document-name", "AWS-StartPortForwardingSessionToRemoteHost"),
+        ("--region", "eu-west-1 --endpoint-url https://attacker.example"),
+    ],
+)
+def test_the_proxy_refuses_hostile_arguments_before_anything_runs(
+    flag: str,
+    value: str,
+    no_session_started: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    words = list(PROXY_ARGS)
+    words[words.index(flag) + 1] = value
+    assert proxy.main(words) == ExitCode.REFUSED
+    assert capsys.readouterr().err.startswith("bastion: refused:")
+
+
+def test_the_proxy_without_the_plugin_starts_no_session(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_session_started: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(plugin.OVERRIDE, raising=False)
+    assert proxy.main(PROXY_ARGS) == ExitCode.CONFIGURATION
+    error = capsys.readouterr().err
+    assert plugin.PLUGIN in error and plugin.INSTALL_PAGE in error
