@@ -9,11 +9,17 @@ The line itself only says which session to look at: the look reads the stream's 
 started line again, so a later line, or a bastion naming another session, changes nothing.
 The look that settles the wait deletes it. Whatever this function does not do (a delivery
 lost, a wait not stored yet), the wait's own timeout makes up for with another look.
+
+A private bastion's started line may come a few seconds before ECS Exec's agent in its
+task runs (Fargate starts the agent beside the container): the look then waits for the
+agent, for a bounded time within the function's timeout, rather than leave the session to
+the wait's next timed look minutes later.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +41,42 @@ from tasks.common.ready_wait import (
     read_ready_wait,
     ready_parameter_name,
 )
+from tasks.common.session_manager import ExecuteCommandNotReady
 from tasks.common.settings import Settings, SettingsError, load_settings
 from tasks.wait_for_bastion_address import bastion_look
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+#: How long a look waits for ECS Exec's agent in a private bastion's task, and how often it
+#: looks meanwhile (the function's timeout is 30 seconds).
+ECS_EXEC_PATIENCE_SECONDS = 20.0
+ECS_EXEC_POLL_SECONDS = 2.0
+
+Look = Callable[[ReadyWait], Mapping[str, Any]]
+
+
+def waiting_for_ecs_exec(
+    look: Look,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Look:
+    """``look``, looking again while ECS Exec cannot reach the bastion yet, for
+    :data:`ECS_EXEC_PATIENCE_SECONDS` at most; any other answer is returned at once."""
+
+    def patient_look(wait: ReadyWait) -> Mapping[str, Any]:
+        deadline = clock() + ECS_EXEC_PATIENCE_SECONDS
+        while True:
+            try:
+                return look(wait)
+            except ExecuteCommandNotReady:
+                if clock() + ECS_EXEC_POLL_SECONDS > deadline:
+                    raise
+                sleep(ECS_EXEC_POLL_SECONDS)
+
+    return patient_look
 
 
 def _named_session(message: str) -> str | None:
@@ -54,7 +91,7 @@ def signal_bastion_ready(
     settings: Settings,
     ssm: Any,
     sfn: Any,
-    look: Callable[[ReadyWait], Mapping[str, Any]],
+    look: Look,
 ) -> list[Answer]:
     """Answer the ready wait of each session a started line in ``delivery`` names."""
     if delivery.message_type != DATA_MESSAGE:
@@ -105,6 +142,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings=settings,
         ssm=client("ssm"),
         sfn=client("stepfunctions"),
-        look=bastion_look(settings),
+        look=waiting_for_ecs_exec(bastion_look(settings)),
     )
     return {"answers": [answer.to_dict() for answer in answers]}

@@ -21,6 +21,10 @@ from tasks.common.errors import BastionNotReady
 EXECUTE_COMMAND_AGENT = "ExecuteCommandAgent"
 
 
+class ExecuteCommandNotReady(BastionNotReady):
+    """The bastion's task runs, but ECS Exec cannot reach its container yet."""
+
+
 @dataclass(frozen=True)
 class SessionManagerTarget:
     """What a Session Manager session on the bastion needs: the ready document's
@@ -54,7 +58,8 @@ def ecs_exec_target(ecs_cluster: str, task_arn: str, runtime_id: str) -> str:
 
 def reachable_runtime_id(task: Mapping[str, Any], container_name: str) -> str:
     """The runtime id of the task's ``container_name`` once ECS Exec can reach it (its
-    ExecuteCommandAgent RUNNING); BastionNotReady saying what is missing until then."""
+    ExecuteCommandAgent RUNNING); ExecuteCommandNotReady saying what is missing until
+    then (BastionNotReady while the task has no such container)."""
     container = next(
         (item for item in task.get("containers", []) if item.get("name") == container_name),
         None,
@@ -70,11 +75,11 @@ def reachable_runtime_id(task: Mapping[str, Any], container_name: str) -> str:
         None,
     )
     if agent is None:
-        raise BastionNotReady(f"the container's {EXECUTE_COMMAND_AGENT} is not there yet")
+        raise ExecuteCommandNotReady(f"the container's {EXECUTE_COMMAND_AGENT} is not there yet")
     if agent.get("lastStatus") != "RUNNING":
         status = agent.get("lastStatus", "not yet known")
-        raise BastionNotReady(f"the container's {EXECUTE_COMMAND_AGENT} is {status}")
+        raise ExecuteCommandNotReady(f"the container's {EXECUTE_COMMAND_AGENT} is {status}")
     runtime_id = container.get("runtimeId")
     if not isinstance(runtime_id, str) or not runtime_id:
-        raise BastionNotReady("the container has no runtime id yet")
+        raise ExecuteCommandNotReady("the container has no runtime id yet")
     return runtime_id

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks.common.bastion_started import bastion_log_stream
+from tasks.common.errors import BastionNotReady
 from tasks.common.log_subscription import (
     CONTROL_MESSAGE,
     DATA_MESSAGE,
@@ -24,19 +25,29 @@ from tasks.common.ready_wait import (
     ready_parameter_name,
     store_ready_wait,
 )
+from tasks.common.session_manager import ExecuteCommandNotReady
 from tasks.common.settings import Settings
-from tasks.signal_bastion_ready import handler, signal_bastion_ready
+from tasks.signal_bastion_ready import (
+    ECS_EXEC_PATIENCE_SECONDS,
+    ECS_EXEC_POLL_SECONDS,
+    handler,
+    signal_bastion_ready,
+    waiting_for_ecs_exec,
+)
 from tasks.wait_for_bastion_address import bastion_look
 from tests.unit.support import (
     BASTION_LOG_GROUP,
+    ECS_CLUSTER,
     LambdaContextStub,
     LocalStack,
     TaskAnswers,
     client,
     load_event,
+    private_session,
+    private_stack,
 )
 from tests.unit.support import local_stack as make_local_stack
-from tests.unit.test_wait_for_bastion_address import ready_wait, start, stream_lines
+from tests.unit.test_wait_for_bastion_address import exec_agent, ready_wait, start, stream_lines
 
 pytestmark = pytest.mark.unit
 
@@ -225,3 +236,86 @@ def test_the_handler_reads_the_event_file(
 ) -> None:
     # The event file's session has no ready wait: the delivery is read, and answers nothing.
     assert handler(load_event("signal_bastion_ready"), context) == {"answers": []}
+
+
+# ----------------------------------------------------------------------- private bastions
+
+
+class FakeTime:
+    """A clock that moves only when slept on, recording each sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_private_bastion_whose_exec_agent_starts_after_its_line_is_answered_once_it_runs(
+    local_aws,
+) -> None:
+    # GIVEN a private bastion that said sshd accepts before ECS Exec's agent runs
+    stack = private_stack(local_aws)
+    local_aws.ecs_control.describes_until_running = 0
+    session = private_session()
+    task_arn = start(session, stack.settings, stack.session_group_id)
+    exec_agent(local_aws, task_arn, "PENDING")
+    keep_wait(stack.settings, session, ready_wait(session, task_arn))
+    time = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        if len(time.sleeps) == 3:
+            exec_agent(local_aws, task_arn, "RUNNING")
+
+    look = waiting_for_ecs_exec(bastion_look(stack.settings), sleep=sleep, clock=time.clock)
+    answers = TaskAnswers()
+    # WHEN its started line is delivered
+    done = signal_bastion_ready(
+        delivery_of(task_arn, started_line(task_arn)),
+        settings=stack.settings,
+        ssm=client("ssm"),
+        sfn=answers,
+        look=look,
+    )
+    # THEN the look waits for the agent, and answers the wait once it runs
+    assert [answer.to_dict() for answer in done] == [{"outcome": "ready"}]
+    assert time.sleeps == [ECS_EXEC_POLL_SECONDS] * 3
+    (sent,) = answers.sent
+    assert json.loads(sent["output"])["sessionManager"]["target"].endswith(
+        task_arn.rsplit("/", 1)[-1] + "_" + described_runtime_id(task_arn)
+    )
+
+
+def described_runtime_id(task_arn: str) -> str:
+    (task,) = client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task_arn])["tasks"]
+    return str(task["containers"][0]["runtimeId"])
+
+
+def test_the_wait_for_ecs_exec_gives_up_within_its_patience_and_waits_for_nothing_else() -> None:
+    time = FakeTime()
+    looks: list[str] = []
+
+    def agent_never_runs(wait: Any) -> dict[str, Any]:
+        looks.append("agent")
+        raise ExecuteCommandNotReady("the container's ExecuteCommandAgent is PENDING")
+
+    look = waiting_for_ecs_exec(agent_never_runs, sleep=time.sleep, clock=time.clock)
+    with pytest.raises(ExecuteCommandNotReady):
+        look(None)
+    assert sum(time.sleeps) <= ECS_EXEC_PATIENCE_SECONDS
+    assert len(looks) == len(time.sleeps) + 1
+
+    # Any other reason not to be ready is answered at once, without waiting
+    def pending(wait: Any) -> dict[str, Any]:
+        raise BastionNotReady("bastion task is PENDING")
+
+    other = FakeTime()
+    with pytest.raises(BastionNotReady, match="PENDING"):
+        waiting_for_ecs_exec(pending, sleep=other.sleep, clock=other.clock)(None)
+    assert other.sleeps == []
