@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-EXECUTE_COMMAND_AGENT = "ExecuteCommandAgent"
+from tasks.common.session_manager import EXECUTE_COMMAND_AGENT
 
 
 def _agents(status: str) -> list[dict[str, str]]:

@@ -43,11 +43,15 @@ from tests.unit.support import (
     TaskAnswers,
     client,
     load_event,
-    private_session,
-    private_stack,
 )
 from tests.unit.support import local_stack as make_local_stack
-from tests.unit.test_wait_for_bastion_address import exec_agent, ready_wait, start, stream_lines
+from tests.unit.test_wait_for_bastion_address import (
+    exec_agent,
+    ready_wait,
+    running_private_bastion,
+    start,
+    stream_lines,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -260,10 +264,7 @@ def test_a_private_bastion_whose_exec_agent_starts_after_its_line_is_answered_on
     local_aws,
 ) -> None:
     # GIVEN a private bastion that said sshd accepts before ECS Exec's agent runs
-    stack = private_stack(local_aws)
-    local_aws.ecs_control.describes_until_running = 0
-    session = private_session()
-    task_arn = start(session, stack.settings, stack.session_group_id)
+    stack, session, task_arn = running_private_bastion(local_aws)
     exec_agent(local_aws, task_arn, "PENDING")
     keep_wait(stack.settings, session, ready_wait(session, task_arn))
     time = FakeTime()

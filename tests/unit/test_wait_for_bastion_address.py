@@ -424,6 +424,15 @@ def test_a_rule_scope_no_step_writes_is_step_input_invalid() -> None:
 # ----------------------------------------------------------------------- private sessions
 
 
+def running_private_bastion(local_aws, **changes) -> tuple[LocalStack, Session, str]:
+    """A private session's bastion, running and ready but for what a test changes: the
+    stand-in stack (its settings changed by ``changes``), the session, the task."""
+    stack = private_stack(local_aws, **changes)
+    local_aws.ecs_control.describes_until_running = 0
+    session = private_session()
+    return stack, session, start(session, stack.settings, stack.session_group_id)
+
+
 def exec_agent(local_aws, task_arn: str, status: str | None, runtime_id: str | None = "keep"):
     """Set the task's container's ExecuteCommandAgent (None: no agent) and runtime id
     (None: none yet) as DescribeTasks will show them."""
@@ -439,10 +448,7 @@ def exec_agent(local_aws, task_arn: str, status: str | None, runtime_id: str | N
 
 def test_a_private_bastion_is_ready_once_ecs_exec_can_reach_it_and_says_how(local_aws) -> None:
     # GIVEN a private session's bastion that runs and has said sshd accepts
-    stack = private_stack(local_aws)
-    local_aws.ecs_control.describes_until_running = 0
-    session = private_session()
-    task_arn = start(session, stack.settings, stack.session_group_id)
+    stack, session, task_arn = running_private_bastion(local_aws)
     assert any('"started"' in line for line in stream_lines(task_arn))
     # WHEN its ECS Exec agent is not running yet, or its container has no runtime id yet
     exec_agent(local_aws, task_arn, "PENDING")
@@ -487,10 +493,7 @@ def test_a_private_bastion_is_ready_once_ecs_exec_can_reach_it_and_says_how(loca
 def test_a_private_bastion_with_the_local_aws_agent_is_ready_with_its_runtime_id(
     local_aws,
 ) -> None:
-    stack = private_stack(local_aws)
-    local_aws.ecs_control.describes_until_running = 0
-    session = private_session()
-    task_arn = start(session, stack.settings, stack.session_group_id)
+    stack, session, task_arn = running_private_bastion(local_aws)
     ready = look(session, stack.settings, task_arn).to_dict()
     (task,) = client("ecs").describe_tasks(cluster=ECS_CLUSTER, tasks=[task_arn])["tasks"]
     runtime_id = task["containers"][0]["runtimeId"]
@@ -500,9 +503,6 @@ def test_a_private_bastion_with_the_local_aws_agent_is_ready_with_its_runtime_id
 
 
 def test_a_private_look_without_the_session_document_is_a_settings_error(local_aws) -> None:
-    stack = private_stack(local_aws, session_document="")
-    local_aws.ecs_control.describes_until_running = 0
-    session = private_session()
-    task_arn = start(session, stack.settings, stack.session_group_id)
+    stack, session, task_arn = running_private_bastion(local_aws, session_document="")
     with pytest.raises(SettingsError, match="BASTION_SESSION_DOCUMENT"):
         look(session, stack.settings, task_arn)
