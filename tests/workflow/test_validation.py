@@ -53,6 +53,11 @@ CASES = [
     ("duration too long", {"durationMinutes": 100000}, "durationMinutes"),
     ("duration not a number", {"durationMinutes": "60"}, "durationMinutes"),
     ("unknown field", {"instanceType": "t3.micro"}, "instanceType"),
+    ("mode the stack does not allow", {"accessMode": "private"}, "accessMode"),
+    ("unknown mode", {"accessMode": "hidden"}, "accessMode"),
+    ("mode not text", {"accessMode": ["private"]}, "accessMode"),
+    ("requester id not a tag value", {"requesterId": "AIDAEXAMPLE,admin"}, "requesterId"),
+    ("requester id not text", {"requesterId": 7}, "requesterId"),
 ]
 
 
