@@ -2,8 +2,9 @@
 HTTPS out to the cluster's control plane and the stack's egress destinations only. A
 private session's group lets nothing in at all: its users come through Session Manager.
 
-Idempotent: a re-run finds the group by its session tag and converges its rules, so a
-retry after a partial success neither duplicates anything nor fails.
+Idempotent: a re-run meets the group's name taken, finds the group by its name and
+session tag, and converges its rules, so a retry after a partial success neither
+duplicates anything nor fails.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from tasks.common.security_groups import (
     RULE_GONE,
     describe_groups,
     describe_rules,
-    find_session_groups,
     session_group_name,
 )
 from tasks.common.settings import load_settings
@@ -85,11 +85,7 @@ def create_session_security_group(
     and nothing else.
     """
     session = request.session
-    existing = find_session_groups(ec2, session.session_id, stack_name, request.vpc_id)
-    if existing:
-        group_id, created = str(existing[0]["GroupId"]), False
-    else:
-        group_id, created = _create_group(ec2, session, stack_name, request.vpc_id), True
+    group_id, created = _create_group(ec2, session, stack_name, request.vpc_id)
     tags = session_tags(session, stack_name)
     private = session.access_mode == PRIVATE
     for cidr in () if private else session.allowed_cidrs:
@@ -101,7 +97,14 @@ def create_session_security_group(
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
-def _create_group(ec2: Any, session: Session, stack_name: str, vpc_id: str) -> str:
+def _create_group(
+    ec2: Any, session: Session, stack_name: str, vpc_id: str
+) -> tuple[str, bool]:
+    """The session's group, created (True), or found after an earlier attempt (False).
+
+    Creating first costs one call on the common path; the name is unique per stack and
+    session within a VPC, so a retry meets InvalidGroup.Duplicate and finds the group.
+    """
     name = session_group_name(session.session_id, stack_name)
     try:
         group_id = str(
@@ -125,9 +128,9 @@ def _create_group(ec2: Any, session: Session, stack_name: str, vpc_id: str) -> s
         ours = [group for group in named if owned_by(_tags(group), session.session_id, stack_name)]
         if not ours:
             raise
-        return str(ours[0]["GroupId"])
+        return str(ours[0]["GroupId"]), False
     logger.info("created session security group", extra={"groupId": group_id, "vpcId": vpc_id})
-    return group_id
+    return group_id, True
 
 
 def _authorize_ssh(

@@ -16,15 +16,17 @@ from workflows.lambda_tasks import TEARDOWN_TRANSIENT_ATTEMPTS, lambda_task
 
 TEARDOWN_FAILURE_PATH = "$.teardownFailure"
 
-#: A stopped Fargate task releases its network interface late (minutes, by reports),
-#: and the session group cannot be deleted until it has. The first retry waits about as
-#: long as a release takes, then each wait doubles: a release within 4 minutes costs at
-#: most 3 retries (each a transition and an invocation), and the step keeps trying for
-#: about 17 minutes before leaving the group to the sweeper. The door is already shut by
-#: then: the control-plane rule is revoked before the group is deleted.
+#: A stopped Fargate task releases its network interface late (reports say within about
+#: 4 minutes; AWS publishes no figure), and the session group cannot be deleted until it
+#: has. The first try, right after StopTask, succeeds only when no task ran; the first
+#: retry waits half of that reported span, the next the whole of it: a release within 4
+#: minutes costs at most 2 retries (each a transition, an invocation and two API calls),
+#: and the step keeps trying for about 22 minutes before leaving the group to the sweeper.
+#: The door is already shut by then: the control-plane rule is revoked before the group
+#: is deleted.
 RETRY_GROUP_IN_USE = Retry(
     ("SessionSecurityGroupInUse",),
-    interval_seconds=45,
+    interval_seconds=120,
     max_attempts=6,
     backoff_rate=2.0,
     max_delay_seconds=240,

@@ -130,11 +130,14 @@ def test_teardown_retries_until_the_interface_is_released() -> None:
     policy = RetryPolicy.from_asl(RETRY_GROUP_IN_USE.to_asl())
 
     at_once = simulate_teardown(0.0, policy)
-    later = simulate_teardown(100.0, policy)  # attempts at 0, 45, 135
+    later = simulate_teardown(100.0, policy)  # attempts at 0, 120
+    latest = simulate_teardown(200.0, policy)  # attempts at 0, 120, 360
 
     assert (at_once.attempts.retries, at_once.lingered) == (0, 0.0)
-    assert later.attempts.retries == 2
-    assert later.lingered == pytest.approx(35.0)
+    assert later.attempts.retries == 1
+    assert later.lingered == pytest.approx(20.0)
+    assert latest.attempts.retries == 2
+    assert latest.lingered == pytest.approx(160.0)
 
 
 def test_retry_until_matches_a_hand_computed_backoff_schedule() -> None:

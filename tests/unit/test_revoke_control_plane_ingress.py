@@ -70,7 +70,15 @@ def test_revokes_the_sessions_rule_only(network: Network, session: Session) -> N
     result = revoke()
     # THEN its rule is gone, the other session's stays, and the session group's own
     # rules are left for the group's deletion
-    assert result == RevokedRules((rule_id,))
+    assert [door.to_dict() for door in result.revoked] == [
+        {
+            "groupId": network.control_plane_group_id,
+            "sessionGroupId": group_id,
+            "ipProtocol": "tcp",
+            "fromPort": 443,
+            "toPort": 443,
+        }
+    ]
     remaining = rule_ids(network.control_plane_group_id)
     assert rule_id not in remaining
     assert other_rule in remaining
@@ -79,8 +87,9 @@ def test_revokes_the_sessions_rule_only(network: Network, session: Session) -> N
 
 def test_a_rerun_or_nothing_there_is_success(network: Network, session: Session) -> None:
     assert revoke() == RevokedRules(())
-    open_door(session, network)
-    assert len(revoke().revoked_rule_ids) == 1
+    _, rule_id = open_door(session, network)
+    assert len(revoke().revoked) == 1
+    assert rule_id not in rule_ids(network.control_plane_group_id)
     assert revoke() == RevokedRules(())
 
 
@@ -119,14 +128,59 @@ def test_an_untagged_rule_referring_to_the_session_group_is_revoked(
     # WHEN the session's ingress is revoked
     result = revoke()
     # THEN both are gone
-    assert sorted(result.revoked_rule_ids) == sorted(made)
+    assert sorted((door.group_id, door.from_port) for door in result.revoked) == sorted(
+        [(network.control_plane_group_id, 443), (elsewhere, 5432)]
+    )
     assert not set(made) & (rule_ids(network.control_plane_group_id) | rule_ids(elsewhere))
 
 
 def test_the_handler_reads_the_event_file(
     network: Network, session: Session, context: LambdaContextStub
 ) -> None:
-    _, rule_id = open_door(session, network)
-    assert handler(load_event("revoke_control_plane_ingress"), context) == {
-        "revokedRuleIds": [rule_id]
+    group_id, rule_id = open_door(session, network)
+    result = handler(load_event("revoke_control_plane_ingress"), context)
+    assert result["revokedRules"] == [
+        {
+            "groupId": network.control_plane_group_id,
+            "sessionGroupId": group_id,
+            "ipProtocol": "tcp",
+            "fromPort": 443,
+            "toPort": 443,
+        }
+    ]
+    assert rule_id not in rule_ids(network.control_plane_group_id)
+
+
+def test_a_permission_shared_with_another_group_loses_only_the_session_group(
+    network: Network, session: Session
+) -> None:
+    # GIVEN one permission on the control plane that lets both the session group and an
+    # unrelated group in on 443
+    group_id, _ = open_door(session, network)
+    ec2 = client("ec2")
+    neighbour = ec2.create_security_group(
+        GroupName="neighbour", Description="not a session", VpcId=network.vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=network.control_plane_group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "UserIdGroupPairs": [{"GroupId": neighbour}],
+            }
+        ],
+    )
+    # WHEN the session's ingress is revoked
+    revoke()
+    # THEN the neighbour's way in stays, and the session group's is gone
+    referenced = {
+        (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+        for rule in ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [network.control_plane_group_id]}]
+        )["SecurityGroupRules"]
+        if not rule["IsEgress"]
     }
+    assert neighbour in referenced
+    assert group_id not in referenced

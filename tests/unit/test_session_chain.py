@@ -111,9 +111,10 @@ def test_one_session_from_request_to_nothing_left(
     # WHEN the teardown tasks run from the session id alone
     teardown = {"sessionId": session_id}
     assert stop_bastion_task.handler(teardown, context) == {"stoppedTaskArns": [task["taskArn"]]}
-    assert revoke_control_plane_ingress.handler(teardown, context) == {
-        "revokedRuleIds": [ingress["ruleId"]]
-    }
+    revoked = revoke_control_plane_ingress.handler(teardown, context)["revokedRules"]
+    assert [(door["groupId"], door["sessionGroupId"]) for door in revoked] == [
+        (control_plane["controlPlaneSecurityGroupId"], group["groupId"])
+    ]
     with pytest.raises(SessionSecurityGroupInUse):  # the interface is released late
         delete_session_security_group.handler(teardown, context)
     assert delete_session_security_group.handler(teardown, context) == {
@@ -126,6 +127,9 @@ def test_one_session_from_request_to_nothing_left(
     # THEN nothing is left, and a second teardown finds nothing to do
     assert local_aws.inventory(session_id).is_empty, local_aws.inventory(session_id).render()
     assert stop_bastion_task.handler(teardown, context) == {"stoppedTaskArns": []}
-    assert revoke_control_plane_ingress.handler(teardown, context) == {"revokedRuleIds": []}
+    assert revoke_control_plane_ingress.handler(teardown, context) == {
+        "revokedRules": [],
+        "revokedRuleIds": [],
+    }
     assert delete_session_security_group.handler(teardown, context) == {"deletedGroupIds": []}
     assert delete_hold_parameter.handler(teardown, context) == {"deletedParameters": []}
