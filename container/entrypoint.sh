@@ -31,6 +31,10 @@ ENDPOINT_PORT="${BASTION_ENDPOINT_PORT:-443}"
 SSH_PORT="${BASTION_SSH_PORT:-22}"
 LISTEN_ADDRESS="${BASTION_LISTEN_ADDRESS:-}"
 EXPIRY_WARNING_SECONDS="${BASTION_EXPIRY_WARNING_SECONDS:-300}"
+# The session's own expiry, when it may be extended up to BASTION_EXPIRES_AT: users are
+# warned before it and the banner names it; the workflow ends the session then unless it
+# was extended. Unset: the same as BASTION_EXPIRES_AT.
+SESSION_EXPIRES_AT="${BASTION_SESSION_EXPIRES_AT:-}"
 RUNTIME_DIR="${BASTION_RUNTIME_DIR:-/run/bastion}"
 SSHD_CONFIG="${BASTION_SSHD_CONFIG:-/etc/ssh/sshd_config}"
 SSHD="${BASTION_SSHD:-/usr/sbin/sshd}"
@@ -54,12 +58,12 @@ readonly PASSED_TO_SESSIONS=(
 )
 
 # Set while running.
-EXPIRES_EPOCH=0
+EXPIRES_EPOCH=0 SESSION_EXPIRES_EPOCH=0
 KEY_TYPE="" KEY_FINGERPRINT="" KEY_LINE=""
 HOST_KEYS="[]" HOST_PUBLIC_KEYS="[]"
 REGION="" REGION_SOURCE="none" METADATA_ERROR=""
 SSHD_PID="" KUBECONFIG_JOB_PID="" LOG_FD=""
-STARTED=0 WARNED=0 EXIT_LOGGED=0 SHUTTING_DOWN=0 RECONCILE_SOON=0
+STARTED=0 WARNED_SESSION=0 WARNED=0 EXIT_LOGGED=0 SHUTTING_DOWN=0 RECONCILE_SOON=0
 ACCOUNT="$(id -un 2>/dev/null || true)"
 LAST_ACTIVITY=$EPOCHSECONDS LAST_RECONCILE=$EPOCHSECONDS
 declare -A OPEN_CONNECTIONS=() CONNECTED_AT=()
@@ -178,6 +182,15 @@ validate_environment() {
         ! EXPIRES_EPOCH="$(date -u -d "$EXPIRES_AT" +%s 2>/dev/null)"; then
         refuse "BASTION_EXPIRES_AT must be a UTC time as YYYY-MM-DDTHH:MM:SSZ (got '$EXPIRES_AT')"
     fi
+    SESSION_EXPIRES_AT="${SESSION_EXPIRES_AT:-$EXPIRES_AT}"
+    if [[ ! "$SESSION_EXPIRES_AT" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] ||
+        ! SESSION_EXPIRES_EPOCH="$(date -u -d "$SESSION_EXPIRES_AT" +%s 2>/dev/null)"; then
+        refuse "BASTION_SESSION_EXPIRES_AT must be a UTC time as YYYY-MM-DDTHH:MM:SSZ" \
+            "(got '$SESSION_EXPIRES_AT')"
+    fi
+    ((SESSION_EXPIRES_EPOCH <= EXPIRES_EPOCH)) ||
+        refuse "BASTION_SESSION_EXPIRES_AT ($SESSION_EXPIRES_AT) must be not after" \
+            "BASTION_EXPIRES_AT ($EXPIRES_AT), the latest the session may last"
     [[ "$IDLE_TIMEOUT_SECONDS" =~ ^[1-9][0-9]{0,6}$ ]] ||
         refuse "BASTION_IDLE_TIMEOUT_SECONDS must be a whole number of seconds from 1" \
             "(got '$IDLE_TIMEOUT_SECONDS')"
@@ -331,7 +344,11 @@ complete_kubeconfig() {
 write_motd() {
     local user expires_local idle_minutes
     user="$(id -un)"
-    expires_local="$(date -u -d "@$EXPIRES_EPOCH" '+%Y-%m-%d %H:%M UTC')"
+    expires_local="$(date -u -d "@$SESSION_EXPIRES_EPOCH" '+%Y-%m-%d %H:%M UTC')"
+    if ((SESSION_EXPIRES_EPOCH < EXPIRES_EPOCH)); then
+        expires_local+=" unless extended (\`bastion extend\`, up to"
+        expires_local+=" $(date -u -d "@$EXPIRES_EPOCH" '+%Y-%m-%d %H:%M UTC'))"
+    fi
     idle_minutes=$(((IDLE_TIMEOUT_SECONDS + 59) / 60))
     cat >"$RUNTIME_DIR/motd" <<EOF
 
@@ -417,7 +434,7 @@ session_environment() {
     local name value
     SESSION_ENVIRONMENT=("KUBECONFIG=$RUNTIME_DIR/kubeconfig" "AWS_PAGER="
         "BASTION_SESSION_ID=$SESSION_ID" "BASTION_CLUSTER_NAME=$CLUSTER_NAME"
-        "BASTION_EXPIRES_AT=$EXPIRES_AT")
+        "BASTION_EXPIRES_AT=$EXPIRES_AT" "BASTION_SESSION_EXPIRES_AT=$SESSION_EXPIRES_AT")
     if [[ -n "$REGION" ]]; then
         SESSION_ENVIRONMENT+=("AWS_REGION=$REGION" "AWS_DEFAULT_REGION=$REGION")
     fi
@@ -661,18 +678,35 @@ on_exit() {
     emit exit --arg reason error --argjson exitCode "$status"
 }
 
+# A warning before the session's own expiry, when it may be extended: the workflow ends
+# the session then unless it was, and this entry point cannot learn which.
+warn_session_expiry() {
+    local left=$((SESSION_EXPIRES_EPOCH - EPOCHSECONDS)) notified
+    WARNED_SESSION=1
+    notified="$(notify_terminals "this session expires at $SESSION_EXPIRES_AT ($(time_left "$left"))" \
+        "unless it is extended: \`bastion status\` shows its expiry, \`bastion extend\` extends it")"
+    emit expiry_warning --arg expiresAt "$SESSION_EXPIRES_AT" --arg extendableTo "$EXPIRES_AT" \
+        --argjson secondsLeft "$left" --argjson connections "${#OPEN_CONNECTIONS[@]}" \
+        --argjson notifiedTerminals "$notified"
+}
+
+# The warning before the hard stop, which no extension moves.
 warn_expiry() {
-    local left=$((EXPIRES_EPOCH - EPOCHSECONDS)) notified when
+    local left=$((EXPIRES_EPOCH - EPOCHSECONDS)) notified
     WARNED=1
-    if ((left >= 120)); then
-        when="in about $(((left + 59) / 60)) min"
-    else
-        when="in $left s"
-    fi
-    notified="$(notify_terminals "this session expires at $EXPIRES_AT ($when):" \
+    notified="$(notify_terminals "this session expires at $EXPIRES_AT ($(time_left "$left")):" \
         "the bastion then closes every connection")"
     emit expiry_warning --arg expiresAt "$EXPIRES_AT" --argjson secondsLeft "$left" \
         --argjson connections "${#OPEN_CONNECTIONS[@]}" --argjson notifiedTerminals "$notified"
+}
+
+time_left() {
+    local left="$1"
+    if ((left >= 120)); then
+        printf 'in about %s min' "$(((left + 59) / 60))"
+    else
+        printf 'in %s s' "$left"
+    fi
 }
 
 run() {
@@ -715,6 +749,10 @@ run() {
         fi
         if ((EPOCHSECONDS >= EXPIRES_EPOCH)); then
             shutdown expired "$EXIT_ENDED"
+        fi
+        if ((WARNED_SESSION == 0 && SESSION_EXPIRES_EPOCH < EXPIRES_EPOCH &&
+            EPOCHSECONDS >= SESSION_EXPIRES_EPOCH - EXPIRY_WARNING_SECONDS)); then
+            warn_session_expiry
         fi
         if ((WARNED == 0 && EPOCHSECONDS >= EXPIRES_EPOCH - EXPIRY_WARNING_SECONDS)); then
             warn_expiry

@@ -97,9 +97,7 @@ def create_session_security_group(
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
-def _create_group(
-    ec2: Any, session: Session, stack_name: str, vpc_id: str
-) -> tuple[str, bool]:
+def _create_group(ec2: Any, session: Session, stack_name: str, vpc_id: str) -> tuple[str, bool]:
     """The session's group, created (True), or found after an earlier attempt (False).
 
     Creating first costs one call on the common path; the name is unique per stack and

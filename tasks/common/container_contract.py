@@ -22,6 +22,7 @@ SESSION_ID = "BASTION_SESSION_ID"
 CLUSTER_NAME = "BASTION_CLUSTER_NAME"
 AUTHORIZED_KEY = "BASTION_AUTHORIZED_KEY"
 EXPIRES_AT = "BASTION_EXPIRES_AT"
+SESSION_EXPIRES_AT = "BASTION_SESSION_EXPIRES_AT"
 IDLE_TIMEOUT_SECONDS = "BASTION_IDLE_TIMEOUT_SECONDS"
 ENDPOINT_HOST = "BASTION_ENDPOINT_HOST"
 MODE = "BASTION_MODE"
@@ -41,6 +42,7 @@ CONTAINER_ENVIRONMENT: tuple[str, ...] = (
     CLUSTER_NAME,
     AUTHORIZED_KEY,
     EXPIRES_AT,
+    SESSION_EXPIRES_AT,
     IDLE_TIMEOUT_SECONDS,
     ENDPOINT_HOST,
     MODE,
@@ -103,6 +105,8 @@ def container_environment(
         # The hard stop: the latest the session may be extended to. The container cannot
         # be told of an extension, so the hold ends the session at its own expiry first.
         EXPIRES_AT: session.latest_expiry,
+        # What users are warned of and the banner names: the session's expiry at its start.
+        SESSION_EXPIRES_AT: session.expires_at,
         IDLE_TIMEOUT_SECONDS: str(idle_timeout_seconds),
         ENDPOINT_HOST: endpoint_host,
         MODE: mode,

@@ -153,6 +153,9 @@ def test_the_entry_point_agrees_with_the_workflow_on_every_key(
         ("BASTION_ENDPOINT_HOST", "::1", "BASTION_ENDPOINT_HOST must be a DNS"),
         ("BASTION_ENDPOINT_HOST", "a." * 127 + "eks", "BASTION_ENDPOINT_HOST must be a DNS"),
         ("BASTION_MODE", "both", "BASTION_MODE must be tunnel or shell"),
+        ("BASTION_SESSION_EXPIRES_AT", "soon", "BASTION_SESSION_EXPIRES_AT must be a UTC time"),
+        # The session's own expiry cannot lie beyond the hard stop it is warned against.
+        ("BASTION_SESSION_EXPIRES_AT", "2999-01-01T00:00:00Z", "not after BASTION_EXPIRES_AT"),
         ("BASTION_ENDPOINT_PORT", "0", "BASTION_ENDPOINT_PORT must be a port number"),
     ],
 )

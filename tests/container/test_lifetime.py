@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,46 @@ def test_the_session_expires_warning_users_first(
     finally:
         client.kill()
         client.wait()
+
+
+def test_an_extendable_session_is_warned_at_its_own_expiry_and_runs_to_the_hard_stop(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a session expiring in a few seconds that may be extended up to a later hard
+    # stop (the container cannot learn of an extension), with a user on a terminal
+    session_expiry, hard_stop = utc_in(10), utc_in(40)
+    bastion = launcher.start(
+        user_key.public_line,
+        {
+            "BASTION_SESSION_EXPIRES_AT": session_expiry,
+            "BASTION_EXPIRES_AT": hard_stop,
+            "BASTION_EXPIRY_WARNING_SECONDS": "7",
+        },
+    )
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-tt", "sleep 60")
+    try:
+        # WHEN the session's own expiry comes near
+        warning = bastion.wait_for("expiry_warning")
+        # THEN the user is warned of that expiry, told it may have been extended
+        assert warning["expiresAt"] == session_expiry
+        assert warning["extendableTo"] == hard_stop
+        assert warning["notifiedTerminals"] == 1
+        # AND the bastion does not end the session itself at that time (the workflow
+        # does, unless it was extended): it is still there once that time has passed
+        past_expiry = datetime.strptime(session_expiry, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=UTC
+        ) + timedelta(seconds=3)
+        while datetime.now(UTC) < past_expiry:
+            time.sleep(0.2)
+        assert not bastion.named("exit"), bastion.events
+        assert client.poll() is None
+    finally:
+        bastion.stop()
+        stop(client)
+    output = client.communicate(timeout=DEADLINE)[0]
+    assert f"this session expires at {session_expiry}" in output
+    assert "unless it is extended" in output
 
 
 def test_the_idle_timeout_ends_a_bastion_nobody_uses(

@@ -157,6 +157,7 @@ def session_environment(session_id: str) -> list[dict[str, str]]:
         "BASTION_CLUSTER_NAME": "demo",
         "BASTION_AUTHORIZED_KEY": ed25519_key(),
         "BASTION_EXPIRES_AT": "2099-01-01T00:00:00Z",
+        "BASTION_SESSION_EXPIRES_AT": "2099-01-01T00:00:00Z",
         "BASTION_IDLE_TIMEOUT_SECONDS": "900",
         "BASTION_ENDPOINT_HOST": "demo.eks.example.com",
         "BASTION_MODE": "tunnel",

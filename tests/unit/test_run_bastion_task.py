@@ -74,6 +74,8 @@ def test_starts_a_fargate_task_with_the_container_contract(
         "BASTION_AUTHORIZED_KEY": session.ssh_public_key,
         # The hard stop: the latest the session may be extended to (here its own expiry)
         "BASTION_EXPIRES_AT": session.latest_expiry,
+        # What users are warned of: the session's own expiry
+        "BASTION_SESSION_EXPIRES_AT": session.expires_at,
         "BASTION_IDLE_TIMEOUT_SECONDS": "1200",
         "BASTION_ENDPOINT_HOST": ENDPOINT_HOST,
         "BASTION_MODE": "tunnel",
@@ -188,13 +190,18 @@ def test_the_bastions_own_expiry_is_the_latest_the_session_may_be_extended_to() 
     # and the workflow's hold ends the session earlier (docs/security.md).
     from dataclasses import replace as changed
 
-    from tasks.common.container_contract import EXPIRES_AT, container_environment
+    from tasks.common.container_contract import (
+        EXPIRES_AT,
+        SESSION_EXPIRES_AT,
+        container_environment,
+    )
     from tests.unit.support import make_session
 
     session = changed(make_session(), latest_expires_at="2026-11-27T18:00:00Z")
     environment = container_environment(session, 60, endpoint_host=ENDPOINT_HOST, mode="tunnel")
     assert environment[EXPIRES_AT] == "2026-11-27T18:00:00Z"
-    assert session.expires_at == "2026-11-27T11:00:00Z"
+    # Users are warned of, and the banner names, the session's own expiry
+    assert environment[SESSION_EXPIRES_AT] == session.expires_at == "2026-11-27T11:00:00Z"
 
 
 # ----------------------------------------------------------------------- access modes
