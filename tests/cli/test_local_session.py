@@ -267,10 +267,18 @@ def test_text_output_stays_plain_when_piped(cli: Cli, session: dict[str, Any]) -
 
 
 def test_logs_show_the_bastion_log_lines(cli: Cli, session: dict[str, Any]) -> None:
-    code, document = cli.json("logs", "--local")
-    assert code == 0
-    validate(document, "logs")
-    assert any("Accepted publickey" in line or '"connect"' in line for line in document["lines"])
+    # A login of this test's own, whichever tests ran before it on this session.
+    done = cli.run("ssh", "--local", "--", "true")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 15
+    while True:
+        code, document = cli.json("logs", "--local")
+        assert code == 0
+        validate(document, "logs")
+        if any('"event":"connect"' in line for line in document["lines"]):
+            break
+        assert time.monotonic() < deadline, document["lines"][-5:]
+        time.sleep(0.1)
 
 
 def test_resources_show_what_the_session_owns(cli: Cli, session: dict[str, Any]) -> None:
