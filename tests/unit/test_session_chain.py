@@ -106,6 +106,7 @@ def test_one_session_from_request_to_nothing_left(
         "controlPlaneRuleScope": control_plane["controlPlaneRuleScope"],
         "holdSeconds": ready["holdSeconds"],
         "hostPublicKeys": ready["hostPublicKeys"],
+        "accessMode": "public",
     }
 
     # WHEN the teardown tasks run from the session id alone
