@@ -32,6 +32,9 @@ REFUSALS = frozenset(
 MAX_VALUE_CHARS = 256
 MAX_MESSAGE_CHARS = 2000
 _SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+#: A login name ssh is given: never an option (ssh takes any argument that starts with
+#: "-" for one, even after the destination), a space or a shell word.
+USER_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 
 
 def new_session_id(name: str) -> str:
@@ -119,6 +122,8 @@ def document(target: Target, view: dict[str, Any]) -> dict[str, Any]:
             reachable = False  # nothing is run with it; ssh and kubeconfig say why
         else:
             reachable = True
+    if not USER_SHAPE.fullmatch(user):
+        reachable = False  # ssh_argv refuses it too
     if status == "READY" and reachable and host_keys and access_mode in ACCESS_MODES:
         doc["sshCommand"] = shlex.join(ssh_argv(target, doc))
     return doc
@@ -219,6 +224,12 @@ def ssh_argv(target: Target, doc: dict[str, Any], command: list[str] | None = No
     anything is sent to it. Your own ``~/.ssh/known_hosts`` is never read or touched.
     """
     session_id = str(doc["sessionId"])
+    if not USER_SHAPE.fullmatch(str(doc["user"])):
+        raise CliError(
+            f"session {session_id}: its ssh user {printable(str(doc['user']))!r} is not a "
+            "user name, so nothing is run with it",
+            ExitCode.SESSION_FAILED,
+        )
     argv = ["ssh"]
     key_file = doc.get("keyFile")
     if key_file:

@@ -214,3 +214,35 @@ def test_up_refuses_a_mode_it_does_not_know() -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["up", "--mode", "hidden"])
     assert exited.value.code == ExitCode.USAGE
+
+
+PUBLIC_VIEW = {
+    "accessMode": "public",
+    "sessionManager": None,
+    "address": "203.0.113.7",
+}
+HOSTILE_USERS = {
+    "an ssh option": "-oProxyCommand=touch /tmp/owned",
+    "an option that runs a command per host": "-oKnownHostsCommand=/bin/sh",
+    "a space": "bastion -v",
+    "a shell word": "$(id)",
+}
+
+
+@pytest.mark.parametrize("mode", ["public", "private"])
+@pytest.mark.parametrize("user", list(HOSTILE_USERS.values()), ids=list(HOSTILE_USERS))
+def test_a_user_name_that_is_not_one_gives_no_command_and_ssh_is_refused(
+    mode: str, user: str
+) -> None:
+    # ssh takes an argument that starts with "-" for an option wherever it stands, so
+    # "-oProxyCommand=...@203.0.113.7" before a remote command runs that command.
+    here = target()
+    changes = PUBLIC_VIEW if mode == "public" else {}
+    hostile = view(**changes, sshCommand=f"ssh {user}@alice-1")
+    doc = sessions.document(here, hostile)
+    validate(doc, "session")
+    assert doc["sshCommand"] is None
+
+    with pytest.raises(CliError) as refused:
+        sessions.ssh_argv(here, doc, ["kubectl", "get", "pods"])
+    assert refused.value.code == ExitCode.SESSION_FAILED and "user" in refused.value.message
