@@ -9,6 +9,7 @@ duplicates anything nor fails.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SSH_PORT = 22
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -79,21 +81,22 @@ def create_session_security_group(
 ) -> SessionSecurityGroup:
     """Find or create the session's group, then make its rules exactly what they must be.
 
-    Ingress is SSH from each of the session's networks, or, for a private session, none
-    (any ingress rule found is revoked). Egress is HTTPS to the control plane's group and
+    Ingress is SSH from each of the session's networks, or, for a private session, none;
+    any other ingress rule found is revoked. Egress is HTTPS to the control plane's group and
     to each of ``egress_destinations`` (the stack's, for the task's image pull and logs),
     and nothing else.
     """
     session = request.session
     group_id, created = _create_group(ec2, session, stack_name, request.vpc_id)
     tags = session_tags(session, stack_name)
-    private = session.access_mode == PRIVATE
-    for cidr in () if private else session.allowed_cidrs:
+    ssh_from = () if session.access_mode == PRIVATE else session.allowed_cidrs
+    for cidr in ssh_from:
         _authorize_ssh(ec2, group_id, session.session_id, cidr, tags)
     wanted = {request.control_plane_group_id: "HTTPS: the cluster's API endpoint"}
     for destination in egress_destinations:
         wanted.setdefault(destination, "HTTPS: the task's image pull and logs")
-    _restrict_egress(ec2, group_id, wanted, tags, revoke_ingress=private)
+    networks = frozenset(ipaddress.ip_network(cidr) for cidr in ssh_from)
+    _restrict_rules(ec2, group_id, wanted, tags, ssh_from=networks)
     return SessionSecurityGroup(group_id=group_id, created=created)
 
 
@@ -146,18 +149,19 @@ def _authorize_ssh(
         logger.info("authorized SSH ingress", extra={"groupId": group_id, "cidr": cidr})
 
 
-def _restrict_egress(
+def _restrict_rules(
     ec2: Any,
     group_id: str,
     wanted: dict[str, str],
     tags: dict[str, str],
     *,
-    revoke_ingress: bool,
+    ssh_from: frozenset[Network],
 ) -> None:
     # The bastion speaks HTTPS to its cluster's endpoint, and the task to its registry and
     # CloudWatch Logs; DNS to the VPC resolver is not subject to security group rules.
-    # Every other egress rule goes, the default allow-all one first of all; with
-    # ``revoke_ingress`` (a private session), every ingress rule goes too.
+    # Every other egress rule goes, the default allow-all one first of all, and every
+    # ingress rule but SSH from ``ssh_from`` (none for a private session): a group found
+    # by its name and tags may hold rules the session never asked for.
     for destination, description in wanted.items():
         if _authorize(
             ec2.authorize_security_group_egress, group_id, https_to(destination, description), tags
@@ -168,7 +172,8 @@ def _restrict_egress(
     rules = describe_rules(ec2, [{"Name": "group-id", "Values": [group_id]}])
     for rule in rules:
         egress = bool(rule.get("IsEgress"))
-        if egress and rule_destination(rule) in wanted or not egress and not revoke_ingress:
+        kept = rule_destination(rule) in wanted if egress else _ssh_source(rule) in ssh_from
+        if kept:
             continue
         revoke = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
         try:
@@ -180,6 +185,16 @@ def _restrict_egress(
             "revoked egress rule" if egress else "revoked ingress rule",
             extra={"groupId": group_id, "ruleId": rule["SecurityGroupRuleId"]},
         )
+
+
+def _ssh_source(rule: dict[str, Any]) -> Network | None:
+    """The network of a DescribeSecurityGroupRules ingress rule that lets SSH in from a
+    CIDR (however AWS spells it), else None."""
+    ssh = ("tcp", SSH_PORT, SSH_PORT)
+    cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    if (rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort")) != ssh or not cidr:
+        return None
+    return ipaddress.ip_network(cidr)
 
 
 def _authorize(call: Any, group_id: str, permission: dict[str, Any], tags: dict[str, str]) -> bool:

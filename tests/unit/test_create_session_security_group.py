@@ -242,3 +242,34 @@ def test_a_rerun_of_a_private_session_removes_any_ingress_rule(
     create(private(session), network)
     # THEN the group lets nothing in
     assert [rule for rule in rules_of(first.group_id) if not rule["IsEgress"]] == []
+
+
+def test_a_rerun_of_a_public_session_keeps_only_the_sessions_ssh_rules(
+    network: Network, session: Session
+) -> None:
+    # GIVEN the public session's group with inbound rules it never asked for: SSH from
+    # anywhere, every port from the VPC, and the control plane's group let in
+    first = create(session, network)
+    client("ec2").authorize_security_group_ingress(
+        GroupId=first.group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 0,
+                "ToPort": 65535,
+                "IpRanges": [{"CidrIp": "203.0.113.7/32"}],
+            },
+            {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": network.control_plane_group_id}]},
+        ],
+    )
+    # WHEN the step runs again (a retry, or a group found by its name and tags)
+    create(session, network)
+    # THEN its rules are exactly the session's again: SSH from its networks, nothing else in
+    assert summary(rules_of(first.group_id)) == expected_rules(network)
+    assert len(rules_of(first.group_id)) == 3
