@@ -2,10 +2,11 @@
 
 Method. One local AWS runs representative scenarios on the stack deployed from
 template.yaml: a session that expires, one extended through the API and then ended early
-by EndSession, one that fails in setup (the first line tears it down, the rule's teardown
-runs again), one whose bastion stops by itself (the ECS event ends it), one stopped from
-the console (the rule starts the teardown machine), a sweep that removes a crashed
-session, and the session API listing what a holding session owns. The local AWS records
+by EndSession, a private one ended early, one that fails in setup (the first line tears
+it down, the rule's teardown runs again), one whose bastion stops by itself (the ECS
+event ends it), one stopped from the console (the rule starts the teardown machine), a
+sweep that removes a crashed session, and the session API listing what a holding session
+owns. The local AWS records
 every AWS action each principal performed (:mod:`bastion.local.actions`): each Lambda
 function as its execution role, each state machine as its role (``lambda:InvokeFunction``
 on the function), each EventBridge rule target as its role (``states:StartExecution``),
@@ -58,13 +59,19 @@ pytestmark = pytest.mark.workflow
 
 #: Mutating actions AWS authorizes on "*" only (no resource-level permissions in the
 #: Service Authorization Reference): Step Functions' log delivery to CloudWatch Logs, as
-#: the Step Functions developer guide's logging policy grants them.
+#: the Step Functions developer guide's logging policy grants them, and the Session
+#: Manager channels of ECS Exec a private bastion's task role opens, as the ECS developer
+#: guide's ECS Exec task role policy grants them.
 UNSCOPABLE_MUTATIONS = frozenset(
     {
         "logs:CreateLogDelivery",
         "logs:UpdateLogDelivery",
         "logs:DeleteLogDelivery",
         "logs:PutResourcePolicy",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
     }
 )
 #: AWS-managed policies the SAM transform attaches by itself: to every function role
@@ -245,6 +252,12 @@ def run_scenarios(harness: Harness) -> None:
     extensions = f"/clusters/{harness.cluster.name}/sessions/{early_id}/extensions"
     assert call_api(harness, "POST", extensions, body={"byMinutes": 5}).status == 202
     assert harness.end_session(early_id, "ended-by-user")["functionError"] is None
+    # A private session (the private task definition and its role, ECS Exec), ended early.
+    private_request = harness.request(accessMode="private", requesterId="AIDAEXAMPLE")
+    del private_request["allowedCidrs"]
+    private_id, private = harness.start(private_request)
+    harness.wait_until_holding(private, private_id)
+    assert harness.end_session(private_id, "ended-by-user")["functionError"] is None
     # A session whose bastion stops by itself: the ECS event ends it.
     stopping_id, stopping = harness.start(harness.request(durationMinutes=480))
     ready = harness.wait_until_holding(stopping, stopping_id)
@@ -255,6 +268,7 @@ def run_scenarios(harness: Harness) -> None:
     harness.sfn.stop_execution(executionArn=aborted)
     for arn in (expiring, early, stopping, aborted):
         harness.finish(arn)
+    assert harness.finish(private)["status"] == "SUCCEEDED"
     # A session failing in setup after its task started: teardown, then the rule's.
     aws.faults.fail_invocation("AuthorizeControlPlaneIngressFunction", error_type="InjectedFault")
     failing_id, failing = harness.start()
@@ -280,7 +294,10 @@ def run_scenarios(harness: Harness) -> None:
 def run() -> Iterator[Run]:
     # AWS-managed policies loaded, so that the roles' attachments are real.
     with LocalAws(region="us-east-1", time_scale=60.0, iam_managed_policies=True) as aws:
-        harness = deploy_for_tests(aws, parameters={"AllowedClusters": ALLOWED})
+        # Both access modes: the scenarios include a private session.
+        harness = deploy_for_tests(
+            aws, parameters={"AllowedClusters": ALLOWED, "AccessModes": "public,private"}
+        )
         # A cluster outside the allowed list, beside the allowed one.
         aws.seed_cluster(OUTSIDE, beside=harness.cluster)
         run_scenarios(harness)
