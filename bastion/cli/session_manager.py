@@ -103,10 +103,12 @@ def parse(value: object, *, task_arn: object, region: str) -> SessionManager:
 def proxy_command(manager: SessionManager, *, profile: str | None, local_dir: Path | None) -> str:
     """ssh's ProxyCommand: this interpreter running the proxy for ``manager``.
 
-    ssh runs it through the user's shell, so every word is quoted; it expands ``%h``,
-    ``%p`` and the like in it, so every ``%`` is written ``%%``.
+    ssh runs it through the user's shell, in the user's working directory: ``-P`` keeps
+    that directory off the module path, so a ``bastion`` package there is never the proxy.
+    Every word is quoted; ssh expands ``%h``, ``%p`` and the like in it, so every ``%``
+    is written ``%%``.
     """
-    words = [sys.executable, "-m", PROXY_MODULE, "--target", manager.target]
+    words = [sys.executable, "-P", "-m", PROXY_MODULE, "--target", manager.target]
     words += ["--document-name", manager.document_name, "--region", manager.region]
     if profile:
         words += ["--profile", profile]

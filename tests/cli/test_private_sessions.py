@@ -8,7 +8,9 @@ session that really logs in through a stand-in plugin is in test_private_local_s
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,7 @@ def test_a_private_session_connects_through_the_proxy_trusting_keys_under_its_id
     proxy = next(option for option in options if option.startswith("ProxyCommand="))
     assert shlex.split(proxy.removeprefix("ProxyCommand=")) == [
         sys.executable,
+        "-P",
         "-m",
         "bastion.cli.session_manager_proxy",
         "--target",
@@ -246,3 +249,38 @@ def test_a_user_name_that_is_not_one_gives_no_command_and_ssh_is_refused(
     with pytest.raises(CliError) as refused:
         sessions.ssh_argv(here, doc, ["kubectl", "get", "pods"])
     assert refused.value.code == ExitCode.SESSION_FAILED and "user" in refused.value.message
+
+
+def test_the_proxy_ssh_runs_is_the_installed_one_whatever_directory_it_runs_in(
+    tmp_path: Path,
+) -> None:
+    # ssh runs its ProxyCommand in the user's working directory; a directory that holds
+    # a package of the proxy's name must not be where the proxy comes from.
+    hostile = tmp_path / "checkout"
+    (hostile / "bastion" / "cli").mkdir(parents=True)
+    (hostile / "bastion" / "__init__.py").write_text("")
+    (hostile / "bastion" / "cli" / "__init__.py").write_text("")
+    marker = tmp_path / "ran"
+    (hostile / "bastion" / "cli" / "session_manager_proxy.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+    )
+    command = session_manager.proxy_command(
+        session_manager.SessionManager(TARGET, DOCUMENT, "eu-west-1"), profile=None, local_dir=None
+    )
+    done = subprocess.run(  # noqa: S603 - the command the CLI gives ssh
+        ["/bin/sh", "-c", command.replace("%%", "%")],
+        cwd=hostile,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert not marker.exists()
+    # The installed proxy ran: it found no Session Manager plugin on this PATH.
+    assert done.returncode == ExitCode.CONFIGURATION, done.stderr
+    assert "session-manager-plugin" in done.stderr
