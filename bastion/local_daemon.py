@@ -195,9 +195,12 @@ def start(
     descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "ab") as log:
+        # -P: the module path never holds the working directory, where a ``bastion``
+        # package could stand in for this one.
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
                 sys.executable,
+                "-P",
                 "-m",
                 DAEMON_MODULE,
                 "--state-dir",

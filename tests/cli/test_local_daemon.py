@@ -341,3 +341,24 @@ def test_records_in_a_directory_others_may_write_are_never_acted_on(
     assert reap_orphans(state_dir) == []
     assert bystander.poll() is None
     assert (state_dir / "bastions" / "planted-1.json").exists()
+
+
+def test_the_daemon_started_is_the_installed_one_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A directory that holds a package of the daemon's name is not where it comes from.
+    hostile = tmp_path / "checkout"
+    (hostile / "bastion").mkdir(parents=True)
+    (hostile / "bastion" / "__init__.py").write_text("")
+    marker = tmp_path / "ran"
+    (hostile / "bastion" / "local_daemon.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n"
+    )
+    monkeypatch.chdir(hostile)
+    state_dir = tmp_path / "local"
+    try:
+        endpoint = local_daemon.start(state_dir)
+        assert endpoint.is_alive()
+    finally:
+        local_daemon.stop(state_dir)
+    assert not marker.exists()
