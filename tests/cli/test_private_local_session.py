@@ -237,6 +237,33 @@ def test_an_override_that_is_not_executable_is_refused(
     assert OVERRIDE in done.stderr
 
 
+def test_ssh_through_session_manager_refuses_a_bastion_whose_keys_were_not_reported(
+    cli: Cli, session: dict[str, Any], plugins: Path
+) -> None:
+    # Whatever answers through Session Manager must present the keys pinned under the
+    # session's id: with other keys in their place, ssh sends nothing and fails.
+    from bastion.local.simulated_bastion import generate_host_keys
+
+    known_hosts = Path(session["keyFile"]).parent / "known_hosts"
+    pinned = known_hosts.read_text()
+    others = [f"{session['sessionId']} {key.key_type} {key.key}" for key in generate_host_keys()]
+    known_hosts.write_text("\n".join(others) + "\n")
+    try:
+        done = subprocess.run(  # noqa: S603 - the command the CLI printed
+            [*shlex.split(session["sshCommand"]), "-o", "BatchMode=yes", "true"],
+            env={**cli.env, **_environment(cli, session, plugins)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        known_hosts.write_text(pinned)
+    assert done.returncode == 255, done.stderr
+    assert "Host key verification failed" in done.stderr
+
+
 def test_down_ends_the_private_session_and_leaves_nothing(
     cli: Cli, session: dict[str, Any]
 ) -> None:
