@@ -33,8 +33,9 @@ MAX_VALUE_CHARS = 256
 MAX_MESSAGE_CHARS = 2000
 _SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 #: A login name ssh is given: never an option (ssh takes any argument that starts with
-#: "-" for one, even after the destination), a space or a shell word.
-USER_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
+#: "-" for one, even after the destination), a space or a shell word. Local accounts may
+#: be longer than POSIX's 32 characters and hold "@" (a directory's user@domain).
+USER_SHAPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]{0,127}")
 
 
 def new_session_id(name: str) -> str:

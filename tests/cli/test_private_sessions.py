@@ -232,6 +232,13 @@ HOSTILE_USERS = {
 }
 
 
+@pytest.mark.parametrize("user", ["bastion", "fargate-bastion-test", "alice@corp.example"])
+def test_a_user_name_ssh_takes_gives_the_command(user: str) -> None:
+    doc = sessions.document(target(), view(sshCommand=f"ssh {user}@alice-1"))
+    assert doc["user"] == user
+    assert shlex.split(doc["sshCommand"])[-1] == f"{user}@alice-1"
+
+
 @pytest.mark.parametrize("mode", ["public", "private"])
 @pytest.mark.parametrize("user", list(HOSTILE_USERS.values()), ids=list(HOSTILE_USERS))
 def test_a_user_name_that_is_not_one_gives_no_command_and_ssh_is_refused(
