@@ -312,9 +312,11 @@ def call_api(harness: Harness, method: str, path: str, **request: Any) -> ApiAns
     return ApiAnswer(payload["statusCode"], json.loads(payload["body"]), headers)
 
 
-def ghost_session(harness: Harness, session_id: str) -> None:
+def ghost_session(harness: Harness, session_id: str, *, stray_ingress: bool = False) -> None:
     """What a crash leaves when a session's resources exist but its execution never did:
-    made by the stack's own task functions, tagged as they tag."""
+    made by the stack's own task functions, tagged as they tag. With ``stray_ingress``, an
+    inbound rule the session did not ask for is added to its group, and a re-run of
+    CreateSessionSecurityGroup (as a retry would) converges the group by revoking it."""
     now = datetime.now(UTC)
     session = {
         "sessionId": session_id,
@@ -344,4 +346,17 @@ def ghost_session(harness: Harness, session_id: str) -> None:
     }
     step = {"sessionId": session_id, "session": session, "controlPlane": control_plane}
     group = invoke("CreateSessionSecurityGroup", step)
+    if stray_ingress:
+        stray = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+        stray["IpRanges"] = [{"CidrIp": "0.0.0.0/0"}]
+        harness.ec2.authorize_security_group_ingress(
+            GroupId=group["groupId"], IpPermissions=[stray]
+        )
+        assert invoke("CreateSessionSecurityGroup", step)["groupId"] == group["groupId"]
+        rules = harness.ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group["groupId"]]}]
+        )["SecurityGroupRules"]
+        assert not [
+            rule for rule in rules if rule.get("CidrIpv4") == "0.0.0.0/0" and not rule["IsEgress"]
+        ]
     invoke("RunBastionTask", {**step, "sessionSecurityGroup": group})
