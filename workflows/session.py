@@ -85,6 +85,7 @@ READY_TEXT_FIELDS = (
     "sshCommand",
     "expiresAt",
     "controlPlaneRuleScope",
+    "accessMode",
 )
 HOLD_SECONDS = f"{READY_PATH}.holdSeconds"
 #: The host keys the bastion reported: a list of objects. ASL has no test of a list's or an

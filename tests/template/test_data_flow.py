@@ -235,6 +235,7 @@ def test_bastion_ready_tests_every_field_of_the_ready_document_before_anyone_rea
         control_plane_rule_scope="control-plane-only",
         hold_seconds=60,
         host_keys=generate_host_keys(),
+        access_mode="public",
     ).to_dict()
     scalars = {f"$.{READY}.{name}" for name, value in ready.items() if not isinstance(value, list)}
     lists = {f"$.{READY}.{name}[0]" for name, value in ready.items() if isinstance(value, list)}
