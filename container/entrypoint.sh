@@ -45,6 +45,9 @@ readonly SUPPORTED_KEY_TYPES=(
 )
 readonly KEY_TYPE_SHAPE='^(ssh|ecdsa|sk)-[A-Za-z0-9@.+-]+$'
 readonly MIN_RSA_BITS=2048 MAX_KEY_LINE_CHARS=8192
+# Where a logged-in user (`bastion extend`, over ssh) tells the bastion the session's new
+# expiry, in the runtime directory (BASTION_EXPIRY_FILE in login sessions).
+readonly EXPIRY_FILE_NAME=session-expires-at
 # The host keys generated at each start and given to sshd (sshd_config's HostKeyAlgorithms).
 readonly HOST_KEY_TYPES=(ed25519 ecdsa)
 # A DNS name of letters, digits and hyphens: no wildcard, no list, no address.
@@ -434,7 +437,8 @@ session_environment() {
     local name value
     SESSION_ENVIRONMENT=("KUBECONFIG=$RUNTIME_DIR/kubeconfig" "AWS_PAGER="
         "BASTION_SESSION_ID=$SESSION_ID" "BASTION_CLUSTER_NAME=$CLUSTER_NAME"
-        "BASTION_EXPIRES_AT=$EXPIRES_AT" "BASTION_SESSION_EXPIRES_AT=$SESSION_EXPIRES_AT")
+        "BASTION_EXPIRES_AT=$EXPIRES_AT" "BASTION_SESSION_EXPIRES_AT=$SESSION_EXPIRES_AT"
+        "BASTION_EXPIRY_FILE=$RUNTIME_DIR/$EXPIRY_FILE_NAME")
     if [[ -n "$REGION" ]]; then
         SESSION_ENVIRONMENT+=("AWS_REGION=$REGION" "AWS_DEFAULT_REGION=$REGION")
     fi
@@ -678,6 +682,40 @@ on_exit() {
     emit exit --arg reason error --argjson exitCode "$status"
 }
 
+# The session's expiry as the user's side told it (`bastion extend` writes it over ssh
+# after an extension). It moves the warning and nothing else: the workflow ends the
+# session, and this entry point's own exit stays at BASTION_EXPIRES_AT. Whoever can write
+# the file is logged in as the bastion's user, so can only change their own warnings; the
+# file is read once (then removed), at most 64 characters, and only as a regular file.
+read_told_expiry() {
+    local file="$RUNTIME_DIR/$EXPIRY_FILE_NAME" value="" epoch problem=""
+    [[ -e "$file" || -L "$file" ]] || return 0
+    if [[ -L "$file" || ! -f "$file" ]]; then
+        problem="not a regular file"
+    else
+        IFS= read -r -n 64 value <"$file" || true
+    fi
+    rm -f -- "$file"
+    if [[ -z "$problem" ]]; then
+        if [[ ! "$value" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] ||
+            ! epoch="$(date -u -d "$value" +%s 2>/dev/null)"; then
+            problem="not a UTC time as YYYY-MM-DDTHH:MM:SSZ"
+        elif ((epoch > EXPIRES_EPOCH)); then
+            problem="after the hard stop $EXPIRES_AT, which no extension moves"
+        elif ((epoch <= EPOCHSECONDS)); then
+            problem="already past"
+        fi
+    fi
+    if [[ -n "$problem" ]]; then
+        emit expiry_told --arg value "$value" --argjson accepted false \
+            --arg message "ignored the session expiry told: $problem"
+        return 0
+    fi
+    SESSION_EXPIRES_AT="$value" SESSION_EXPIRES_EPOCH="$epoch" WARNED_SESSION=0
+    emit expiry_told --arg value "$value" --argjson accepted true \
+        --arg expiresAt "$SESSION_EXPIRES_AT" --arg extendableTo "$EXPIRES_AT"
+}
+
 # A warning before the session's own expiry, when it may be extended: the workflow ends
 # the session then unless it was, and this entry point cannot learn which.
 warn_session_expiry() {
@@ -750,6 +788,7 @@ run() {
         if ((EPOCHSECONDS >= EXPIRES_EPOCH)); then
             shutdown expired "$EXIT_ENDED"
         fi
+        read_told_expiry
         if ((WARNED_SESSION == 0 && SESSION_EXPIRES_EPOCH < EXPIRES_EPOCH &&
             EPOCHSECONDS >= SESSION_EXPIRES_EPOCH - EXPIRY_WARNING_SECONDS)); then
             warn_session_expiry

@@ -12,6 +12,7 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,65 @@ def test_stopping_the_task_tells_logged_in_terminals_the_session_ended(
     finally:
         client.kill()
         client.wait()
+
+
+def tell_expiry(bastion: Bastion, key: ClientKey, directory: Path, value: str) -> dict[str, Any]:
+    """Write ``value`` where the entry point reads the session's expiry, as ``bastion
+    extend`` does over ssh; returns the entry point's ``expiry_told`` event for it."""
+    result = bastion.ssh(key, directory, f'printf %s {value} > "$BASTION_EXPIRY_FILE"')
+    assert result.returncode == 0, result.stderr
+    return bastion.wait_for("expiry_told", lambda event: event["value"] == value)
+
+
+def test_the_session_expiry_told_by_the_user_is_checked(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a session that may be extended (its own expiry before the hard stop)
+    session_expiry, hard_stop = utc_in(120), utc_in(180)
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_SESSION_EXPIRES_AT": session_expiry, "BASTION_EXPIRES_AT": hard_stop},
+    )
+    bastion.wait_for("started")
+    try:
+        # WHEN the user's side tells it things that are not a new expiry
+        garbage = tell_expiry(bastion, user_key, tmp_path, "tomorrow")
+        too_late = tell_expiry(bastion, user_key, tmp_path, utc_in(3600))
+        # THEN each is refused, naming why, and the expiry stays
+        assert not garbage["accepted"] and "not a UTC time" in garbage["message"]
+        assert not too_late["accepted"] and "after the hard stop" in too_late["message"]
+        # AND a time up to the hard stop is taken
+        told = utc_in(150)
+        accepted = tell_expiry(bastion, user_key, tmp_path, told)
+        assert accepted["accepted"]
+        assert (accepted["expiresAt"], accepted["extendableTo"]) == (told, hard_stop)
+    finally:
+        bastion.stop()
+
+
+def test_the_expiry_warning_follows_the_expiry_the_user_told(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a session whose own expiry is far off, with a user on a terminal
+    bastion = launcher.start(
+        user_key.public_line,
+        {
+            "BASTION_SESSION_EXPIRES_AT": utc_in(300),
+            "BASTION_EXPIRES_AT": utc_in(600),
+            "BASTION_EXPIRY_WARNING_SECONDS": "5",
+        },
+    )
+    bastion.wait_for("started")
+    client = open_session(bastion, user_key, tmp_path, "-tt", "sleep 60")
+    try:
+        # WHEN it is told of another expiry (here a near one, to keep the test short)
+        told = utc_in(8)
+        assert tell_expiry(bastion, user_key, tmp_path, told)["accepted"]
+        # THEN the terminal is warned before that expiry, naming it, and nothing ends
+        warning = bastion.wait_for("expiry_warning")
+        assert (warning["expiresAt"], warning["notifiedTerminals"]) == (told, 1)
+        assert not bastion.named("exit")
+    finally:
+        bastion.stop()
+        stop(client)
+    assert f"this session expires at {told}" in client.communicate(timeout=DEADLINE)[0]
