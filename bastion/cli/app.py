@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from bastion.cli import api, keys, kubeconfig, session_manager_plugin, sessions
+from bastion.cli import api, expiry_notice, keys, kubeconfig, session_manager_plugin, sessions
 from bastion.cli.display import Progress, follow_until, live_capable, steps_of
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.sessions import END_STATES
@@ -406,6 +406,15 @@ def cmd_extend(args: argparse.Namespace, out: TextIO) -> int:
     outcome = view.get("lastExtension") or {}
     if outcome.get("outcome") == "refused" and doc["expiresAt"] != expected:
         raise CliError(f"not extended: {outcome.get('reason')}", ExitCode.REFUSED)
+    if doc["expiresAt"] == expected and doc["status"] == "READY":
+        why_not = expiry_notice.tell_bastion(target, doc, expected)
+        _note(
+            args,
+            f"told the bastion: its terminals are warned before {expected}"
+            if why_not is None
+            else f"the bastion was not told the new expiry ({why_not}): its terminals are "
+            "warned only before the expiry it started with",
+        )
     _emit(args, out, doc, _session_text(doc))
     return ExitCode.OK
 

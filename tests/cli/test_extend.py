@@ -4,6 +4,8 @@ with nothing changed."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -53,6 +55,33 @@ def test_extend_holds_the_session_longer_and_status_shows_it(
     assert f"until {ready['latestExpiresAt']} at most" in shown.stdout
 
 
+def test_extend_tells_the_bastion_so_its_terminals_are_warned_at_the_new_expiry(
+    cli: Cli, real_bastions: None, ready: dict[str, Any]
+) -> None:
+    # GIVEN a ready session whose bastion runs its real entry point and sshd
+    session_id = ready["sessionId"]
+    # WHEN it is extended
+    done = cli.run("extend", "--local", session_id, "--by", "15m")
+    # THEN the command tells the bastion the new expiry over ssh, and says so
+    assert done.returncode == 0, done.stderr
+    expires_at = later(ready["expiresAt"], 15)
+    assert f"told the bastion: its terminals are warned before {expires_at}" in done.stderr
+    # AND the bastion took it: the warning before the session's expiry moved there
+    deadline = time.monotonic() + 15
+    while True:
+        code, document = cli.json("logs", "--local", session_id)
+        assert code == 0
+        told = [
+            event
+            for event in (json.loads(line) for line in document["lines"] if '"expiry_told"' in line)
+        ]
+        if told:
+            break
+        assert time.monotonic() < deadline, document["lines"][-5:]
+        time.sleep(0.1)
+    assert (told[-1]["accepted"], told[-1]["expiresAt"]) == (True, expires_at)
+
+
 def test_an_extension_past_the_maximum_is_refused_naming_the_limit(
     cli: Cli, ready: dict[str, Any]
 ) -> None:
@@ -80,3 +109,30 @@ def test_a_session_that_ended_is_not_extended(cli: Cli) -> None:
     refused = cli.run("extend", "--local", document["sessionId"], "--by", "5m")
     assert refused.returncode == ExitCode.REFUSED, refused.stderr
     assert "already ended" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        '2026-12-07T10:00:00Z"; touch /tmp/owned; "',
+        "2026-12-07T10:00:00Z $(id)",
+        "$(id)",
+        "2026-12-07 10:00:00",
+        "",
+    ],
+)
+def test_an_expiry_that_is_not_a_time_is_never_sent_to_the_bastion(
+    monkeypatch: pytest.MonkeyPatch, expires_at: str
+) -> None:
+    # GIVEN an API answer whose new expiry is not a plain UTC time
+    from bastion.cli import expiry_notice
+    from bastion.cli.target import Target
+
+    def no_ssh(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"ssh was run: {args}")
+
+    monkeypatch.setattr(expiry_notice.subprocess, "run", no_ssh)
+    doc = {"sessionId": "s-1", "user": "bastion", "address": "203.0.113.7", "keyFile": "/k"}
+    # WHEN the CLI would tell the bastion, THEN nothing runs, and it says why
+    why_not = expiry_notice.tell_bastion(Target.__new__(Target), doc, expires_at)
+    assert why_not is not None and "is not a UTC time" in why_not
