@@ -3,13 +3,14 @@
 It is both the test harness and the zero-setup demo. Start with :class:`LocalAws`.
 
 Modules: ``local_aws`` (the entry point), ``patches`` (installs the rest once per process),
-``lambda_runtime`` (handlers in-process), ``faults`` (fault injection), ``clock`` (fast
+``lambda_runtime`` (handlers in-process), ``faults`` (fault injection, the knob),
+``aws_calls`` (every API call: its IAM actions, ``iam_actions``, then faults), ``clock`` (fast
 workflow time), ``stepfunctions_fixes``, ``ecs_lifecycle`` and ``ecs_fargate`` (tasks),
-``ec2_network`` (security groups, interfaces), ``eks_clusters`` (clusters, seeding),
-``inventory`` (what sessions left behind), ``executions`` (polling, history), ``deploy``
-(``template.yaml`` into the mock), ``awslogs`` and ``cloudwatch_logs`` (tasks' output in
-CloudWatch Logs, subscription filters), ``log_subscriptions`` (their deliveries to Lambda),
-``simulated_bastion`` (a simulated task's started line).
+``ec2_network`` (security groups, interfaces; ``ec2_control`` its knob), ``eks_clusters``
+(clusters, seeding), ``inventory`` (what sessions left behind), ``executions`` (polling,
+history), ``deploy`` (``template.yaml`` into the mock), ``awslogs`` and ``cloudwatch_logs``
+(tasks' output in CloudWatch Logs, subscription filters), ``log_subscriptions`` (their
+deliveries to Lambda), ``simulated_bastion`` (a simulated task's started line).
 """
 
 from bastion.local.eks_clusters import SeededCluster

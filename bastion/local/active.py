@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bastion.local.actions import ActionLog
     from bastion.local.awslogs import AwsLogsDriver
-    from bastion.local.ec2_network import Ec2Control
+    from bastion.local.ec2_control import Ec2Control
     from bastion.local.ecs_lifecycle import EcsControl
     from bastion.local.eventbridge import EventBus
     from bastion.local.faults import Faults

@@ -19,7 +19,7 @@ from bastion.local.actions import ActionLog, RecordedAction
 from bastion.local.active import Controls, activate
 from bastion.local.awslogs import AwsLogsDriver
 from bastion.local.cloudwatch_logs import put_lines
-from bastion.local.ec2_network import Ec2Control
+from bastion.local.ec2_control import Ec2Control
 from bastion.local.ecs_lifecycle import EcsControl
 from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rules, seed_cluster
 from bastion.local.environ import patched_environ

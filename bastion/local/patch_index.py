@@ -57,7 +57,7 @@ PATCHES: tuple[Patch, ...] = (
         "while another execution is being started",
     ),
     Patch(
-        "faults",
+        "aws_calls",
         "moto.core.responses.BaseResponse",
         "call_action",
         "(self)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from bastion.local import (
+    aws_calls,
     clock,
     cloudwatch_logs,
     ec2_network,
@@ -18,7 +19,6 @@ from bastion.local import (
     ecs_fargate,
     eks_clusters,
     eventbridge,
-    faults,
     lambda_runtime,
     ssm_fixes,
     ssm_sessions,
@@ -39,7 +39,7 @@ def install_patches() -> None:
             return
         check_moto_version()
         for module in (
-            faults,
+            aws_calls,
             lambda_runtime,
             clock,
             stepfunctions_fixes,
