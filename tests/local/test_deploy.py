@@ -11,15 +11,18 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 
 from bastion.local.deploy import (
+    SUPPORTED_CONDITION_FUNCTIONS,
+    SUPPORTED_INTRINSIC_FUNCTIONS,
+    SUPPORTED_RESOURCE_TYPES,
     DeployedStack,
     DeployError,
     ParameterError,
     UnsupportedResourceError,
     deploy_stack,
+    translate_template,
 )
 
 pytestmark = pytest.mark.local
@@ -410,79 +413,6 @@ def test_unsupported_resource_types_are_named(plain_moto: None, tmp_path: Path) 
 # ------------------------------------------------------------------ intrinsics and order
 
 
-def test_intrinsics_conditions_and_order(plain_moto: None, tmp_path: Path) -> None:
-    template = write(
-        tmp_path / "template.json",
-        {
-            "Parameters": {
-                "Env": {"Type": "String", "Default": "dev", "AllowedValues": ["dev", "prod"]},
-                "Names": {"Type": "CommaDelimitedList", "Default": "a,b,c"},
-            },
-            "Mappings": {"Sizes": {"dev": {"Days": 7}, "prod": {"Days": 365}}},
-            "Conditions": {
-                "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
-                "IsDev": {"Fn::Not": [{"Condition": "IsProd"}]},
-            },
-            "Resources": {
-                # Declared first, needed last: the deployer must order by references.
-                "Second": {
-                    "Type": "AWS::Logs::LogGroup",
-                    "Properties": {
-                        "LogGroupName": {
-                            "Fn::Sub": [
-                                "${First}/${Name}/${AWS::Region}/${!Literal}",
-                                {"Name": {"Fn::Select": [1, {"Ref": "Names"}]}},
-                            ]
-                        },
-                        "RetentionInDays": {"Fn::If": ["IsProd", 30, {"Ref": "AWS::NoValue"}]},
-                    },
-                },
-                "First": {
-                    "Type": "AWS::Logs::LogGroup",
-                    "Properties": {
-                        "LogGroupName": {"Fn::Join": ["-", ["/first", {"Ref": "Env"}]]},
-                        "RetentionInDays": {"Fn::FindInMap": ["Sizes", {"Ref": "Env"}, "Days"]},
-                    },
-                },
-                "OnlyInProd": {
-                    "Type": "AWS::SNS::Topic",
-                    "Condition": "IsProd",
-                },
-                "Cluster": {
-                    "Type": "AWS::ECS::Cluster",
-                    "DependsOn": "Second",
-                    "Condition": "IsDev",
-                    "Properties": {
-                        "ClusterName": {
-                            "Fn::Select": [
-                                2,
-                                {"Fn::Split": [",", {"Fn::Join": [",", {"Ref": "Names"}]}]},
-                            ]
-                        }
-                    },
-                },
-            },
-            "Outputs": {
-                "FirstArn": {"Value": {"Fn::GetAtt": ["First", "Arn"]}},
-                "Both": {"Value": {"Fn::Sub": "${First}+${Second}"}},
-                "Prod": {"Condition": "IsProd", "Value": "yes"},
-            },
-        },
-    )
-    stack = deploy_stack(template, {}, REGION, stack_name="tiny")
-    # The SNS topic's Condition is false: it is not created, and not reported unsupported.
-    assert set(stack.resources) == {"First", "Second", "Cluster"}
-    assert stack.resources["Second"] == f"/first-dev/b/{REGION}/${{Literal}}"
-    assert stack.resources["Cluster"] == "c"
-    groups = {g["logGroupName"]: g for g in client("logs").describe_log_groups()["logGroups"]}
-    assert groups["/first-dev"]["retentionInDays"] == 7
-    assert "retentionInDays" not in groups[stack.resources["Second"]]
-    assert stack.outputs == {
-        "FirstArn": f"arn:aws:logs:{REGION}:123456789012:log-group:/first-dev:*",
-        "Both": f"/first-dev+{stack.resources['Second']}",
-    }
-
-
 def test_circular_dependency_is_reported(plain_moto: None, tmp_path: Path) -> None:
     template = write(
         tmp_path / "template.json",
@@ -497,19 +427,43 @@ def test_circular_dependency_is_reported(plain_moto: None, tmp_path: Path) -> No
         deploy_stack(template, {}, REGION)
 
 
-def test_unknown_intrinsic_is_reported(plain_moto: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ({"Fn::FindInMap": ["Sizes", "dev", "Days"]}, "intrinsic function Fn::FindInMap"),
+        ({"Fn::Select": [0, ["a"]]}, "intrinsic function Fn::Select"),
+        ({"Fn::Cidr": ["10.0.0.0/16", 1, 8]}, "intrinsic function Fn::Cidr"),
+        ({"Fn::If": ["Either", "a", "b"]}, "condition function Fn::Or"),
+    ],
+)
+def test_a_function_template_yaml_does_not_use_is_refused_by_name(
+    plain_moto: None, tmp_path: Path, value: dict[str, Any], says: str
+) -> None:
     template = write(
         tmp_path / "template.json",
         {
+            "Conditions": {"Either": {"Fn::Or": [{"Fn::Equals": ["a", "a"]}]}},
             "Resources": {
-                "A": {
-                    "Type": "AWS::Logs::LogGroup",
-                    "Properties": {"LogGroupName": {"Fn::Cidr": ["10.0.0.0/16", 1, 8]}},
-                }
-            }
+                "A": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": value}}
+            },
         },
     )
-    with pytest.raises(DeployError, match="Fn::Cidr"):
+    with pytest.raises(DeployError, match=says):
+        deploy_stack(template, {}, REGION)
+    assert client("logs").describe_log_groups()["logGroups"] == []
+
+
+def test_a_parameter_type_template_yaml_does_not_use_is_refused_by_name(
+    plain_moto: None, tmp_path: Path
+) -> None:
+    template = write(
+        tmp_path / "template.json",
+        {
+            "Parameters": {"Key": {"Type": "AWS::EC2::KeyPair::KeyName", "Default": "k"}},
+            "Resources": {"A": {"Type": "AWS::ECS::Cluster"}},
+        },
+    )
+    with pytest.raises(ParameterError, match="'Key': type AWS::EC2::KeyPair::KeyName"):
         deploy_stack(template, {}, REGION)
 
 
@@ -575,74 +529,48 @@ def test_placeholder_left_unsubstituted_is_reported(plain_moto: None, tmp_path: 
         deploy_stack(template, {}, REGION)
 
 
-def test_a_managed_policy_is_attached_and_a_yaml_document_is_kept_as_yaml(
-    plain_moto: None, tmp_path: Path
+# ------------------------------------------------------------------ exactly what template.yaml uses
+
+ACCESS_MODES = ("public", "private", "public,private", "private,public")
+
+
+def functions(value: Any) -> set[str]:
+    """Every intrinsic or condition function ``value`` calls."""
+    if isinstance(value, list):
+        return set().union(*(functions(item) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    called = {key for key in value if len(value) == 1 and (key == "Ref" or key[:4] == "Fn::")}
+    return called.union(*(functions(item) for item in value.values()))
+
+
+def test_the_deployer_supports_exactly_what_the_translated_template_uses(
+    subtests: pytest.Subtests,
 ) -> None:
-    statement = {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "*"}
-    template = write(
-        tmp_path / "template.json",
-        {
-            "Resources": {
-                "Role": {
-                    "Type": "AWS::IAM::Role",
-                    "Properties": {
-                        "AssumeRolePolicyDocument": {
-                            "Statement": [
-                                {
-                                    "Effect": "Allow",
-                                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                                    "Action": "sts:AssumeRole",
-                                }
-                            ]
-                        }
-                    },
-                },
-                "Policy": {
-                    "Type": "AWS::IAM::ManagedPolicy",
-                    "Properties": {
-                        "Description": "users",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
-                        "Roles": [{"Ref": "Role"}],
-                    },
-                },
-                "Document": {
-                    "Type": "AWS::SSM::Document",
-                    "Properties": {
-                        "DocumentType": "Session",
-                        "DocumentFormat": "YAML",
-                        "UpdateMethod": "Replace",
-                        "Content": {
-                            "schemaVersion": "1.0",
-                            "sessionType": "Port",
-                            "properties": {"portNumber": "22"},
-                        },
-                        "Tags": [{"Key": "team", "Value": "platform"}],
-                    },
-                },
-            },
-            "Outputs": {
-                "PolicyArn": {"Value": {"Ref": "Policy"}},
-                "PolicyId": {"Value": {"Fn::GetAtt": ["Policy", "PolicyId"]}},
-                "DocumentName": {"Value": {"Ref": "Document"}},
-            },
-        },
-    )
-    stack = deploy_stack(template, {}, REGION, stack_name="tiny")
-    # The policy: Ref is its ARN, its document as written, attached to the role.
-    iam = client("iam")
-    arn = stack.outputs["PolicyArn"]
-    policy = iam.get_policy(PolicyArn=arn)["Policy"]
-    assert (policy["PolicyId"], policy["Description"]) == (stack.outputs["PolicyId"], "users")
-    version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-    assert version["PolicyVersion"]["Document"]["Statement"] == [statement]
-    attached = iam.list_attached_role_policies(RoleName=stack.resources["Role"])
-    assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [arn]
-    # The document: Ref is its name, its content in the format it names, its tags kept.
-    ssm = client("ssm")
-    name = stack.outputs["DocumentName"]
-    assert name.startswith("tiny-Document-")
-    document = ssm.get_document(Name=name, DocumentFormat="YAML")
-    assert (document["DocumentType"], document["DocumentFormat"]) == ("Session", "YAML")
-    assert yaml.safe_load(document["Content"])["properties"] == {"portNumber": "22"}
-    tags = ssm.list_tags_for_resource(ResourceType="Document", ResourceId=name)["TagList"]
-    assert tags == [{"Key": "team", "Value": "platform"}]
+    used_types: set[str] = set()
+    used_intrinsics: set[str] = set()
+    used_conditions: set[str] = set()
+    for modes in ACCESS_MODES:
+        with subtests.test(AccessModes=modes):
+            # GIVEN template.yaml translated as it is deployed with these access modes
+            template, _, _ = translate_template(
+                TEMPLATE, {**PARAMETERS, "AccessModes": modes}, REGION
+            )
+            resources = template["Resources"].values()
+            types = {resource["Type"] for resource in resources}
+            intrinsics = functions(
+                [resource.get("Properties", {}) for resource in resources]
+                + [output["Value"] for output in template["Outputs"].values()]
+            )
+            conditions = functions(template["Conditions"]) - {"Ref"}
+            # THEN the deployer supports every resource type and function it uses
+            assert types <= SUPPORTED_RESOURCE_TYPES
+            assert intrinsics <= SUPPORTED_INTRINSIC_FUNCTIONS
+            assert conditions <= SUPPORTED_CONDITION_FUNCTIONS
+            used_types |= types
+            used_intrinsics |= intrinsics
+            used_conditions |= conditions
+    # AND nothing more: what some access mode uses is all the deployer supports
+    assert used_types == SUPPORTED_RESOURCE_TYPES
+    assert used_intrinsics == SUPPORTED_INTRINSIC_FUNCTIONS
+    assert used_conditions == SUPPORTED_CONDITION_FUNCTIONS
