@@ -598,9 +598,8 @@ def _api_params(
 
     CloudFormation spells most properties as the API does, only PascalCase: match each
     key to the operation's input shape case-insensitively (map keys stay as written,
-    ``awslogs-group`` for example) and convert scalars as CloudFormation does (``"30"``
-    to 30 where the API wants an integer). A key with no counterpart is an error,
-    not a silent drop.
+    ``awslogs-group`` for example). A key with no counterpart is an error, not a silent
+    drop; scalars go as they are, and botocore refuses one of the wrong type.
     """
     shape = client.meta.service_model.operation_model(operation).input_shape
     converted: dict[str, Any] = _to_shape(properties, shape, where)
@@ -628,23 +627,6 @@ def _to_shape(value: Any, shape: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise DeployError(f"{where}: expected an object, got {value!r}")
         return {key: _to_shape(item, shape.value, f"{where}.{key}") for key, item in value.items()}
-    if kind in ("integer", "long"):
-        if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
-            raise DeployError(f"{where}: expected a whole number, got {value!r}")
-        return int(value)
-    if kind in ("float", "double"):
-        return float(value)
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "false"):
-            return str(value).lower() == "true"
-        raise DeployError(f"{where}: expected true or false, got {value!r}")
-    if kind == "string":
-        try:
-            return _text(value)
-        except DeployError as error:
-            raise DeployError(f"{where}: {error}") from None
     return value
 
 
