@@ -259,7 +259,7 @@ def _task_exited(aws: Any) -> Any:
 
     def stopped(task_arn: str, status: int) -> None:
         with contextlib.suppress(Exception):  # the local AWS may be stopping too
-            aws.ecs_control.stop_task_by_itself(
+            aws.stop_task_by_itself(
                 task_arn, reason="Essential container in task exited", exit_code=status
             )
 

@@ -514,7 +514,7 @@ def _run_to_end(fleet: _Fleet, plan: SessionPlan, arn: str, quiet_seconds: float
             _, task_arn = _ready_and_task(fleet, arn)
             if task_arn is not None:
                 with session_scope(plan.session_id):
-                    fleet.aws.ecs_control.stop_task_by_itself(task_arn, exit_code=137)
+                    fleet.aws.stop_task_by_itself(task_arn, exit_code=137)
     final = _wait_ended(fleet, arn, quiet_seconds)
     ready, _ = _ready_and_task(fleet, arn)
     reason = json.loads(final.get("output") or "{}").get("end", {}).get("reason")

@@ -5,7 +5,8 @@ It is both the test harness and the zero-setup demo. Start with :class:`LocalAws
 Modules: ``local_aws`` (the entry point), ``patches`` (installs the rest once per process),
 ``lambda_runtime`` (handlers in-process), ``faults`` (fault injection, the knob),
 ``aws_calls`` (every API call: its IAM actions, ``iam_actions``, then faults), ``clock`` (fast
-workflow time), ``stepfunctions_fixes``, ``ecs_lifecycle`` and ``ecs_fargate`` (tasks),
+workflow time), ``stepfunctions_fixes``, ``ecs_lifecycle`` and ``ecs_fargate`` (tasks;
+``ecs_control`` their knob), ``eventbridge`` (the event bus; ``put_events`` its patch),
 ``ec2_network`` (security groups, interfaces; ``ec2_control`` its knob), ``eks_clusters``
 (clusters, seeding), ``inventory`` (what sessions left behind), ``executions`` (polling,
 history), ``deploy`` (``template.yaml`` into the mock), ``awslogs`` and ``cloudwatch_logs``

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bastion.local.actions import ActionLog
     from bastion.local.awslogs import AwsLogsDriver
     from bastion.local.ec2_control import Ec2Control
-    from bastion.local.ecs_lifecycle import EcsControl
+    from bastion.local.ecs_control import EcsControl
     from bastion.local.eventbridge import EventBus
     from bastion.local.faults import Faults
     from bastion.local.lambda_runtime import Invocation

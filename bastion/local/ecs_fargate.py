@@ -6,8 +6,9 @@ Gaps filled (moto 5.2.5):
   VPC has no DNS hostnames, and when ``securityGroups`` is omitted (AWS then uses the VPC's
   default group).
 * Tasks start RUNNING and drift towards STOPPED on every describe. Here a task goes
-  PROVISIONING → PENDING → RUNNING over :attr:`EcsControl.describes_until_running`
-  ``DescribeTasks`` calls and stays RUNNING until it is stopped.
+  PROVISIONING → PENDING → RUNNING over as many ``DescribeTasks`` calls as
+  :attr:`~bastion.local.ecs_control.EcsControl.describes_until_running` says, and stays
+  RUNNING until it is stopped.
 * ``StopTask`` sets no stop code and leaves the network interface behind; the interface
   gets no public address with ``assignPublicIp: ENABLED``.
 * ``ListTasks`` without ``desiredStatus`` lists stopped tasks too (AWS: RUNNING only), and
@@ -19,13 +20,15 @@ Gaps filled (moto 5.2.5):
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 from bastion.local.active import Controls, current
+from bastion.local.clock import scaled
 from bastion.local.cloudwatch_logs import attach_task_logs, awslogs_start_failure, begin_task_logs
+from bastion.local.ecs_control import CAPACITY_UNAVAILABLE
 from bastion.local.ecs_lifecycle import (
-    CAPACITY_UNAVAILABLE,
     FargateLifecycle,
     advance,
     ec2_backend,
@@ -35,6 +38,7 @@ from bastion.local.ecs_lifecycle import (
     mark_running,
     now,
     quiet_describes_active,
+    start_now,
     stop_task_now,
 )
 from bastion.local.patching import replace_attribute
@@ -147,7 +151,11 @@ def _task_init(original: Any) -> Any:
             mark_running(self)
         else:
             self.last_status = "PROVISIONING"
-            controls.ecs.start_later(controls, self)
+            controls.ecs.start_later(
+                str(self.task_arn),
+                partial(start_now, controls, self),
+                scaled(controls.ecs.seconds_until_running) or 0.0,
+            )
 
     return init
 

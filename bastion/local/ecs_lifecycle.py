@@ -1,31 +1,23 @@
-"""The life of an ECS task in the local AWS, and the knobs tests turn.
+"""The life of an ECS task in the local AWS.
 
 A task created while a local AWS runs carries a :class:`FargateLifecycle`: it goes
-PROVISIONING → PENDING → RUNNING over :attr:`EcsControl.describes_until_running`
-``DescribeTasks`` calls, stays RUNNING until it is stopped (by StopTask, by itself, or
-before it ever ran), and its network interface is released when it stops.
+PROVISIONING → PENDING → RUNNING over as many ``DescribeTasks`` calls as
+:attr:`~bastion.local.ecs_control.EcsControl.describes_until_running` says, stays RUNNING
+until it is stopped (by StopTask, by itself, or before it ever ran), and its network
+interface is released when it stops.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bastion.local.active import Controls, current
 from bastion.local.ecs_exec import containers_running, containers_stopped, keep_execute_command
-
-if TYPE_CHECKING:
-    from bastion.local.task_runner import TaskRunner
-
-#: What AWS says when Fargate has no capacity for a task.
-CAPACITY_UNAVAILABLE = (
-    "Capacity is unavailable at this time. Please try again later or in a different "
-    "availability zone"
-)
 
 _quiet = threading.local()
 #: One task moves along its life at a time (a DescribeTasks, or its own start time).
@@ -44,122 +36,6 @@ class FargateLifecycle:
     started: bool = False
 
 
-#: What a simulated bastion writes to its log stream, given the started event it would
-#: write: its lines (none: it never says it started).
-SimulatedOutput = Callable[[dict[str, Any]], tuple[str, ...]]
-
-
-class EcsControl:
-    """Knobs and actions for ECS tasks in one local AWS."""
-
-    def __init__(self) -> None:
-        #: ``DescribeTasks`` calls a new task needs to reach RUNNING: PROVISIONING at RunTask,
-        #: PENDING after the first describe, RUNNING after this many (0: RUNNING at once).
-        self.describes_until_running = 2
-        #: Seconds of workflow time (divided by the time scale) after which a task not
-        #: running yet starts by itself, as Fargate starts one in 30-90 s whoever asks.
-        self.seconds_until_running = 30.0
-        #: Really runs each task's bastion (``bastion.local.task_runner``); None: simulated.
-        self.task_runner: TaskRunner | None = None
-        self._start_timers: list[tuple[threading.Timer, Controls, Any]] = []
-        self._lock = threading.Lock()
-        self._start_failures: list[str] = []
-        self._capacity_refusals: list[str] = []
-        self._client_tokens: dict[tuple[str, str], list[str]] = {}
-        self._simulated_outputs: list[SimulatedOutput] = []
-
-    def write_instead_of_started(self, output: SimulatedOutput, times: int = 1) -> None:
-        """The next ``times`` simulated bastions write ``output(started event)`` to their log
-        stream instead of their started line (a bastion whose sshd never accepts, or one
-        that reports what it should not)."""
-        with self._lock:
-            self._simulated_outputs.extend([output] * times)
-
-    def take_simulated_output(self) -> SimulatedOutput | None:
-        """What the next simulated bastion writes instead of its started line, if armed
-        (consumed)."""
-        with self._lock:
-            return self._simulated_outputs.pop(0) if self._simulated_outputs else None
-
-    def fail_before_running(self, reason: str, times: int = 1) -> None:
-        """The next ``times`` tasks stop with ``reason`` instead of reaching RUNNING."""
-        with self._lock:
-            self._start_failures.extend([reason] * times)
-
-    def refuse_capacity(self, reason: str = CAPACITY_UNAVAILABLE, times: int = 1) -> None:
-        """The next ``times`` RunTask calls start nothing and answer with ``failures``."""
-        with self._lock:
-            self._capacity_refusals.extend([reason] * times)
-
-    def stop_task_by_itself(
-        self,
-        task_arn: str,
-        reason: str = "Essential container in task exited",
-        exit_code: int = 0,
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        """The task's essential container exits (idle timeout, expiry, crash), ``at`` a given
-        moment (now by default: a test plays a container whose own clock says its expiry
-        came, while the local AWS's waits run fast)."""
-        controls = require_active()
-        task = find_task(ecs_backend(controls), task_arn)
-        if task is None:
-            raise KeyError(f"no ECS task {task_arn!r} in the local AWS")
-        if task.last_status != "STOPPED":
-            stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code, at=at)
-
-    def start_later(self, controls: Controls, task: Any) -> None:
-        """Start ``task`` by itself after :attr:`seconds_until_running` of workflow time."""
-        from bastion.local.clock import scaled
-
-        timer = threading.Timer(
-            scaled(self.seconds_until_running) or 0.0, start_now, args=(controls, task)
-        )
-        timer.daemon = True
-        timer.name = f"fargate-start-{str(task.task_arn).rsplit('/', 1)[-1]}"
-        with self._lock:
-            self._start_timers = [t for t in self._start_timers if t[0].is_alive()]
-            self._start_timers.append((timer, controls, task))
-        timer.start()
-
-    def start_waiting_tasks_now(self) -> int:
-        """Start now every task still waiting to start by itself (a test's moment); how many."""
-        with self._lock:
-            waiting, self._start_timers = self._start_timers, []
-        for timer, controls, task in waiting:
-            timer.cancel()
-            start_now(controls, task)
-        return len(waiting)
-
-    def cancel_start_timers(self) -> None:
-        """The local AWS stops: no task starts by itself any more."""
-        with self._lock:
-            timers, self._start_timers = self._start_timers, []
-        for timer, _controls, _task in timers:
-            timer.cancel()
-
-    def take_start_failure(self) -> str | None:
-        """The stop reason armed for the next task, if any (consumed)."""
-        with self._lock:
-            return self._start_failures.pop(0) if self._start_failures else None
-
-    def take_capacity_refusal(self) -> str | None:
-        """The failure reason armed for the next RunTask, if any (consumed)."""
-        with self._lock:
-            return self._capacity_refusals.pop(0) if self._capacity_refusals else None
-
-    def tasks_for_client_token(self, cluster: str, token: str) -> list[str] | None:
-        """The task ARNs an earlier RunTask with this ``clientToken`` started."""
-        with self._lock:
-            return self._client_tokens.get((cluster, token))
-
-    def remember_client_token(self, cluster: str, token: str, task_arns: list[str]) -> None:
-        """Record which tasks a RunTask with ``clientToken`` started."""
-        with self._lock:
-            self._client_tokens[(cluster, token)] = task_arns
-
-
 @contextmanager
 def quiet_describes() -> Iterator[None]:
     """``DescribeTasks`` calls from this thread do not move tasks along their lifecycle.
@@ -176,6 +52,24 @@ def quiet_describes() -> Iterator[None]:
 def quiet_describes_active() -> bool:
     """Whether this thread's ``DescribeTasks`` calls are inside :func:`quiet_describes`."""
     return bool(getattr(_quiet, "active", False))
+
+
+def stop_task_by_itself(
+    task_arn: str,
+    reason: str = "Essential container in task exited",
+    exit_code: int = 0,
+    *,
+    at: datetime | None = None,
+) -> None:
+    """The task's essential container exits (idle timeout, expiry, crash), ``at`` a given
+    moment (now by default: a test plays a container whose own clock says its expiry
+    came, while the local AWS's waits run fast)."""
+    controls = require_active()
+    task = find_task(ecs_backend(controls), task_arn)
+    if task is None:
+        raise KeyError(f"no ECS task {task_arn!r} in the local AWS")
+    if task.last_status != "STOPPED":
+        stop_task_now(controls, task, reason, "EssentialContainerExited", exit_code, at=at)
 
 
 def require_active() -> Controls:

@@ -13,6 +13,8 @@ Gaps filled (moto 5.2.5):
   Here a schedule rule matches no event, and a DISABLED rule delivers nothing.
 * Schedules never fire: :meth:`EventBus.fire_schedule` fires one now.
 
+:mod:`bastion.local.put_events` routes moto's ``PutEvents`` here.
+
 Delivery runs on one worker thread, in the order events were put. That order matters for
 deadlock freedom: a task stopped inside a Lambda invocation (StopBastionTask) emits its
 event while that invocation holds the in-process Lambda lock; the worker delivers it to
@@ -84,7 +86,8 @@ class EventDelivery:
 # --- the events AWS services emit -----------------------------------------------------------
 
 
-def _timestamp(moment: datetime | None = None) -> str:
+def event_time(moment: datetime | None = None) -> str:
+    """An event's ``time``: ``moment`` (now by default) in UTC, to the second."""
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -109,7 +112,7 @@ def aws_event(
         "detail-type": detail_type,
         "source": source,
         "account": account_id,
-        "time": _timestamp(),
+        "time": event_time(),
         "region": region,
         "resources": resources,
         "detail": dict(detail),
@@ -185,7 +188,7 @@ def task_state_change_event(task: Any, region: str, account_id: str) -> dict[str
         "stoppedReason": task.stopped_reason,
         "taskArn": task.task_arn,
         "taskDefinitionArn": task.task_definition_arn,
-        "updatedAt": _timestamp(),
+        "updatedAt": event_time(),
         "version": 3,
     }
     return aws_event(
@@ -329,14 +332,17 @@ class EventBus:
         self._worker: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._client_factory: ClientFactory | None = None
+        self._events_backend: Callable[[], Any] = _not_open
         self._names: dict[str, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def open(self, client_factory: ClientFactory) -> None:
-        """Start delivering; ``client_factory(service)`` makes the worker's own clients."""
+    def open(self, client_factory: ClientFactory, events_backend: Callable[[], Any]) -> None:
+        """Start delivering; ``client_factory(service)`` makes the worker's own clients,
+        ``events_backend()`` is moto's EventBridge (its buses and rules)."""
         with self._lock:
             self._client_factory = client_factory
+            self._events_backend = events_backend
             self._clients.clear()
             self._closed = False
         self._worker = threading.Thread(target=self._work, name="local-eventbridge", daemon=True)
@@ -468,13 +474,8 @@ class EventBus:
             finally:
                 self._finish(job)
 
-    def _backend(self) -> Any:
-        from moto.events.models import events_backends
-
-        return events_backends[self.account_id][self.region]
-
     def _rule(self, rule_name: str, bus_name: str = "default") -> Any:
-        bus = self._backend().event_buses.get(bus_name)
+        bus = self._events_backend().event_buses.get(bus_name)
         rule = bus.rules.get(rule_name) if bus is not None else None
         if rule is None:
             raise KeyError(f"no rule {rule_name!r} on event bus {bus_name!r}")
@@ -485,7 +486,7 @@ class EventBus:
             rule = self._rule(job.rule_name, job.bus_name)
             rules = [rule] if str(rule.state).upper() == "ENABLED" else []
         else:
-            bus = self._backend().event_buses.get(job.bus_name)
+            bus = self._events_backend().event_buses.get(job.bus_name)
             candidates = list(bus.rules.values()) if bus is not None else []
             rules = [rule for rule in candidates if rule_matches(rule, job.event)]
         for rule in rules:
@@ -580,71 +581,5 @@ class EventBus:
         single.send_to_targets(copy.deepcopy(event))
 
 
-# --- PutEvents ------------------------------------------------------------------------------
-
-
-def put_events_entries(bus: EventBus, backend: Any, entries: list[dict[str, Any]]) -> list[Any]:
-    """``PutEvents``: check each entry as moto does, then put it on ``bus`` (not moto's)."""
-    results: list[dict[str, Any]] = []
-    for entry in entries:
-        problem = _entry_problem(entry)
-        if problem is not None:
-            results.append(problem)
-            continue
-        event_id = str(uuid.uuid4())
-        when = entry.get("Time")
-        event = {
-            "version": "0",
-            "id": event_id,
-            "detail-type": entry["DetailType"],
-            "source": entry["Source"],
-            "account": backend.account_id,
-            "time": _timestamp(when if isinstance(when, datetime) else None),
-            "region": backend.region_name,
-            "resources": list(entry.get("Resources") or []),
-            "detail": json.loads(entry["Detail"]),
-        }
-        bus_name = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
-        bus.put(event, bus_name)
-        results.append({"EventId": event_id})
-    return results
-
-
-def _entry_problem(entry: Mapping[str, Any]) -> dict[str, str] | None:
-    for key in ("Source", "DetailType", "Detail"):
-        if not entry.get(key):
-            return {
-                "ErrorCode": "InvalidArgument",
-                "ErrorMessage": f"Parameter {key} is not valid. Reason: {key} is a required "
-                "argument.",
-            }
-    try:
-        json.loads(entry["Detail"])
-    except ValueError:
-        return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
-    return None
-
-
-def _put_events(original: Any) -> Any:
-    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from bastion.local.active import current
-
-        controls = current()
-        if controls is None or len(events) > _MAX_PUT_EVENTS:
-            return original(self, events)  # moto's own checks (and errors) for the rest
-        return put_events_entries(controls.events, self, events)
-
-    return put_events
-
-
-#: PutEvents takes at most this many entries.
-_MAX_PUT_EVENTS = 10
-
-
-def install() -> None:
-    """Route PutEvents to the local event bus (rules, patterns, targets done here)."""
-    from moto.events.models import EventsBackend
-
-    from bastion.local.patching import replace_attribute
-
-    replace_attribute(EventsBackend, "put_events", _put_events)
+def _not_open() -> Any:
+    raise RuntimeError("the event bus is not open")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import ExitStack
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +21,8 @@ from bastion.local.active import Controls, activate
 from bastion.local.awslogs import AwsLogsDriver
 from bastion.local.cloudwatch_logs import put_lines
 from bastion.local.ec2_control import Ec2Control
-from bastion.local.ecs_lifecycle import EcsControl
+from bastion.local.ecs_control import EcsControl
+from bastion.local.ecs_lifecycle import stop_task_by_itself
 from bastion.local.eks_clusters import SeededCluster, add_unrelated_inbound_rules, seed_cluster
 from bastion.local.environ import patched_environ
 from bastion.local.eventbridge import EventBus, EventDelivery
@@ -113,7 +115,7 @@ class LocalAws:
         self.random_faults = RandomFaults()
         #: EC2 knobs (slow release of a stopped task's network interface).
         self.ec2_control = Ec2Control()
-        #: ECS knobs and actions (task lifecycle, start failures, tasks stopping by themselves).
+        #: ECS knobs (task lifecycle, start failures, capacity).
         self.ecs_control = EcsControl()
         #: Every Lambda invocation so far, oldest first.
         self.invocations: list[Invocation] = []
@@ -201,7 +203,9 @@ class LocalAws:
                     config=_TEST_CLIENT_CONFIG,
                 )
 
-            self.events.open(worker_client)
+            from moto.events.models import events_backends
+
+            self.events.open(worker_client, lambda: events_backends[self.account_id][self.region])
             stack.callback(self.events.close)
             self.log_deliveries.open(worker_client)
             stack.callback(self.log_deliveries.close)
@@ -268,6 +272,19 @@ class LocalAws:
                 config=_TEST_CLIENT_CONFIG,
             )
         return self._clients[service]
+
+    def stop_task_by_itself(
+        self,
+        task_arn: str,
+        reason: str = "Essential container in task exited",
+        exit_code: int = 0,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """The ECS task's essential container exits by itself (idle timeout, expiry, crash),
+        ``at`` a given moment (now by default), as
+        :func:`bastion.local.ecs_lifecycle.stop_task_by_itself` says."""
+        stop_task_by_itself(task_arn, reason, exit_code, at=at)
 
     def seed_cluster(
         self,

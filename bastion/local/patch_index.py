@@ -382,7 +382,7 @@ PATCHES: tuple[Patch, ...] = (
         "the cluster security group outlives its cluster",
     ),
     Patch(
-        "eventbridge",
+        "put_events",
         "moto.events.models.EventsBackend",
         "put_events",
         "(self, events)",

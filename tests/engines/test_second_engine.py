@@ -84,7 +84,7 @@ def _bastion_stops(harness: Harness, name: str) -> tuple[str, str]:
     arn = _session(harness, name, durationMinutes=480)
     ready = harness.wait_until_holding(arn, name, timeout=DEADLINE)
     # The stack's rule calls EndSession with the task-stopped event.
-    harness.aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"], exit_code=137)
+    harness.aws.stop_task_by_itself(ready["bastionTask"]["taskArn"], exit_code=137)
     harness.finish(arn, timeout=DEADLINE)
     return arn, SESSION
 

@@ -173,9 +173,7 @@ def test_a_task_can_stop_by_itself(aws: LocalAws, network: Network) -> None:
     aws.ecs_control.describes_until_running = 0
     task = _run(aws, network)
 
-    aws.ecs_control.stop_task_by_itself(
-        task["taskArn"], reason="Essential container in task exited"
-    )
+    aws.stop_task_by_itself(task["taskArn"], reason="Essential container in task exited")
     stopped = _describe(aws, task["taskArn"])
 
     assert stopped["lastStatus"] == "STOPPED"

@@ -315,7 +315,7 @@ def test_a_task_stopping_by_itself_emits_its_state_change(
     aws: LocalAws, task: dict[str, str]
 ) -> None:
     ecs_stopped_rule(aws, create_function(aws, "answer", "echo"))
-    aws.ecs_control.stop_task_by_itself(task["task"], reason="Essential container in task exited")
+    aws.stop_task_by_itself(task["task"], reason="Essential container in task exited")
     (delivery,) = delivered_to(aws, "function")
     detail = delivery.event["detail"]
     assert (detail["taskArn"], detail["lastStatus"]) == (task["task"], "STOPPED")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.local
 
 PACKAGE = Path(bastion.local.__file__).parent
 #: The knobs: faults, ECS and EC2 control, the event bus, the action log, the active switch.
-KNOBS = ("faults", "actions", "ec2_control", "active")
+KNOBS = ("faults", "actions", "ec2_control", "ecs_control", "eventbridge", "active")
 
 
 def _tree(module: str) -> ast.Module:

@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bastion.local import LocalAws
-from bastion.local.ecs_lifecycle import CAPACITY_UNAVAILABLE
+from bastion.local.ecs_control import CAPACITY_UNAVAILABLE
 from bastion.local.random_faults import (
     ABORTED,
     CAPACITY_REFUSED,

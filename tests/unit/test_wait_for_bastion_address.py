@@ -287,7 +287,7 @@ def test_a_task_that_stopped_by_itself_is_bastion_task_stopped(
 ) -> None:
     local_aws.ecs_control.describes_until_running = 0
     task_arn = start(session, local_stack.settings, local_stack.session_group_id)
-    local_aws.ecs_control.stop_task_by_itself(task_arn, reason="Essential container exited")
+    local_aws.stop_task_by_itself(task_arn, reason="Essential container exited")
     with pytest.raises(BastionTaskStopped, match="Essential container exited") as raised:
         look(session, local_stack.settings, task_arn)
     assert task_arn in str(raised.value)

@@ -141,9 +141,7 @@ def test_a_bastion_stopping_by_itself_ends_its_session_through_the_event(
     task_arn = ready["bastionTask"]["taskArn"]
 
     # WHEN its container exits on its own (idle timeout, say), and nobody calls EndSession
-    harness.aws.ecs_control.stop_task_by_itself(
-        task_arn, reason="Essential container in task exited"
-    )
+    harness.aws.stop_task_by_itself(task_arn, reason="Essential container in task exited")
 
     # THEN the ECS event reaches EndSession, and the session ends SUCCEEDED, saying why
     final = harness.finish(arn)

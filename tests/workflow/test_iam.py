@@ -261,7 +261,7 @@ def run_scenarios(harness: Harness) -> None:
     # A session whose bastion stops by itself: the ECS event ends it.
     stopping_id, stopping = harness.start(harness.request(durationMinutes=480))
     ready = harness.wait_until_holding(stopping, stopping_id)
-    aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"])
+    aws.stop_task_by_itself(ready["bastionTask"]["taskArn"])
     # A session stopped from the console: the rule starts the teardown machine.
     aborted_id, aborted = harness.start(harness.request(durationMinutes=480))
     harness.wait_until_holding(aborted, aborted_id)

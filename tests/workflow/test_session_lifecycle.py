@@ -136,7 +136,7 @@ def test_bastion_stopping_by_itself_ends_the_session_the_same_way(harness: Harne
     # stack's rule that calls it on the ECS event is tested in test_defence_lines.py)
     rule = harness.stack.resources["EndSessionFunctionBastionTaskStopped"]
     harness.aws.client("events").disable_rule(Name=rule)
-    harness.aws.ecs_control.stop_task_by_itself(
+    harness.aws.stop_task_by_itself(
         ready["bastionTask"]["taskArn"], reason="Essential container in task exited"
     )
     answer = harness.end_session(session_id, "bastion-stopped")
@@ -158,7 +158,7 @@ def test_a_bastion_exiting_at_its_expiry_before_the_hold_times_out_reports_expir
 
     # WHEN the container's own expiry acts first: it exits at the expiry, and the stack's
     # rule calls EndSession with the task-stopped event while the hold still holds
-    harness.aws.ecs_control.stop_task_by_itself(ready["bastionTask"]["taskArn"], at=expires_at)
+    harness.aws.stop_task_by_itself(ready["bastionTask"]["taskArn"], at=expires_at)
 
     # THEN the session is reported expired, as when the hold's timeout acts first
     final = harness.finish(arn, timeout=BEFORE_THE_HOLD_TIMES_OUT)
@@ -175,7 +175,7 @@ def test_a_bastion_stopping_a_second_before_its_expiry_is_not_reported_expired(
     ready = harness.wait_until_holding(arn, session_id)
     expires_at = parse_timestamp(ready["session"]["expiresAt"])
 
-    harness.aws.ecs_control.stop_task_by_itself(
+    harness.aws.stop_task_by_itself(
         ready["bastionTask"]["taskArn"], exit_code=137, at=expires_at - timedelta(seconds=1)
     )
 
