@@ -33,13 +33,12 @@ def _imported(node: ast.AST) -> list[str]:
 
 
 def _runtime_imports(tree: ast.Module) -> set[str]:
-    """What a module imports when it is imported (not in functions, not for type checking)."""
+    """What a module imports when it runs: on import or inside its functions (not what it
+    imports for type checking only)."""
     found: set[str] = set()
     pending: list[ast.AST] = list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            continue
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             pending.extend(node.orelse)
             continue
