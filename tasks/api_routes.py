@@ -23,10 +23,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from tasks.api_identity import Caller, caller_from_event
 from tasks.api_requests import check_cluster_in_route, check_start_request, parse_body
+from tasks.api_session_changes import check_extension_body, end_session, extend_session
 from tasks.api_sessions import (
-    check_extension_body,
-    end_session,
-    extend_session,
     get_session,
     list_limit,
     list_sessions,

@@ -14,6 +14,7 @@ import pytest
 
 from tasks import api, api_routes
 from tasks import api_requests as requests
+from tasks import api_session_changes as changes
 from tasks import api_sessions as sessions
 from tasks import api_view as views
 from tasks.api_identity import ApiError, Caller, caller_from_event, is_admin, may_manage
@@ -966,8 +967,8 @@ def waiting_execution(aws: Any, state_name: str, requested_by: str = ALICE) -> t
     return arn, settings(session_state_machine_arn=machine)
 
 
-def end(aws: Any, config: Settings, fake: FakeLambda, user_arn: str = ALICE) -> sessions.Ending:
-    return sessions.end_session(
+def end(aws: Any, config: Settings, fake: FakeLambda, user_arn: str = ALICE) -> changes.Ending:
+    return changes.end_session(
         EKS_CLUSTER,
         "alice-1",
         Caller(user_arn),
