@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bastion.follow import history
 from bastion.local.api_gateway import proxy_event
 from bastion.local.executions import wait_for_execution
 from bastion.local.keys import throwaway_public_key
 from bastion.local.waits import WAIT_SECONDS
+from tasks.api_view import history, steps_of
 from tasks.common import session_states
 from tasks.common.bastion_started import bastion_log_stream
 from tasks.common.models import format_timestamp
@@ -124,6 +124,9 @@ class Harness:
         return f"{session_parameter_prefix(self.stack.stack_name)}/{session_id}"
 
     def ready_document(self, arn: str) -> dict[str, Any]:
+        """The execution's whole data as BastionReady left it (the session, its resources
+        and ``ready``): what the tests assert on. The API's view of a session is
+        :func:`tasks.api_view.view_session`, which ``call_api`` reaches."""
         for event in history(self.sfn, arn):
             details = event.get("stateExitedEventDetails", {})
             if details.get("name") == session_states.BASTION_READY:
@@ -144,11 +147,7 @@ class Harness:
         return wait_for_execution(self.sfn, arn, timeout=timeout)
 
     def states_entered(self, arn: str) -> list[str]:
-        return [
-            e["stateEnteredEventDetails"]["name"]
-            for e in history(self.sfn, arn)
-            if "stateEnteredEventDetails" in e
-        ]
+        return [step.name for step in steps_of(history(self.sfn, arn))]
 
     def bastion_log_lines(self, task: dict[str, Any]) -> list[str]:
         """What the task's bastion wrote to its log stream, oldest first."""
