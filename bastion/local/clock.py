@@ -55,11 +55,25 @@ def _wait_state_interval(original: Any) -> Any:
     return wait_interval
 
 
+#: The longest a task token's wait sleeps before it looks at the time scale again, so that
+#: a test that speeds time up mid-wait (a session's hold) is not held to the old pace.
+RESCALE_SLICE_SECONDS = 0.25
+
+
 def _callback_wait(original: Any) -> Any:
     def wait(self: Any, timeout: float | None = None) -> Any:
-        if current() is None:
+        if current() is None or timeout is None:
             return original(self, timeout=timeout)
-        return original(self, timeout=scaled(timeout))
+        left = max(float(timeout), 0.0)  # workflow seconds still to wait
+        while True:
+            scale = time_scale()
+            real = left / scale
+            begun = time.monotonic()
+            outcome = original(self, timeout=min(real, RESCALE_SLICE_SECONDS))
+            # Answered, interrupted (the execution stopped), or the whole wait is over.
+            if outcome is not None or self._notify_event.is_set() or real <= RESCALE_SLICE_SECONDS:
+                return outcome
+            left -= (time.monotonic() - begun) * scale
 
     return wait
 
