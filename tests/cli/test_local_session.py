@@ -5,15 +5,11 @@ The tests of this module share one session, started by the first and ended by th
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ import pytest
 
 from bastion.local.inventory import read_inventory
 from tests.cli.conftest import REPO, Cli, local_session, validate
+from tests.cli.tunnel import endpoint_version, running_tunnel
 
 pytestmark = pytest.mark.cli
 
@@ -73,39 +70,6 @@ def test_ssh_runs_a_command_on_the_bastion(cli: Cli, session: dict[str, Any]) ->
     ]
 
 
-def _socks5_get(proxy_port: int, server: str, ca_pem: bytes, path: str) -> dict[str, Any]:
-    """GET ``server + path`` through a SOCKS5 proxy, trusting ``ca_pem`` (as kubectl would)."""
-    host, port = server.removeprefix("https://").rsplit(":", 1)
-    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as raw:
-        raw.sendall(b"\x05\x01\x00")
-        assert raw.recv(2) == b"\x05\x00"
-        name = host.encode()
-        raw.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + int(port).to_bytes(2, "big"))
-        reply = raw.recv(10)
-        assert reply[:2] == b"\x05\x00", reply
-        context = ssl.create_default_context(cadata=ca_pem.decode())
-        with context.wrap_socket(raw, server_hostname=host) as tls:
-            tls.sendall(
-                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-            )
-            answer = b""
-            while chunk := tls.recv(65536):
-                answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head
-    return dict(json.loads(body))
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the tunnel never listened on {port}")
-
-
 def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
     cli: Cli, session: dict[str, Any]
 ) -> None:
@@ -117,17 +81,8 @@ def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
     config = yaml.safe_load(Path(document["kubeconfig"]).read_text())
     cluster = config["clusters"][0]["cluster"]
     assert cluster["proxy-url"] == f"socks5://127.0.0.1:{document['socksPort']}"
-    tunnel = subprocess.Popen(  # noqa: S603 - the command the CLI printed
-        document["tunnelCommand"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        _wait_for_port(document["socksPort"], tunnel)
-        ca = base64.b64decode(cluster["certificate-authority-data"])
-        version = _socks5_get(document["socksPort"], cluster["server"], ca, "/version")
+    with running_tunnel(document) as socks_port:
+        version = endpoint_version(socks_port, cluster)
         assert version["gitVersion"].endswith("fargate-bastion-standin")
         kubectl = shutil.which("kubectl")
         if kubectl is None:
@@ -143,10 +98,6 @@ def test_kubeconfig_and_its_tunnel_reach_the_private_endpoint(
             )
             assert done.returncode == 0, done.stderr
             assert json.loads(done.stdout)["gitVersion"] == version["gitVersion"]
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(tunnel.pid, signal.SIGTERM)
-        tunnel.wait(timeout=10)
 
 
 def test_kubeconfig_merges_into_the_users_own_file(

@@ -14,12 +14,9 @@ The tests of this module share one session, started by the first and ended by th
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,7 +30,7 @@ from bastion.cli.session_manager_plugin import INSTALL_PAGE, OVERRIDE, PLUGIN
 from bastion.local.inventory import read_inventory
 from bastion.local.task_runner import read_record
 from tests.cli.conftest import Cli, validate
-from tests.cli.test_local_session import _socks5_get, _wait_for_port
+from tests.cli.tunnel import endpoint_version, running_tunnel
 
 pytestmark = pytest.mark.cli
 
@@ -191,23 +188,10 @@ def test_the_kubeconfig_tunnel_reaches_the_endpoint_through_session_manager(
     cluster = yaml.safe_load(Path(document["kubeconfig"]).read_text())["clusters"][0]["cluster"]
     assert cluster["proxy-url"] == f"socks5://127.0.0.1:{document['socksPort']}"
     assert cluster["server"].startswith("https://localhost:")  # the endpoint's own name
-    tunnel = subprocess.Popen(  # noqa: S603 - the command the CLI printed
-        document["tunnelCommand"],
-        env={**cli.env, **_environment(cli, session, plugins)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        _wait_for_port(document["socksPort"], tunnel)
-        ca = base64.b64decode(cluster["certificate-authority-data"])
-        version = _socks5_get(document["socksPort"], cluster["server"], ca, "/version")
+    environment = {**cli.env, **_environment(cli, session, plugins)}
+    with running_tunnel(document, environment) as socks_port:
+        version = endpoint_version(socks_port, cluster)
         assert version["gitVersion"].endswith("fargate-bastion-standin")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(tunnel.pid, signal.SIGTERM)
-        tunnel.wait(timeout=10)
 
 
 def test_ssh_without_the_plugin_names_it_and_the_command(cli: Cli, session: dict[str, Any]) -> None:
