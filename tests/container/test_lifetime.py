@@ -242,7 +242,7 @@ def tell_expiry(bastion: Bastion, key: ClientKey, directory: Path, value: str) -
     extend`` does over ssh; returns the entry point's ``expiry_told`` event for it."""
     result = bastion.ssh(key, directory, f'printf %s {value} > "$BASTION_EXPIRY_FILE"')
     assert result.returncode == 0, result.stderr
-    return bastion.wait_for("expiry_told", lambda event: event["value"] == value)
+    return bastion.wait_for("expiry_told", lambda event: value.startswith(event["value"] or "\0"))
 
 
 def test_the_session_expiry_told_by_the_user_is_checked(
@@ -262,6 +262,14 @@ def test_the_session_expiry_told_by_the_user_is_checked(
         # THEN each is refused, naming why, and the expiry stays
         assert not garbage["accepted"] and "not a UTC time" in garbage["message"]
         assert not too_late["accepted"] and "after the hard stop" in too_late["message"]
+        # AND so are a huge value (read 64 characters at most) and a link to another file,
+        # which is removed without being read
+        huge = tell_expiry(bastion, user_key, tmp_path, "9" * 10_000)
+        assert huge["value"] == "9" * 64 and not huge["accepted"]
+        linked = bastion.ssh(user_key, tmp_path, 'ln -s /etc/passwd "$BASTION_EXPIRY_FILE"')
+        assert linked.returncode == 0, linked.stderr
+        link = bastion.wait_for("expiry_told", lambda event: event["value"] == "")
+        assert not link["accepted"] and "not a regular file" in link["message"]
         # AND a time up to the hard stop is taken
         told = utc_in(150)
         accepted = tell_expiry(bastion, user_key, tmp_path, told)
