@@ -21,20 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-#: ECS task ids: 32 hex digits (the current ARN format) or a UUID (the older one).
-_TASK_ID = r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-TARGET_SHAPE = re.compile(
-    rf"ecs:(?P<cluster>[A-Za-z0-9_-]{{1,255}})_(?P<task>{_TASK_ID})"
-    r"_(?P<runtime>[0-9a-f][0-9a-f-]{0,99}-[0-9]{1,20})"
-)
+from tasks.common.ecs_ids import CLUSTER_NAME, ECS_EXEC_TARGET_SHAPE, TASK_ID
+
 #: A document the stack created: a plain name (never an ARN, so never another account's).
 DOCUMENT_SHAPE = re.compile(r"[A-Za-z0-9_.-]{3,128}")
 #: Names SSM keeps for AWS's own documents (AWS-StartPortForwardingSessionToRemoteHost...).
 RESERVED_DOCUMENT_PREFIXES = ("aws", "amazon", "amzn")
 REGION_SHAPE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 TASK_ARN_SHAPE = re.compile(
-    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task/(?P<cluster>[A-Za-z0-9_-]{{1,255}})"
-    rf"/(?P<task>{_TASK_ID})"
+    rf"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task/(?P<cluster>{CLUSTER_NAME})"
+    rf"/(?P<task>{TASK_ID})"
 )
 FIELDS = frozenset({"target", "documentName", "region"})
 PROXY_MODULE = "bastion.cli.session_manager_proxy"
@@ -62,7 +58,7 @@ class SessionManager:
 
 def check(target: object, document_name: object, region: object) -> SessionManager:
     """The three values, each of its expected shape (SessionManagerError otherwise)."""
-    if not isinstance(target, str) or not TARGET_SHAPE.fullmatch(target):
+    if not isinstance(target, str) or not ECS_EXEC_TARGET_SHAPE.fullmatch(target):
         raise SessionManagerError(
             f"target {target!r} is not an ECS Exec target ecs:<cluster>_<task id>_<runtime id>"
         )
@@ -91,7 +87,7 @@ def parse(value: object, *, task_arn: object, region: str) -> SessionManager:
     task = TASK_ARN_SHAPE.fullmatch(task_arn) if isinstance(task_arn, str) else None
     if task is None:
         raise SessionManagerError(f"the API names no task of the session (taskArn {task_arn!r})")
-    named = TARGET_SHAPE.fullmatch(manager.target)
+    named = ECS_EXEC_TARGET_SHAPE.fullmatch(manager.target)
     if named is None or (named["cluster"], named["task"]) != (task["cluster"], task["task"]):
         raise SessionManagerError(
             f"target {manager.target!r} is not the session's task {task['task']} "

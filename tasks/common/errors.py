@@ -99,8 +99,9 @@ class BastionTaskStopped(BastionError):
 
 class BastionStartedInvalid(BastionError):
     """The bastion's started line cannot be trusted (not JSON, another task's or session's,
-    host keys that are not plain host keys with their own fingerprints): the session is
-    never reported ready, and is torn down."""
+    host keys that are not plain host keys with their own fingerprints), or a private
+    bastion's runtime id is not of a runtime id's shape: the session is never reported
+    ready, and is torn down."""
 
 
 class SessionSecurityGroupInUse(BastionError):

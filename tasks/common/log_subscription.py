@@ -27,17 +27,16 @@ import binascii
 import gzip
 import io
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tasks.common.ecs_ids import TASK_ID_SHAPE
 
 DATA_MESSAGE = "DATA_MESSAGE"
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 #: A delivery is at most 256 KiB of events; far less compressed. More is not CloudWatch's.
 MAX_DECOMPRESSED_BYTES = 2 * 1024 * 1024
-#: An ECS task id: 32 hexadecimal digits (older tasks: a UUID).
-_TASK_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class LogSubscriptionError(ValueError):
@@ -144,7 +143,7 @@ def task_id_of_log_stream(stream: str, prefix: str, container: str) -> str:
     stream is not ``<prefix>/<container>/<task id>``)."""
     head = f"{prefix}/{container}/"
     task_id = stream[len(head) :] if stream.startswith(head) else ""
-    if not _TASK_ID.fullmatch(task_id):
+    if not TASK_ID_SHAPE.fullmatch(task_id):
         raise LogSubscriptionError(
             f"log stream {stream!r} is not {head}<task id>: not a bastion task's stream"
         )

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.common.errors import BastionNotReady
+from tasks.common.ecs_ids import RUNTIME_ID_SHAPE
+from tasks.common.errors import BastionNotReady, BastionStartedInvalid
 
 #: The managed agent ECS Exec (and so Session Manager) talks to in the container.
 EXECUTE_COMMAND_AGENT = "ExecuteCommandAgent"
@@ -59,7 +60,8 @@ def ecs_exec_target(ecs_cluster: str, task_arn: str, runtime_id: str) -> str:
 def reachable_runtime_id(task: Mapping[str, Any], container_name: str) -> str:
     """The runtime id of the task's ``container_name`` once ECS Exec can reach it (its
     ExecuteCommandAgent RUNNING); ExecuteCommandNotReady saying what is missing until
-    then (BastionNotReady while the task has no such container)."""
+    then (BastionNotReady while the task has no such container). A runtime id of another
+    shape is BastionStartedInvalid: it never reaches the session's ssh command."""
     container = next(
         (item for item in task.get("containers", []) if item.get("name") == container_name),
         None,
@@ -82,4 +84,9 @@ def reachable_runtime_id(task: Mapping[str, Any], container_name: str) -> str:
     runtime_id = container.get("runtimeId")
     if not isinstance(runtime_id, str) or not runtime_id:
         raise ExecuteCommandNotReady("the container has no runtime id yet")
+    if not RUNTIME_ID_SHAPE.fullmatch(runtime_id):
+        raise BastionStartedInvalid(
+            f"the container's runtime id {runtime_id[:120]!r} is not <task id>-<number>: "
+            "it would be part of the ssh command the session reports"
+        )
     return runtime_id

@@ -461,10 +461,11 @@ def test_a_private_bastion_is_ready_once_ecs_exec_can_reach_it_and_says_how(loca
     with pytest.raises(BastionNotReady, match="runtime id"):
         look(session, stack.settings, task_arn)
     # THEN it is not ready; once both are there, the ready document names its target
-    exec_agent(local_aws, task_arn, "RUNNING", runtime_id="rt-0123-4567")
-    ready = look(session, stack.settings, task_arn).to_dict()
     task_id = task_arn.rsplit("/", 1)[-1]
-    target = f"ecs:{ECS_CLUSTER}_{task_id}_rt-0123-4567"
+    runtime_id = f"{task_id}-0123456789"
+    exec_agent(local_aws, task_arn, "RUNNING", runtime_id=runtime_id)
+    ready = look(session, stack.settings, task_arn).to_dict()
+    target = f"ecs:{ECS_CLUSTER}_{task_id}_{runtime_id}"
     proxy = (
         f"aws ssm start-session --target {target} --document-name {SESSION_DOCUMENT} "
         "--region us-east-1"
@@ -488,6 +489,30 @@ def test_a_private_bastion_is_ready_once_ecs_exec_can_reach_it_and_says_how(loca
     }
     # AND the task has no public IP to offer anyway
     assert "Association" not in interface_of(task_arn)
+
+
+@pytest.mark.parametrize(
+    "runtime_id",
+    [
+        '0123abcd-1" -oProxyCommand="touch /tmp/owned',
+        "0123abcd-1 --region eu-west-1",
+        "0123abcd-1;id",
+        "0123abcd-1\nssh evil",
+        "../0123abcd-1",
+        "0123abcd",
+        "A" * 4096 + "-1",
+    ],
+)
+def test_a_runtime_id_not_of_a_runtime_ids_shape_never_reaches_the_ssh_command(
+    local_aws, runtime_id: str
+) -> None:
+    # GIVEN a private bastion whose task, as DescribeTasks shows it, has a hostile runtime id
+    stack, session, task_arn = running_private_bastion(local_aws)
+    exec_agent(local_aws, task_arn, "RUNNING", runtime_id=runtime_id)
+    # WHEN the wait looks at it
+    # THEN the session is never ready (a final error: it is torn down), the error names it
+    with pytest.raises(BastionStartedInvalid, match="runtime id .* is not <task id>-<number>"):
+        look(session, stack.settings, task_arn)
 
 
 def test_a_private_bastion_with_the_local_aws_agent_is_ready_with_its_runtime_id(
