@@ -12,14 +12,11 @@ import pytest
 from bastion.cli import keys, sessions
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
-from bastion.local.simulated_bastion import generate_host_keys
 from tasks.common.host_keys import fingerprint_of
 from tests.cli.conftest import validate
+from tests.cli.ready_views import REPORTED, public_ready_view
 
 pytestmark = pytest.mark.cli
-
-REPORTED = [key.as_event_entry() for key in generate_host_keys()]
-ARN = "arn:aws:states:us-east-1:123456789012:execution:fargate-bastion-session:alice-1"
 
 
 def target(tmp_path: Path) -> Target:
@@ -27,23 +24,7 @@ def target(tmp_path: Path) -> Target:
     return Target(session=session, api_url="https://api.example.com/v1", local_dir=None)
 
 
-def view(**changes: Any) -> dict[str, Any]:
-    """The API's view of a ready session."""
-    answer = {
-        "sessionId": "alice-1",
-        "executionArn": ARN,
-        "status": "RUNNING",
-        "phase": "ready",
-        "cluster": "payments",
-        "requestedBy": "arn:aws:iam::123456789012:user/alice",
-        "startedAt": "2026-11-27T10:00:00.000Z",
-        "address": "203.0.113.7",
-        "sshCommand": "ssh bastion@203.0.113.7",
-        "expiresAt": "2026-11-27T11:00:00Z",
-        "hostPublicKeys": REPORTED,
-    }
-    answer.update(changes)
-    return answer
+view = public_ready_view
 
 
 def test_a_ready_session_pins_its_reported_keys_in_a_private_file(

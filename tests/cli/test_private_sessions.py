@@ -22,48 +22,28 @@ from bastion.cli import keys, session_manager, sessions
 from bastion.cli.app import build_parser
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.target import Target
-from bastion.local.simulated_bastion import generate_host_keys
 from tests.cli.conftest import validate
+from tests.cli.ready_views import (
+    DOCUMENT,
+    REPORTED,
+    TASK_ID,
+    private_ready_view,
+    task_arn,
+)
+from tests.cli.ready_views import session_manager as session_manager_of_task
 
 pytestmark = pytest.mark.cli
 
-REPORTED = [key.as_event_entry() for key in generate_host_keys()]
-ARN = "arn:aws:states:eu-west-1:123456789012:execution:fargate-bastion-session:alice-1"
-TASK_ID = "0123456789abcdef0123456789abcdef"
-TASK_ARN = f"arn:aws:ecs:eu-west-1:123456789012:task/fargate-bastion/{TASK_ID}"
-TARGET = f"ecs:fargate-bastion_{TASK_ID}_{TASK_ID}-2531612879"
-DOCUMENT = "fargate-bastion-BastionSessionDocument-1A2B3C4D5E6F"
-MANAGER = {"target": TARGET, "documentName": DOCUMENT, "region": "eu-west-1"}
+REGION = "eu-west-1"
+TASK_ARN = task_arn(REGION)
+MANAGER = session_manager_of_task(REGION)
+TARGET = MANAGER["target"]
+view = private_ready_view
 
 
 def target(profile: str | None = None) -> Target:
     session = boto3.Session(region_name="eu-west-1")
     return Target(session=session, api_url="https://api.example.com/v1", profile=profile)
-
-
-def view(**changes: Any) -> dict[str, Any]:
-    """The API's view of a ready private session."""
-    answer = {
-        "sessionId": "alice-1",
-        "executionArn": ARN,
-        "status": "RUNNING",
-        "phase": "ready",
-        "cluster": "payments",
-        "requestedBy": "arn:aws:iam::123456789012:user/alice",
-        "startedAt": "2026-11-27T10:00:00.000Z",
-        "accessMode": "private",
-        "address": "",
-        "sessionManager": MANAGER,
-        "taskArn": TASK_ARN,
-        "sshCommand": (
-            f'ssh -o ProxyCommand="aws ssm start-session --target {TARGET} --document-name '
-            f'{DOCUMENT} --region eu-west-1" bastion@alice-1'
-        ),
-        "expiresAt": "2026-11-27T11:00:00Z",
-        "hostPublicKeys": REPORTED,
-    }
-    answer.update(changes)
-    return answer
 
 
 @pytest.fixture(autouse=True)
