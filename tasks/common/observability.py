@@ -13,7 +13,11 @@ from tasks.common.errors import AwsThrottled, AwsUnavailable
 
 SERVICE = "fargate-bastion"
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+#: The functions call AWS through boto3 and nothing else: X-Ray patches botocore only, not
+#: every library its SDK knows (requests, HTTP clients, database drivers), which each
+#: cold start would otherwise import.
+TRACED_MODULES = ("botocore",)
+tracer = Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
 
 #: Error codes AWS uses for throttling; the workflows retry AwsThrottled with jitter.
 THROTTLING_CODES = frozenset(
