@@ -4,9 +4,10 @@ It checks its arguments as the command checked the ready document, finds the Ses
 Manager plugin (before anything starts: a missing plugin leaves no session open), calls
 SSM StartSession with the user's credentials on the session's task with the stack's
 document, and runs the plugin on the answer with its stdin and stdout, which are ssh's
-connection to the bastion's sshd. Its errors are one ``bastion:`` line on stderr, which
-ssh shows; it exits non-zero then. ``--local-dir`` makes the StartSession call to the
-embedded local AWS of that state directory.
+connection to the bastion's sshd. A session the plugin fails to carry is terminated at
+once. Its errors are one ``bastion:`` line on stderr, which ssh shows; it exits non-zero
+then. ``--local-dir`` makes the StartSession call to the embedded local AWS of that state
+directory.
 """
 
 from __future__ import annotations
@@ -52,7 +53,30 @@ def connect(manager: SessionManager, profile: str | None, local_dir: Path | None
     except BotoCoreError as error:
         raise CliError(f"cannot start a Session Manager session: {error}") from None
     endpoint_url = str(client.meta.endpoint_url)
-    run_plugin(plugin, response, manager.region, profile, request, endpoint_url)
+    try:
+        run_plugin(plugin, response, manager.region, profile, request, endpoint_url)
+    except CliError as failed:
+        raise CliError(
+            f"{failed.message}; {_terminate(client, str(response['SessionId']))}", failed.code
+        ) from None
+
+
+def _terminate(client: Any, session_id: str) -> str:
+    """End a Session Manager session the plugin does not carry (else it stays open until
+    its idle timeout), as the AWS CLI does when it cannot run the plugin; what happened."""
+    try:
+        client.terminate_session(SessionId=session_id)
+    except ClientError as error:
+        problem = error.response["Error"]
+        reason = f"{problem.get('Code')}: {problem.get('Message')}"
+    except BotoCoreError as error:
+        reason = str(error)
+    else:
+        return f"Session Manager session {session_id} terminated"
+    return (
+        f"Session Manager session {session_id} could not be terminated ({reason}); "
+        f"end it with: aws ssm terminate-session --session-id {session_id}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

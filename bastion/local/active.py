@@ -7,7 +7,7 @@ every call and behave exactly like unpatched moto while nothing is active.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ class Controls:
     random_faults: RandomFaults
     awslogs: AwsLogsDriver
     log_deliveries: LogDeliveries
+    #: Session Manager sessions StartSession opened, by id: "Connected" or "Terminated".
+    ssm_sessions: dict[str, str] = field(default_factory=dict)
 
 
 _lock = threading.Lock()

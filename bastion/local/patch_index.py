@@ -421,6 +421,13 @@ PATCHES: tuple[Patch, ...] = (
         "no StartSession: answered for a running bastion task's ECS Exec target with the "
         "stack's session document, refused for any other target or document",
     ),
+    Patch(
+        "ssm_sessions",
+        "moto.ssm.responses.SimpleSystemManagerResponse",
+        "terminate_session",
+        "absent",
+        "no TerminateSession: ends a session StartSession opened, answering with the id given",
+    ),
 )
 
 

@@ -16,7 +16,10 @@ Anything else is refused as AWS refuses it: ``InvalidDocument`` for the document
 Parameters), ``TargetNotConnected`` for the target. No data channel stands behind the
 StreamUrl: Session Manager's plugin, which speaks it, is in no registry this machine
 reaches, so the CLI's tests run a stand-in plugin that relays to the bastion's loopback
-sshd. While no local AWS runs, StartSession is not implemented, as in moto.
+sshd. TerminateSession ends a session StartSession opened (``Controls.ssm_sessions``
+says which are connected) and, as AWS documents it, answers with the id it was given
+whatever that session's state. While no local AWS runs, neither is implemented, as in
+moto.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ TARGET = re.compile(
     r"ecs:(?P<cluster>[A-Za-z0-9_-]{1,255})_(?P<task>[0-9a-f-]{32,36})_(?P<runtime>.+)"
 )
 EXECUTE_COMMAND_AGENT = "ExecuteCommandAgent"
+CONNECTED = "Connected"
+TERMINATED = "Terminated"
 
 
 class InvalidDocument(ServiceException):
@@ -127,6 +132,7 @@ def _start_session(original: Any) -> Any:
             self._get_param("Parameters"),
         )
         session_id = f"bastion-local-{secrets.token_hex(9)}"
+        controls.ssm_sessions[session_id] = CONNECTED
         return ActionResult(
             {
                 "SessionId": session_id,
@@ -141,8 +147,24 @@ def _start_session(original: Any) -> Any:
     return start_session
 
 
+def _terminate_session(original: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    def terminate_session(self: Any) -> Any:
+        controls = current()
+        if controls is None:
+            raise NotImplementedError("The terminate_session action has not been implemented")
+        session_id = str(self._get_param("SessionId") or "")
+        if session_id in controls.ssm_sessions:
+            controls.ssm_sessions[session_id] = TERMINATED
+        return ActionResult({"SessionId": session_id})
+
+    return terminate_session
+
+
 def install() -> None:
-    """Add StartSession to moto's SSM."""
+    """Add StartSession and TerminateSession to moto's SSM."""
     from moto.ssm.responses import SimpleSystemManagerResponse
 
     replace_attribute(SimpleSystemManagerResponse, "start_session", _start_session)
+    replace_attribute(SimpleSystemManagerResponse, "terminate_session", _terminate_session)

@@ -102,6 +102,25 @@ def test_a_running_bastion_task_gets_a_session(bastion: Bastion) -> None:
     assert bastion.start_session()["SessionId"] != answer["SessionId"]
 
 
+def test_a_session_terminated_is_ended_and_terminate_answers_as_aws_does(
+    bastion: Bastion,
+) -> None:
+    # GIVEN two sessions on the bastion
+    first, second = bastion.start_session()["SessionId"], bastion.start_session()["SessionId"]
+    sessions = bastion.aws._controls.ssm_sessions
+    assert sessions == {first: "Connected", second: "Connected"}
+    # WHEN one is terminated (twice: AWS answers every call with the id it was given)
+    ssm = bastion.aws.client("ssm")
+    assert ssm.terminate_session(SessionId=first)["SessionId"] == first
+    assert ssm.terminate_session(SessionId=first)["SessionId"] == first
+    # THEN it alone is ended; an id it never opened changes nothing
+    assert sessions == {first: "Terminated", second: "Connected"}
+    assert ssm.terminate_session(SessionId="bastion-local-unknown")["SessionId"] == (
+        "bastion-local-unknown"
+    )
+    assert sessions == {first: "Terminated", second: "Connected"}
+
+
 def _refused(bastion: Bastion, **changes: Any) -> str:
     with pytest.raises(ClientError) as refused:
         bastion.start_session(**changes)

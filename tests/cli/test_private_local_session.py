@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -209,6 +210,8 @@ def test_a_failing_plugin_is_named_with_its_status_and_stderr(
     assert done.returncode == 255, done.stderr
     assert f"{plugins / 'failing'} exited with status 7" in done.stderr
     assert "Cannot perform start session: TargetNotConnected" in done.stderr
+    # AND the Session Manager session it did not carry is not left open
+    assert re.search(r"Session Manager session bastion-local-[0-9a-f]+ terminated", done.stderr)
 
 
 def test_an_override_that_is_not_executable_is_refused(

@@ -199,3 +199,100 @@ def test_the_proxy_without_the_plugin_starts_no_session(
     assert proxy.main(PROXY_ARGS) == ExitCode.CONFIGURATION
     error = capsys.readouterr().err
     assert plugin.PLUGIN in error and plugin.INSTALL_PAGE in error
+
+
+class RecordingSsm:
+    """An SSM client that starts one session and records what is asked of it after."""
+
+    meta = type("Meta", (), {"endpoint_url": "https://ssm.eu-west-1.amazonaws.com"})()
+
+    def __init__(self, terminate_error: Exception | None = None) -> None:
+        self.terminated: list[str] = []
+        self.terminate_error = terminate_error
+
+    def start_session(self, **request: object) -> dict[str, str]:
+        return dict(RESPONSE)
+
+    def terminate_session(self, SessionId: str) -> dict[str, str]:  # noqa: N803 - boto3's name
+        self.terminated.append(SessionId)
+        if self.terminate_error is not None:
+            raise self.terminate_error
+        return {"SessionId": SessionId}
+
+
+def _proxy_with(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, body: str | None, ssm: RecordingSsm
+) -> Path:
+    """The proxy set to use ``ssm`` and a stand-in plugin running ``body`` (None: one that
+    is found but cannot be run when its turn comes)."""
+    standin = script(
+        tmp_path / "session-manager-plugin",
+        "if sys.argv[1:] == ['--version']:\n    print('1.2.707.0'); sys.exit(0)\n" + (body or ""),
+    )
+    monkeypatch.setenv(plugin.OVERRIDE, str(standin))
+    monkeypatch.setattr(proxy, "_ssm_client", lambda *args: ssm)
+    if body is None:
+        real_run = plugin.run_plugin
+
+        def run_after_it_is_gone(path: Path, *args: object) -> None:
+            path.unlink()
+            real_run(path, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(proxy, "run_plugin", run_after_it_is_gone)
+    return standin
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            "print('Cannot perform start session: EOF', file=sys.stderr); sys.exit(3)",
+            id="plugin-fails",
+        ),
+        pytest.param(None, id="plugin-cannot-run"),
+    ],
+)
+def test_a_session_the_plugin_does_not_carry_is_terminated_at_once(
+    body: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a Session Manager session started on the bastion
+    ssm = RecordingSsm()
+    _proxy_with(monkeypatch, tmp_path, body, ssm)
+    # WHEN the plugin fails, or cannot be run at all
+    assert proxy.main(PROXY_ARGS) == ExitCode.ERROR
+    # THEN the session is terminated, not left open until its idle timeout, and said so
+    assert ssm.terminated == [RESPONSE["SessionId"]]
+    error = capsys.readouterr().err
+    assert f"Session Manager session {RESPONSE['SessionId']} terminated" in error
+
+
+def test_a_session_that_cannot_be_terminated_is_named_for_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    denied = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "TerminateSession"
+    )
+    ssm = RecordingSsm(terminate_error=denied)
+    _proxy_with(monkeypatch, tmp_path, "sys.exit(3)", ssm)
+    assert proxy.main(PROXY_ARGS) == ExitCode.ERROR
+    error = capsys.readouterr().err
+    assert "exited with status 3" in error
+    assert (
+        f"Session Manager session {RESPONSE['SessionId']} could not be terminated "
+        "(AccessDeniedException: not allowed)"
+    ) in error
+    assert f"aws ssm terminate-session --session-id {RESPONSE['SessionId']}" in error
+
+
+def test_a_session_the_plugin_ended_well_is_not_terminated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssm = RecordingSsm()
+    _proxy_with(monkeypatch, tmp_path, "sys.exit(0)", ssm)
+    assert proxy.main(PROXY_ARGS) == 0
+    assert ssm.terminated == []
