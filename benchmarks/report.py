@@ -887,7 +887,9 @@ READY_CHANNEL_LIMITS = (
     "The batching cannot be turned off on Fargate: Docker's awslogs driver has a "
     "force-flush interval option, but Fargate's log router (shim-loggers-for-containerd) "
     "passes it none of that, and a batch is sent early only when it is full (1 MiB or "
-    "10,000 events).",
+    "10,000 events). A FireLens log router could flush sooner, but it sends with the task "
+    "role, whose credentials every container of the task can fetch: the bastion's users "
+    "would hold AWS credentials.",
     "CloudWatch Logs bounds a subscription's delivery by 'usually less than three "
     "minutes'; EventBridge and ECS document no delivery latency for the task state change "
     "events, and those events do not carry the containers' health (ECS documents that "
