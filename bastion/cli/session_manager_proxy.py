@@ -13,6 +13,7 @@ directory.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bastion.cli.errors import CliError, ExitCode
 from bastion.cli.session_manager import SessionManager, SessionManagerError, check
 from bastion.cli.session_manager_plugin import find_plugin, run_plugin
+from bastion.cli.sessions import printable
 
 
 def _ssm_client(manager: SessionManager, profile: str | None, local_dir: Path | None) -> Any:
@@ -64,6 +66,7 @@ def connect(manager: SessionManager, profile: str | None, local_dir: Path | None
 def _terminate(client: Any, session_id: str) -> str:
     """End a Session Manager session the plugin does not carry (else it stays open until
     its idle timeout), as the AWS CLI does when it cannot run the plugin; what happened."""
+    reason: str | None = None
     try:
         client.terminate_session(SessionId=session_id)
     except ClientError as error:
@@ -71,11 +74,12 @@ def _terminate(client: Any, session_id: str) -> str:
         reason = f"{problem.get('Code')}: {problem.get('Message')}"
     except BotoCoreError as error:
         reason = str(error)
-    else:
-        return f"Session Manager session {session_id} terminated"
+    shown = printable(session_id)
+    if reason is None:
+        return f"Session Manager session {shown} terminated"
     return (
-        f"Session Manager session {session_id} could not be terminated ({reason}); "
-        f"end it with: aws ssm terminate-session --session-id {session_id}"
+        f"Session Manager session {shown} could not be terminated ({printable(reason)}); "
+        f"end it with: aws ssm terminate-session --session-id {shlex.quote(shown)}"
     )
 
 

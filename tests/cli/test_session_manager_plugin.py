@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from bastion.cli import session_manager_plugin as plugin
 from bastion.cli import session_manager_proxy as proxy
@@ -272,8 +273,6 @@ def test_a_session_the_plugin_does_not_carry_is_terminated_at_once(
 def test_a_session_that_cannot_be_terminated_is_named_for_the_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botocore.exceptions import ClientError
-
     denied = ClientError(
         {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "TerminateSession"
     )
@@ -296,3 +295,20 @@ def test_a_session_the_plugin_ended_well_is_not_terminated_again(
     _proxy_with(monkeypatch, tmp_path, "sys.exit(0)", ssm)
     assert proxy.main(PROXY_ARGS) == 0
     assert ssm.terminated == []
+
+
+def test_a_session_id_is_shown_inert_in_the_command_that_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a StartSession answer whose session id carries a shell word and an escape sequence
+    hostile = "alice-0a1b; rm -rf ~ \x1b[2J"
+    monkeypatch.setitem(RESPONSE, "SessionId", hostile)
+    unreachable = EndpointConnectionError(endpoint_url="https://ssm.eu-west-1.amazonaws.com")
+    ssm = RecordingSsm(terminate_error=unreachable)
+    _proxy_with(monkeypatch, tmp_path, "sys.exit(3)", ssm)
+    # WHEN the plugin fails and the session cannot be terminated
+    assert proxy.main(PROXY_ARGS) == ExitCode.ERROR
+    error = capsys.readouterr().err
+    # THEN the terminal gets no escape sequence, and the suggested command is one word's id
+    assert "\x1b" not in error
+    assert "aws ssm terminate-session --session-id 'alice-0a1b; rm -rf ~ \\x1b[2J'" in error
