@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from bastion.cli import api, expiry_notice, keys, kubeconfig, session_manager_plugin, sessions
+from bastion.cli.caller import require_stable_identity
 from bastion.cli.display import Progress, follow_until, live_capable, steps_of
 from bastion.cli.errors import EXIT_CODE_HELP, CliError, ExitCode
 from bastion.cli.sessions import END_STATES
@@ -258,6 +259,8 @@ def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
     if cluster is None:
         raise CliError("--cluster is required", ExitCode.USAGE, field="cluster")
     user_key = keys.public_key_of(Path(args.key).expanduser()) if args.key else None
+    if not target.is_local:  # the local AWS signs with credentials of its own
+        require_stable_identity(target.session, target.profile)
     session_id = args.session_id or sessions.new_session_id(os.environ.get("USER", "me"))
     root = target.sessions_dir
     # From here on the session's directory is this command's own (it did not exist): a

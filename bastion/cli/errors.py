@@ -26,8 +26,9 @@ exit codes:
   2    bad command line
   3    request refused before anything was created (cluster, key, CIDR, duration)
   4    session not found, or no session to act on
-  5    configuration: credentials, region, stack, API or local AWS unavailable, or the
-       Session Manager plugin a private session needs
+  5    configuration: credentials, region, stack, API or local AWS unavailable, a role
+       session named anew by each process, or the Session Manager plugin a private
+       session needs
   6    the session failed or ended before it was ready
   7    timed out waiting for the session (--timeout)
   130  interrupted (the session, if started, keeps running: see `bastion status`)
