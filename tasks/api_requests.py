@@ -117,4 +117,15 @@ def check_start_request(
             raise InvalidRequest(
                 "allowedCidrs", "is required: the request carries no source address to default to"
             )
-    return StartRequest(session_id, check_request(request, settings=settings, eks=eks))
+    try:
+        checked = check_request(request, settings=settings, eks=eks)
+    except InvalidRequest as refused:
+        if refused.field not in IDENTITY_FIELDS:
+            raise
+        raise InvalidRequest(
+            refused.field,
+            f"{refused.problem}; it is taken from your signed IAM identity, which therefore "
+            "cannot start a session: use an identity (for an assumed role, a role session "
+            "name) without that character",
+        ) from None
+    return StartRequest(session_id, checked)

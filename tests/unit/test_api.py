@@ -334,6 +334,29 @@ def test_a_public_start_request_carries_the_callers_user_id_too() -> None:
     assert request.request.allowed_cidrs == ("203.0.113.7/32",)
 
 
+@pytest.mark.parametrize("mode", ["public", "private"])
+def test_an_identity_no_tag_can_hold_is_refused_naming_the_identity(mode: str) -> None:
+    # GIVEN a caller whose role session name has a character tags cannot hold (STS allows ,)
+    caller = Caller(
+        assumed("Dev", "alice,ops"), source_ip="203.0.113.7", user_id="AROAEXAMPLE:alice,ops"
+    )
+    body = {"sshPublicKey": ed25519_key(), "accessMode": mode}
+    # WHEN it asks for a session
+    with pytest.raises(InvalidRequest) as refused:
+        requests.check_start_request(
+            EKS_CLUSTER,
+            body,
+            caller,
+            settings=settings(access_modes=("public", "private")),
+            eks=PrivateEks(),
+        )
+    # THEN the refusal says the value is the caller's own identity, and what to change
+    assert refused.value.field == "requestedBy"
+    assert "not ','" in refused.value.problem
+    assert "taken from your signed IAM identity" in refused.value.problem
+    assert "role session name" in refused.value.problem
+
+
 def test_list_parameters() -> None:
     assert sessions.list_limit(None) == sessions.DEFAULT_LIST_LIMIT
     assert sessions.list_limit({"limit": "5"}) == 5
