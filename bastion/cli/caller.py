@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bastion.cli.errors import CliError, ExitCode
 
 #: The role session name botocore makes up when the profile names none.
-_GENERATED_SESSION = re.compile(r":assumed-role/(?P<role>[^/]+)/botocore-session-[0-9]+")
+_GENERATED_SESSION = re.compile(r":(?P<session>assumed-role/[^/]+/botocore-session-[0-9]+)$")
 
 
 def caller_arn(session: Any) -> str:
@@ -43,7 +43,7 @@ def require_stable_identity(session: Any, profile: str | None) -> None:
         return
     where = f"[profile {profile}]" if profile else "your profile (or AWS_ROLE_SESSION_NAME)"
     raise CliError(
-        f"your role session is named anew by each process ({generated.group(0)[1:]}), so "
+        f"your role session is named anew by each process ({generated['session']}), so "
         "later bastion commands would be another caller and the API would refuse them; set "
         f"role_session_name in {where}, for example role_session_name = your user name, and "
         "run again",
