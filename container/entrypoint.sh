@@ -98,7 +98,7 @@ require_tools() {
         printf 'fargate-bastion: refusing to start: jq is not installed\n' >&2
         exit "$EXIT_INVALID"
     fi
-    for tool in ssh-keygen date; do
+    for tool in ssh-keygen date dd; do
         command -v "$tool" >/dev/null 2>&1 || refuse "$tool is not installed"
     done
 }
@@ -687,15 +687,20 @@ on_exit() {
 # session, and this entry point's own exit stays at BASTION_EXPIRES_AT. Whoever can write
 # the file is logged in as the bastion's user, so can only change their own warnings; the
 # file is read once (then removed), at most 64 characters, and only as a regular file.
+# It is opened without following a link and without waiting (dd's nofollow, nonblock): a
+# FIFO swapped in after the check reads as nothing and never blocks this loop, whose hard
+# stop must come. Whatever is there is removed, a directory too, and nothing ends the
+# bastion.
 read_told_expiry() {
     local file="$RUNTIME_DIR/$EXPIRY_FILE_NAME" value="" epoch problem=""
     [[ -e "$file" || -L "$file" ]] || return 0
     if [[ -L "$file" || ! -f "$file" ]]; then
         problem="not a regular file"
     else
-        IFS= read -r -n 64 value <"$file" || true
+        IFS= read -r -n 64 value < <(dd if="$file" iflag=nofollow,nonblock bs=64 count=1 \
+            status=none 2>/dev/null) || true
     fi
-    rm -f -- "$file"
+    rm -rf -- "$file" 2>/dev/null || true
     if [[ -z "$problem" ]]; then
         if [[ ! "$value" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] ||
             ! epoch="$(date -u -d "$value" +%s 2>/dev/null)"; then

@@ -6,6 +6,7 @@ in which order, never how precisely on time.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -305,3 +306,65 @@ def test_the_expiry_warning_follows_the_expiry_the_user_told(
         bastion.stop()
         stop(client)
     assert f"this session expires at {told}" in client.communicate(timeout=DEADLINE)[0]
+
+
+def test_a_directory_told_as_the_expiry_is_refused_and_the_bastion_runs_on(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a session that may be extended
+    session_expiry, hard_stop = utc_in(120), utc_in(180)
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_SESSION_EXPIRES_AT": session_expiry, "BASTION_EXPIRES_AT": hard_stop},
+    )
+    bastion.wait_for("started")
+    try:
+        # WHEN the user makes a directory where the expiry is told
+        made = bastion.ssh(user_key, tmp_path, 'mkdir "$BASTION_EXPIRY_FILE"')
+        assert made.returncode == 0, made.stderr
+        # THEN it is refused as no regular file, and the entry point runs on: it still
+        # takes a time told afterwards
+        refused = bastion.wait_for("expiry_told", lambda event: event["value"] == "")
+        assert not refused["accepted"] and "not a regular file" in refused["message"]
+        told = utc_in(150)
+        assert tell_expiry(bastion, user_key, tmp_path, told)["accepted"]
+        assert not bastion.named("exit")
+    finally:
+        bastion.stop()
+
+
+def test_an_expiry_file_swapped_for_a_fifo_never_keeps_the_bastion_past_its_hard_stop(
+    launcher: Launcher, user_key: ClientKey
+) -> None:
+    # GIVEN a session that may be extended, its hard stop a few seconds off
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_SESSION_EXPIRES_AT": utc_in(12), "BASTION_EXPIRES_AT": utc_in(15)},
+    )
+    bastion.wait_for("started")
+    told_file, new_name = bastion.runtime / "session-expires-at", bastion.runtime / ".new"
+    regular, fifo = bastion.runtime / ".told-regular", bastion.runtime / ".told-fifo"
+    regular.write_text(utc_in(14))
+    os.mkfifo(fifo)
+    try:
+        # WHEN the expiry file flips between a regular file and a FIFO nobody writes, as
+        # fast as links and renames go, while the entry point looks at it several times (a
+        # FIFO opened between its check and its read would block it for good)
+        looks = len(bastion.named("expiry_told"))
+        deadline = time.monotonic() + DEADLINE
+        while (
+            len(bastion.named("expiry_told")) < looks + 5
+            and not bastion.named("exit")
+            and time.monotonic() < deadline
+        ):
+            for _ in range(1000):
+                new_name.hardlink_to(regular)
+                new_name.rename(told_file)
+                new_name.hardlink_to(fifo)
+                new_name.rename(told_file)
+        told_file.unlink(missing_ok=True)
+        # THEN the bastion still exits at its hard stop
+        assert bastion.wait_exit() == 0
+        assert bastion.wait_for("exit")["reason"] == "expired"
+    finally:
+        bastion.stop()
