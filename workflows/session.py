@@ -95,6 +95,13 @@ FIRST_HOST_KEY = f"{READY_PATH}.hostPublicKeys[0]"
 #: How many extension requests the hold has answered (absent before the first).
 REQUESTS_ANSWERED_PATH = f"{READY_PATH}.{REQUESTS_ANSWERED}"
 TOO_MANY_EXTENSION_REQUESTS = "TooManyExtensionRequests"
+#: The errors the other steps retry as transient. The hold retries none: a retried attempt
+#: would wait the ready document's holdSeconds again from whenever it failed, and whoever
+#: holds the token can fail it with any error, so retries would keep a session past its
+#: latest expiry. ExtendSession answers these as it answers any request that is not an
+#: extension: refused, holding on for the seconds left until the unchanged expiry, and
+#: counted towards the most requests one hold answers.
+HOLD_FAILURES_HELD_ON = tuple(error for retrier in TRANSIENT for error in retrier.errors)
 #: The error a session fails with when WaitForBastionAddress answered without one of them.
 READY_INCOMPLETE = "BastionReadyIncomplete"
 FIRST_TEARDOWN_STEP = TEARDOWN_STEPS[0]
@@ -249,9 +256,12 @@ def session_machine() -> StateMachine:
         },
         result_path=f"$.{END}",
         timeout_seconds_path=HOLD_SECONDS,
-        retry=TRANSIENT,
         catch=(
-            Catch((EXTENSION_REQUESTED,), next=EXTEND_SESSION, result_path=f"$.{EXTENSION}"),
+            Catch(
+                (EXTENSION_REQUESTED, *HOLD_FAILURES_HELD_ON),
+                next=EXTEND_SESSION,
+                result_path=f"$.{EXTENSION}",
+            ),
             Catch(("States.Timeout",), next=MARK_SESSION_EXPIRED, result_path=None),
             *CATCH_INTO_TEARDOWN,
         ),

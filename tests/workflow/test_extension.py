@@ -277,3 +277,42 @@ def test_a_request_straight_to_step_functions_is_checked_by_the_workflow(
     ready = json.loads(final["output"])["ready"]
     assert ready["expiresAt"] == data["ready"]["expiresAt"]
     assert harness.aws.inventory(session_id).is_empty
+
+
+@pytest.mark.parametrize("error", ["AwsThrottled", "Lambda.ServiceException", "Lambda.Unknown"])
+def test_a_hold_failed_with_a_transient_error_holds_on_to_the_unchanged_expiry(
+    harness: Harness, error: str
+) -> None:
+    """A retried attempt of the hold would wait its full seconds again, from whenever it
+    was failed: whoever holds the token could keep the session past its latest expiry by
+    failing it with an error that reads as transient. Such a failure is answered as any
+    other request is: ExtendSession refuses it and holds on for the seconds left."""
+    # GIVEN a holding session
+    session_id, arn, data = holding(harness)
+    token = json.loads(
+        harness.aws.client("ssm").get_parameter(Name=harness.parameter_name(session_id))[
+            "Parameter"
+        ]["Value"]
+    )["taskToken"]
+
+    # WHEN its hold's token is failed with an error that reads as transient
+    harness.sfn.send_task_failure(taskToken=token, error=error, cause="a blip")
+
+    # THEN ExtendSession refuses it, names it, and the hold is entered again for no more
+    # than the seconds left until the unchanged expiry
+    wait_for_hold(harness, session_id, arn, 2)
+    [ready] = [
+        json.loads(event["stateExitedEventDetails"]["output"])["ready"]
+        for event in history(harness.sfn, arn)
+        if event.get("stateExitedEventDetails", {}).get("name") == session_states.EXTEND_SESSION
+    ]
+    assert ready["extension"]["outcome"] == "refused" and error in ready["extension"]["reason"]
+    assert ready["expiresAt"] == data["ready"]["expiresAt"]
+    assert ready["holdSeconds"] <= data["ready"]["holdSeconds"]
+    assert stored_expiry(harness, session_id) == data["ready"]["expiresAt"]
+
+    # AND the session still ends early when asked, and is torn down
+    assert harness.end_session(session_id, "user")["functionError"] is None
+    final = harness.finish(arn)
+    assert final["status"] == "SUCCEEDED", final
+    assert harness.aws.inventory(session_id).is_empty
