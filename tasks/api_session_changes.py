@@ -207,7 +207,14 @@ def extend_session(
         FunctionName=settings.request_extension_function_name,
         InvocationType="RequestResponse",
         Payload=json.dumps(
-            {"sessionId": session_id, BY_MINUTES: by_minutes, "requestedBy": caller.user_arn}
+            {
+                "sessionId": session_id,
+                BY_MINUTES: by_minutes,
+                "requestedBy": caller.user_arn,
+                # What the answer's expiry is computed from: RequestExtension refuses when
+                # another extension has moved the hold's meanwhile.
+                "expiresAt": format_timestamp(current),
+            }
         ),
     )
     payload = json.loads(answer["Payload"].read() or b"null")

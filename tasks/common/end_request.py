@@ -76,10 +76,16 @@ def record_end_request(
 
 def stored_token(ssm: Any, hold_parameter_name: str, session_id: str) -> str:
     """The task token the session's hold stored; SessionNotHeld when there is none."""
+    return stored_hold(ssm, hold_parameter_name, session_id)[0]
+
+
+def stored_hold(ssm: Any, hold_parameter_name: str, session_id: str) -> tuple[str, str]:
+    """The task token the session's hold stored and the expiry it holds to, read together;
+    SessionNotHeld when there is none."""
     try:
         stored = json.loads(ssm.get_parameter(Name=hold_parameter_name)["Parameter"]["Value"])
     except ClientError as error:
         if error_code(error) == "ParameterNotFound":
             raise SessionNotHeld(f"session {session_id} is not holding") from None
         raise
-    return str(stored["taskToken"])
+    return str(stored["taskToken"]), str(stored.get("expiresAt") or "")

@@ -44,9 +44,9 @@ def store_token() -> None:
     )
 
 
-def ask(sfn: Any, by: Any = 30, requested_by: Any = ALICE) -> dict[str, Any]:
+def ask(sfn: Any, by: Any = 30, requested_by: Any = ALICE, **more: Any) -> dict[str, Any]:
     request = RequestExtensionInput.from_event(
-        {"sessionId": "s-0001", "byMinutes": by, "requestedBy": requested_by}
+        {"sessionId": "s-0001", "byMinutes": by, "requestedBy": requested_by, **more}
     )
     return request_extension(request, settings=Settings(), ssm=client("ssm"), sfn=sfn, now=NOW)
 
@@ -110,3 +110,30 @@ def test_the_requester_must_be_named(who: Any) -> None:
 def test_the_session_id_is_checked() -> None:
     with pytest.raises(InvalidRequest, match="sessionId"):
         RequestExtensionInput.from_event({"sessionId": "*", "byMinutes": 5, "requestedBy": ALICE})
+
+
+def test_a_request_from_the_expiry_the_hold_holds_to_is_sent(mocked_aws: None) -> None:
+    store_token()
+    sfn = RecordingStepFunctions()
+    ask(sfn, expiresAt="2026-11-27T11:00:00Z")
+    [sent] = sfn.sent
+    assert sent["taskToken"] == "token-1"
+
+
+def test_a_request_from_an_expiry_another_extension_moved_is_refused_to_retry(
+    mocked_aws: None,
+) -> None:
+    # The API computed its answer from 10:55; the hold holds to 11:00 now
+    store_token()
+    sfn = RecordingStepFunctions()
+    with pytest.raises(SessionNotHeld, match=r"holds to 2026-11-27T11:00:00Z now.*retry"):
+        ask(sfn, expiresAt="2026-11-27T10:55:00Z")
+    assert sfn.sent == []
+
+
+@pytest.mark.parametrize("expires_at", ["", "tomorrow", 7, ["2026-11-27T11:00:00Z"]])
+def test_an_expiry_extended_from_that_is_no_time_is_refused(expires_at: Any) -> None:
+    with pytest.raises(InvalidRequest, match="expiresAt"):
+        RequestExtensionInput.from_event(
+            {"sessionId": "s-0001", "byMinutes": 5, "requestedBy": ALICE, "expiresAt": expires_at}
+        )

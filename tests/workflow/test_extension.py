@@ -316,3 +316,35 @@ def test_a_hold_failed_with_a_transient_error_holds_on_to_the_unchanged_expiry(
     final = harness.finish(arn)
     assert final["status"] == "SUCCEEDED", final
     assert harness.aws.inventory(session_id).is_empty
+
+
+def test_an_extension_overtaken_by_another_is_refused_to_retry_not_misreported(
+    harness: Harness,
+) -> None:
+    """The API answers with the expiry it computed from the session as it read it. A
+    request that reaches the hold after another extension moved the expiry would be
+    applied to the new one, and the answer would name the wrong expiry: RequestExtension
+    is given the expiry the API extended from, and refuses when the hold's is another."""
+    # GIVEN a holding session, extended once through the API
+    session_id, arn, data = holding(harness)
+    first = extend(harness, session_id, 5)
+    assert first.status == 202, first
+    wait_for_hold(harness, session_id, arn, 2)
+    request_extension = harness.stack.function_name("RequestExtensionFunction")
+    [sent] = [i.event for i in harness.aws.invocations if i.function_name == request_extension]
+    assert sent["expiresAt"] == data["ready"]["expiresAt"]
+
+    # WHEN a request computed from the expiry before that one reaches RequestExtension
+    # (an API call that read the session before the first extension was applied)
+    answer = harness.aws.client("lambda").invoke(
+        FunctionName=request_extension, Payload=json.dumps({**sent, "byMinutes": 5})
+    )
+    payload = json.loads(answer["Payload"].read())
+
+    # THEN it is refused as a conflict to retry, and the hold was not signalled
+    assert answer.get("FunctionError"), payload
+    assert payload["errorType"] == "SessionNotHeld" and "retry" in payload["errorMessage"]
+    assert status(harness, session_id)["expiresAt"] == first.body["expiresAt"]
+    assert [o["outcome"] for o in extension_outputs(harness, arn)] == ["extended"]
+    harness.end_session(session_id, "ended-by-user")
+    harness.finish(arn)
