@@ -48,6 +48,8 @@ readonly MIN_RSA_BITS=2048 MAX_KEY_LINE_CHARS=8192
 # Where a logged-in user (`bastion extend`, over ssh) tells the bastion the session's new
 # expiry, in the runtime directory (BASTION_EXPIRY_FILE in login sessions).
 readonly EXPIRY_FILE_NAME=session-expires-at
+# The longest telling every terminal a warning or the end may take, all together.
+readonly NOTIFY_SECONDS=3
 # The host keys generated at each start and given to sshd (sshd_config's HostKeyAlgorithms).
 readonly HOST_KEY_TYPES=(ed25519 ecdsa)
 # A DNS name of letters, digits and hyphens: no wildcard, no list, no address.
@@ -418,13 +420,18 @@ session_terminals() {
 }
 
 # Best effort: `wall` needs utmp, which an unprivileged sshd cannot write, so the
-# message goes to each session's terminal directly, never blocking for long.
+# message goes to each session's terminal directly, never blocking for long: a write waits
+# 2 s at most, and all of them NOTIFY_SECONDS together (terminals that take no output, as
+# many as a user opens, must not hold up the hard stop); the rest then go untold.
 notify_terminals() {
-    local message="$*" terminal count=0 terminals=()
+    local message="$*" terminal count=0 terminals=() left
+    local deadline=$((EPOCHSECONDS + NOTIFY_SECONDS))
     mapfile -t terminals < <(session_terminals)
     for terminal in "${terminals[@]}"; do
+        left=$((deadline - EPOCHSECONDS))
+        ((left > 0)) || break
         if printf '\r\n\a*** fargate-bastion: %s ***\r\n' "$message" |
-            timeout 2 tee -a -- "$terminal" >/dev/null 2>&1; then
+            timeout "$((left < 2 ? left : 2))" tee -a -- "$terminal" >/dev/null 2>&1; then
             count=$((count + 1))
         fi
     done

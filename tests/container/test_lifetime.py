@@ -7,6 +7,7 @@ in which order, never how precisely on time.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -368,3 +369,54 @@ def test_an_expiry_file_swapped_for_a_fifo_never_keeps_the_bastion_past_its_hard
         assert bastion.wait_for("exit")["reason"] == "expired"
     finally:
         bastion.stop()
+
+
+#: Run in a login session: opens ``count`` terminals whose output nobody reads, fills each,
+#: and leaves a process on each (a terminal the entry point would tell, but cannot).
+STUCK_TERMINALS = """
+import os, subprocess, sys, time
+masters = []
+for _ in range({count}):
+    master, slave = os.openpty()
+    os.set_blocking(slave, False)
+    try:
+        while True:
+            os.write(slave, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(slave, True)
+    subprocess.Popen(["sleep", "600"], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    masters.append(master)
+print("stuck", flush=True)
+time.sleep(600)
+"""
+
+
+def test_terminals_that_take_no_output_never_keep_the_bastion_past_its_hard_stop(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a bastion whose hard stop is a few seconds off, and a logged-in user with many
+    # terminals whose output nobody reads (each write to them would wait)
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_EXPIRES_AT": utc_in(12), "BASTION_EXPIRY_WARNING_SECONDS": "0"},
+    )
+    bastion.wait_for("started")
+    script = STUCK_TERMINALS.format(count=30)
+    client = popen(
+        bastion.ssh_command(user_key, tmp_path, "python3", "-c", shlex.quote(script)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "stuck"
+        # WHEN the hard stop comes
+        # THEN the bastion exits all the same, telling each terminal no longer than a moment
+        assert bastion.wait_exit() == 0
+        exit_event = bastion.wait_for("exit")
+        assert exit_event["reason"] == "expired"
+    finally:
+        bastion.stop()
+        stop(client)
