@@ -26,15 +26,24 @@ EXPIRY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 TELL_TIMEOUT_SECONDS = 60
 
 
+def remote_command(expires_at: str) -> str:
+    """The command that writes ``expires_at`` (checked: a plain UTC time) where the entry
+    point reads it: written beside it, then renamed into place, so that the entry point,
+    which reads the file whenever it is there, never reads it half-written."""
+    return (
+        f'printf %s {expires_at} > "$BASTION_EXPIRY_FILE.new" && '
+        'mv -f -- "$BASTION_EXPIRY_FILE.new" "$BASTION_EXPIRY_FILE"'
+    )
+
+
 def tell_bastion(target: Target, doc: dict[str, Any], expires_at: str) -> str | None:
     """Tell the session's bastion its new expiry: None when told, else why not."""
     if not EXPIRY.fullmatch(expires_at):
         return f"{sessions.printable(expires_at)!r} is not a UTC time"
     if not doc.get("keyFile"):
         return "this machine holds no key of the session"
-    remote = f'printf %s {expires_at} > "$BASTION_EXPIRY_FILE"'
     try:
-        argv = sessions.ssh_argv(target, doc, [remote])
+        argv = sessions.ssh_argv(target, doc, [remote_command(expires_at)])
     except CliError as error:
         return str(error)
     argv[1:1] = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR"]

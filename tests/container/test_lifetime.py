@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from bastion.cli import expiry_notice
 from tests.container.harness import DEADLINE, Bastion, ClientKey, Launcher, popen, run, stop, utc_in
 
 pytestmark = pytest.mark.container
@@ -420,3 +421,31 @@ def test_terminals_that_take_no_output_never_keep_the_bastion_past_its_hard_stop
     finally:
         bastion.stop()
         stop(client)
+
+
+def test_the_expiry_the_command_tells_is_never_read_half_written(
+    launcher: Launcher, user_key: ClientKey, tmp_path: Path
+) -> None:
+    # GIVEN a session that may be extended
+    bastion = launcher.start(
+        user_key.public_line,
+        {"BASTION_SESSION_EXPIRES_AT": utc_in(120), "BASTION_EXPIRES_AT": utc_in(180)},
+    )
+    bastion.wait_for("started")
+    told = utc_in(150)
+    try:
+        # WHEN `bastion extend`'s command tells it the new expiry, over and over, while the
+        # entry point looks several times
+        command = expiry_notice.remote_command(told)
+        looped = bastion.ssh(
+            user_key, tmp_path, f"while ((SECONDS < 5)); do {command}; done; echo done"
+        )
+        assert looped.returncode == 0 and "done" in looped.stdout, looped.stderr
+        # THEN each look read the whole expiry and took it, never an empty or partial one
+        bastion.wait_for("expiry_told")
+        assert len(bastion.named("expiry_told")) >= 3
+        assert [event["value"] for event in bastion.named("expiry_told")] == [told] * len(
+            bastion.named("expiry_told")
+        )
+    finally:
+        bastion.stop()
