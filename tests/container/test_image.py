@@ -202,3 +202,18 @@ def test_the_image_refuses_a_bad_environment(launcher: ImageLauncher, user_key: 
     (event,) = [event for event in bastion.events if event["event"] == "exit"]
     assert event["reason"] == "invalid-environment"
     assert "BASTION_ENDPOINT_HOST" in event["message"]
+
+
+def test_a_process_of_the_bastions_user_cannot_stop_its_entry_point(
+    launcher: ImageLauncher, user_key: ClientKey
+) -> None:
+    # GIVEN a bastion whose hard stop is seconds off
+    bastion = launcher.start(user_key.public_line, {"BASTION_EXPIRES_AT": utc_in(20)})
+    bastion.wait_for("started", timeout=60)
+    # WHEN a process of the bastion's user, as a login shell is, stops every process it may
+    stopped = bastion.exec("sh", "-c", "kill -STOP -1")
+    assert stopped.returncode == 0, stopped.stderr
+    # THEN the entry point (the container's first process, which no process inside may
+    # stop) still ends the session at its hard stop
+    assert bastion.wait_for("exit", timeout=60)["reason"] == "expired"
+    assert bastion.wait_exit(timeout=60) == 0

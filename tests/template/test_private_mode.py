@@ -300,7 +300,8 @@ def test_the_private_task_definition_differs_from_the_public_one_only_where_it_m
     assert set(private) - {"TaskRoleArn", "Family", "ContainerDefinitions"} == unchanged
     assert {key: private[key] for key in unchanged} == {key: public[key] for key in unchanged}
     # The container: sshd on the loopback (no port mapping: nothing listens on the task's
-    # interface) and a writable root for ECS Exec's agent; everything else the same.
+    # interface), a writable root and an init process for ECS Exec's agent; everything
+    # else the same.
     public_container, private_container = (
         _container("BastionTaskDefinition"),
         _container("PrivateBastionTaskDefinition"),
@@ -310,11 +311,14 @@ def test_the_private_task_definition_differs_from_the_public_one_only_where_it_m
     assert "PortMappings" not in private_container
     assert private_container["ReadonlyRootFilesystem"] is False
     assert public_container["ReadonlyRootFilesystem"] is True
-    differing = {"Environment", "PortMappings", "ReadonlyRootFilesystem"}
+    differing = {"Environment", "PortMappings", "ReadonlyRootFilesystem", "LinuxParameters"}
     shared = {key: value for key, value in public_container.items() if key not in differing}
     assert {k: v for k, v in private_container.items() if k not in differing} == shared
     # ECS Exec's recommendation, and still no capability at all.
-    assert private_container["LinuxParameters"]["InitProcessEnabled"] is True
+    assert private_container["LinuxParameters"] == {
+        **public_container["LinuxParameters"],
+        "InitProcessEnabled": True,
+    }
     assert private_container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
     assert private_container["User"] == "10001"
 

@@ -507,6 +507,8 @@ def test_the_bastion_container_is_unprivileged_and_read_only() -> None:
     # Every capability dropped: sshd binds 22 unprivileged in the task's own namespace.
     assert container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
     assert "Add" not in container["LinuxParameters"]["Capabilities"]
+    # The entry point is the first process, which a shell of its own user cannot stop.
+    assert container["LinuxParameters"]["InitProcessEnabled"] is False
     assert container["SystemControls"] == [
         {"Namespace": "net.ipv4.ip_unprivileged_port_start", "Value": "22"}
     ]
