@@ -32,7 +32,8 @@ def ready_document(
     bastion: Bastion, key: ClientKey, reported_by: Bastion, session_id: str
 ) -> dict[str, Any]:
     """The command's document of a READY session whose bastion listens where ``bastion``
-    does, with the host keys ``reported_by`` reported."""
+    does (once its sshd accepts), with the host keys ``reported_by`` reported."""
+    bastion.wait_for("started")
     return {
         "sessionId": session_id,
         "status": "READY",
