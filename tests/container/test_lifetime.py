@@ -240,6 +240,22 @@ def test_stopping_the_task_tells_logged_in_terminals_the_session_ended(
         client.wait()
 
 
+def start_extendable(
+    launcher: Launcher, key: ClientKey, session_in: int = 120, hard_stop_in: int = 180
+) -> Bastion:
+    """A bastion whose session may be extended: its own expiry ``session_in`` seconds off,
+    before its hard stop ``hard_stop_in`` seconds off; returned once sshd accepts."""
+    bastion = launcher.start(
+        key.public_line,
+        {
+            "BASTION_SESSION_EXPIRES_AT": utc_in(session_in),
+            "BASTION_EXPIRES_AT": utc_in(hard_stop_in),
+        },
+    )
+    bastion.wait_for("started")
+    return bastion
+
+
 def tell_expiry(bastion: Bastion, key: ClientKey, directory: Path, value: str) -> dict[str, Any]:
     """Write ``value`` where the entry point reads the session's expiry, as ``bastion
     extend`` does over ssh; returns the entry point's ``expiry_told`` event for it."""
@@ -314,12 +330,7 @@ def test_a_directory_told_as_the_expiry_is_refused_and_the_bastion_runs_on(
     launcher: Launcher, user_key: ClientKey, tmp_path: Path
 ) -> None:
     # GIVEN a session that may be extended
-    session_expiry, hard_stop = utc_in(120), utc_in(180)
-    bastion = launcher.start(
-        user_key.public_line,
-        {"BASTION_SESSION_EXPIRES_AT": session_expiry, "BASTION_EXPIRES_AT": hard_stop},
-    )
-    bastion.wait_for("started")
+    bastion = start_extendable(launcher, user_key)
     try:
         # WHEN the user makes a directory where the expiry is told
         made = bastion.ssh(user_key, tmp_path, 'mkdir "$BASTION_EXPIRY_FILE"')
@@ -427,11 +438,7 @@ def test_the_expiry_the_command_tells_is_never_read_half_written(
     launcher: Launcher, user_key: ClientKey, tmp_path: Path
 ) -> None:
     # GIVEN a session that may be extended
-    bastion = launcher.start(
-        user_key.public_line,
-        {"BASTION_SESSION_EXPIRES_AT": utc_in(120), "BASTION_EXPIRES_AT": utc_in(180)},
-    )
-    bastion.wait_for("started")
+    bastion = start_extendable(launcher, user_key)
     told = utc_in(150)
     try:
         # WHEN `bastion extend`'s command tells it the new expiry, over and over, while the
