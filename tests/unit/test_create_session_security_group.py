@@ -222,6 +222,15 @@ def test_a_private_session_group_lets_nothing_in_even_if_the_session_names_netwo
     assert tags_of(group)["fargate-bastion:requester-id"] == "AROAEXAMPLE:alice"
 
 
+#: An inbound rule nobody asked for: SSH from anywhere.
+SSH_FROM_ANYWHERE = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+}
+
+
 def test_a_rerun_of_a_private_session_removes_any_ingress_rule(
     network: Network, session: Session
 ) -> None:
@@ -229,14 +238,7 @@ def test_a_rerun_of_a_private_session_removes_any_ingress_rule(
     first = create(private(session), network)
     client("ec2").authorize_security_group_ingress(
         GroupId=first.group_id,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
+        IpPermissions=[SSH_FROM_ANYWHERE],
     )
     # WHEN the step runs again
     create(private(session), network)
@@ -253,12 +255,7 @@ def test_a_rerun_of_a_public_session_keeps_only_the_sessions_ssh_rules(
     client("ec2").authorize_security_group_ingress(
         GroupId=first.group_id,
         IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            },
+            SSH_FROM_ANYWHERE,
             {
                 "IpProtocol": "tcp",
                 "FromPort": 0,
